@@ -1,0 +1,248 @@
+"""What customers buy, where, and what they bring back."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from dangol.core.visibility import VisibleManager
+from dangol.customers.models import Customer, Organization, Region
+
+AMOUNT = {"max_digits": 18, "decimal_places": 2}
+
+
+class ChannelKind(models.TextChoices):
+    ONLINE = "online", _("Online shop")
+    APP = "app", _("App")
+    STORE = "store", _("Store")
+    WHOLESALE = "wholesale", _("Wholesale (B2B)")
+    CALL_CENTER = "call_center", _("Call center")
+    MARKETPLACE = "marketplace", _("Marketplace")
+
+
+class SalesChannel(models.Model):
+    """Where a sale happens: the web shop, the app, a store (매장), the wholesale desk."""
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices)
+    region = models.CharField(_("region"), max_length=16, choices=Region.choices, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ()
+
+    class Meta:
+        verbose_name = _("sales channel")
+        verbose_name_plural = _("sales channels")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductCategory(models.Model):
+    """A node of the category tree; ``path`` ("skincare/serum") makes subtree queries one LIKE."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=64)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    path = models.CharField(max_length=500, unique=True, editable=False)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ()
+
+    class Meta:
+        verbose_name = _("product category")
+        verbose_name_plural = _("product categories")
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductTier(models.TextChoices):
+    STANDARD = "standard", _("Standard")
+    PREMIUM = "premium", _("Premium")
+
+
+class Product(models.Model):
+    """Something we sell. Products of the same ``line`` at a higher tier are its up-sell."""
+
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    category = models.ForeignKey(
+        ProductCategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="products"
+    )
+    brand = models.CharField(_("brand"), max_length=100, blank=True)
+    line = models.CharField(_("product line"), max_length=100, blank=True)
+    tier = models.CharField(
+        _("tier"), max_length=10, choices=ProductTier.choices, default=ProductTier.STANDARD
+    )
+    price = models.DecimalField(_("list price"), **AMOUNT)
+    currency = models.CharField(_("currency"), max_length=3, default="KRW")
+    is_active = models.BooleanField(_("active"), default=True)
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ()
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="product_unique_external_id",
+            )
+        ]
+        indexes = [models.Index(fields=["line", "tier"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", _("Placed")
+    PAID = "paid", _("Paid")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    CANCELLED = "cancelled", _("Cancelled")
+    RETURNED = "returned", _("Returned")
+    PARTIALLY_RETURNED = "partially_returned", _("Partially returned")
+
+
+class Order(models.Model):
+    """A purchase by a customer (and, for wholesale, on behalf of an organization)."""
+
+    number = models.CharField(_("order number"), max_length=40, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    channel = models.ForeignKey(
+        SalesChannel, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED
+    )
+    placed_at = models.DateTimeField(_("placed"), default=timezone.now)
+    currency = models.CharField(_("currency"), max_length=3, default="KRW")
+    subtotal = models.DecimalField(_("subtotal"), **AMOUNT, default=0)
+    discount = models.DecimalField(_("discount"), **AMOUNT, default=0)
+    total = models.DecimalField(_("total"), **AMOUNT, default=0)
+    returned_amount = models.DecimalField(_("returned"), **AMOUNT, default=0)
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("customer",)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        indexes = [
+            models.Index(fields=["customer", "-placed_at", "-id"]),
+            models.Index(fields=["placed_at", "id"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="order_unique_external_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderLine(models.Model):
+    """One product on an order."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.DecimalField(_("unit price"), **AMOUNT)
+    discount = models.DecimalField(_("discount"), **AMOUNT, default=0)
+    line_total = models.DecimalField(_("line total"), **AMOUNT)
+    returned_quantity = models.PositiveIntegerField(_("returned"), default=0)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("order__customer",)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        indexes = [models.Index(fields=["product", "order"])]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id}"
+
+
+class ReturnReason(models.TextChoices):
+    DEFECT = "defect", _("Defective")
+    DAMAGED = "damaged", _("Damaged in delivery")
+    WRONG_ITEM = "wrong_item", _("Wrong item")
+    SKIN_TROUBLE = "skin_trouble", _("Skin reaction")
+    CHANGE_OF_MIND = "change_of_mind", _("Change of mind")
+    OTHER = "other", _("Other")
+
+
+class Return(models.Model):
+    """Goods brought back from an order, and the amount refunded."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="returns")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="returns")
+    returned_at = models.DateTimeField(_("returned"), default=timezone.now)
+    reason = models.CharField(_("reason"), max_length=16, choices=ReturnReason.choices)
+    note = models.TextField(_("note"), blank=True)
+    amount = models.DecimalField(_("refund"), **AMOUNT)
+    currency = models.CharField(max_length=3, default="KRW")
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("customer",)
+
+    class Meta:
+        verbose_name = _("return")
+        verbose_name_plural = _("returns")
+        indexes = [models.Index(fields=["customer", "-returned_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="return_unique_external_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.get_reason_display()}"
+
+
+class ReturnLine(models.Model):
+    """How many of one order line came back."""
+
+    ret = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    amount = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        verbose_name = _("return line")
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × line {self.order_line_id}"

@@ -1,0 +1,166 @@
+"""Normalization of what people type: Korean phone numbers, e-mail addresses, Korean names.
+
+Every contact point and name is stored both as entered and normalized, and lookups, matching
+and deduplication use the normalized form.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_REGION = "KR"
+# Second-generation mobile prefixes (011, 016-019), migrated to 010 since 2004: still valid to
+# dial for a few subscribers, but a record carrying one is usually stale.
+LEGACY_MOBILE_PREFIXES = ("11", "16", "17", "18", "19")
+
+
+class PhoneKind(StrEnum):
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+    OTHER = "other"
+
+
+class NormalizationError(ValueError):
+    """A value that cannot be normalized; `code` is stable, `message` translated."""
+
+    def __init__(self, code: str, message: object) -> None:
+        super().__init__(str(message))
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A normalized phone number."""
+
+    e164: str  # +821012345678
+    national: str  # 010-1234-5678
+    kind: PhoneKind
+    is_legacy: bool
+
+    @property
+    def last4(self) -> str:
+        return self.e164[-4:]
+
+
+def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> Phone:
+    """Parse a phone number as typed in Korea (010-1234-5678, 01012345678, +82 10 ..., 02-...)."""
+    text = unicodedata.normalize("NFKC", raw or "").strip()
+    if not text:
+        raise NormalizationError("phone_empty", _("Enter a phone number."))
+    if not re.fullmatch(r"[0-9+()\-.\s]+", text):
+        raise NormalizationError("phone_invalid", _("A phone number may only contain digits."))
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise NormalizationError("phone_invalid", _("This is not a valid phone number.")) from None
+    if not phonenumbers.is_valid_number(number):
+        raise NormalizationError("phone_invalid", _("This is not a valid phone number."))
+    number_type = phonenumbers.number_type(number)
+    if number_type in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        kind = PhoneKind.MOBILE
+    elif number_type == phonenumbers.PhoneNumberType.FIXED_LINE:
+        kind = PhoneKind.LANDLINE
+    else:
+        kind = PhoneKind.OTHER
+    national_digits = str(number.national_number)
+    is_legacy = (
+        number.country_code == 82
+        and kind == PhoneKind.MOBILE
+        and national_digits.startswith(LEGACY_MOBILE_PREFIXES)
+    )
+    return Phone(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        national=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
+        kind=kind,
+        is_legacy=is_legacy,
+    )
+
+
+_email_validator = EmailValidator()
+
+
+def normalize_email(raw: str) -> str:
+    """Trim, lowercase the domain and IDNA-encode it; the local part keeps its case."""
+    text = unicodedata.normalize("NFC", raw or "").strip()
+    if text.count("@") != 1:
+        raise NormalizationError("email_invalid", _("Enter a valid e-mail address."))
+    local, domain = text.split("@")
+    domain = domain.strip().rstrip(".").lower()
+    if not local or not domain:
+        raise NormalizationError("email_invalid", _("Enter a valid e-mail address."))
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise NormalizationError("email_invalid", _("Enter a valid e-mail address.")) from None
+    email = f"{local}@{ascii_domain}"
+    try:
+        _email_validator(email)
+    except ValidationError:
+        raise NormalizationError("email_invalid", _("Enter a valid e-mail address.")) from None
+    return email
+
+
+def email_match_key(email: str) -> str:
+    """The key e-mail lookups and matching use: the normalized address, case-folded."""
+    return normalize_email(email).lower()
+
+
+# Two-syllable family names (복성); everything else takes the first syllable.
+COMPOUND_FAMILY_NAMES = frozenset(
+    {"남궁", "황보", "제갈", "선우", "독고", "사공", "서문", "동방", "어금", "망절", "소봉", "장곡"}
+)
+
+
+def is_hangul(text: str) -> bool:
+    """Whether `text` is non-empty and made only of Hangul syllables."""
+    return bool(text) and all("\uac00" <= ch <= "\ud7a3" for ch in text)
+
+
+def clean_name(raw: str | None) -> str:
+    """NFC, trimmed, inner runs of white space folded to one space."""
+    return " ".join(unicodedata.normalize("NFC", raw or "").split())
+
+
+def full_name(family: str, given: str) -> str:
+    """Korean names are written family+given without a space (김민준); others "Given Family"."""
+    family, given = clean_name(family), clean_name(given)
+    if is_hangul(family + given.replace(" ", "")):
+        return f"{family}{given.replace(' ', '')}"
+    return " ".join(part for part in (given, family) if part)
+
+
+def split_name(raw: str) -> tuple[str, str]:
+    """Split a full name into (family, given). 김민준 → (김, 민준); 남궁민 → (남궁, 민);
+    "Minjun Kim" → (Kim, Minjun)."""
+    name = clean_name(raw)
+    compact = name.replace(" ", "")
+    if is_hangul(compact):
+        if " " in name:
+            family, _, given = name.partition(" ")
+            return family, given.replace(" ", "")
+        if len(compact) >= 3 and compact[:2] in COMPOUND_FAMILY_NAMES:
+            return compact[:2], compact[2:]
+        if len(compact) == 1:
+            return "", compact
+        return compact[:1], compact[1:]
+    parts = name.split(" ")
+    if len(parts) == 1:
+        return "", parts[0]
+    return parts[-1], " ".join(parts[:-1])
+
+
+def to_jamo(text: str) -> str:
+    """Hangul syllables decomposed into conjoining jamo (민준 → 민준), for edit distance."""
+    return unicodedata.normalize("NFD", clean_name(text))

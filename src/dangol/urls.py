@@ -1,0 +1,15 @@
+"""URL map: health, the REST API, the staff app."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from dangol.api.api import api
+from dangol.core.health import healthz, readyz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
