@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "dangol.integration",
     "dangol.analytics",
     "dangol.web",
+    "dangol.demo",
     "dangol.api",
 ]
 
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dangol.api.idempotency.IdempotencyMiddleware",
     "dangol.core.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -107,9 +109,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool(
-        "DANGOL_TEST_SQLITE_FILE", False
-    ) else {}
+    _db["TEST"] = (
+        {"NAME": str(VAR_DIR / "test.sqlite3")}
+        if env_bool("DANGOL_TEST_SQLITE_FILE", False)
+        else {}
+    )
 else:
     _db.setdefault("OPTIONS", {})
     _db["CONN_HEALTH_CHECKS"] = True
@@ -119,10 +123,19 @@ IS_POSTGRES = _db["ENGINE"].endswith("postgresql")
 # --- jobs and cache -------------------------------------------------------------------------
 REDIS_URL = os.environ.get("DANGOL_REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("DANGOL_JOBS_IMMEDIATE", False)
+# Under pytest every process gets its own queue, so parallel runs never take each other's jobs.
+TESTING = "PYTEST_VERSION" in os.environ
+_JOBS_NAME = os.environ.get(
+    "DANGOL_JOBS_NAME", f"dangol-test-{os.getpid()}" if TESTING else "dangol"
+)
+_JOBS_FILE = os.environ.get(
+    "DANGOL_JOBS_SQLITE",
+    f"/tmp/dangol-jobs-test-{os.getpid()}.sqlite3" if TESTING else str(VAR_DIR / "jobs.sqlite3"),
+)
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.PriorityRedisHuey",
-        "name": os.environ.get("DANGOL_JOBS_NAME", "dangol"),
+        "name": _JOBS_NAME,
         "url": REDIS_URL,
         "immediate": HUEY_IMMEDIATE,
         "utc": True,
@@ -137,8 +150,8 @@ if REDIS_URL:
 else:
     HUEY = {
         "huey_class": "huey.SqliteHuey",
-        "name": os.environ.get("DANGOL_JOBS_NAME", "dangol"),
-        "filename": os.environ.get("DANGOL_JOBS_SQLITE", str(VAR_DIR / "jobs.sqlite3")),
+        "name": _JOBS_NAME,
+        "filename": _JOBS_FILE,
         "immediate": HUEY_IMMEDIATE,
         "utc": True,
     }
@@ -217,8 +230,9 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- API ------------------------------------------------------------------------------------
-API_RATE_LIMIT_PER_MINUTE = env_int("DANGOL_API_RATE_LIMIT", 600)
+API_RATE_LIMIT_PER_MINUTE = env_int("DANGOL_API_RATE_LIMIT", 0 if TESTING else 600)
 API_MAX_BULK = 1000
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024  # a 1,000-record bulk call fits
 
 LOGGING = {
     "version": 1,

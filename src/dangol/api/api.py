@@ -1,3 +1,37 @@
+"""The API root: mounts each domain's router under /api/v1 with auth and error handling."""
+
+from __future__ import annotations
+
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="Dangol API", version="1")
+from dangol.api import errors
+from dangol.api.auth import SessionAuth, TokenAuth
+from dangol.commerce.api import order_router, product_router
+from dangol.core.api import router as me_router
+from dangol.customers.api import contact_router, interaction_router, org_router
+from dangol.customers.api import router as customer_router
+
+DESCRIPTION = """
+The Dangol CRM API. Authenticate with a personal access token
+(`Authorization: Bearer dg_...`, created at `POST /api/v1/me/tokens` or in the web app) or with
+the staff app's session. Every list is cursor-paginated (`cursor`, `limit` ≤ 200, `next_cursor`);
+POST requests honour `Idempotency-Key`; errors are `{code, message, errors: [{field, code,
+message}]}`. A record you may not see answers 404, exactly like one that does not exist.
+"""
+
+api = NinjaAPI(
+    title="Dangol API",
+    version="1.0.0",
+    description=DESCRIPTION,
+    auth=[TokenAuth(), SessionAuth()],
+    urls_namespace="api",
+    docs_url="/docs",
+)
+errors.install(api)
+api.add_router("/me", me_router)
+api.add_router("/customers", customer_router)
+api.add_router("/organizations", org_router)
+api.add_router("/contact-points", contact_router)
+api.add_router("/interactions", interaction_router)
+api.add_router("/products", product_router)
+api.add_router("/orders", order_router)

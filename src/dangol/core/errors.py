@@ -27,7 +27,7 @@ class FieldError:
 class ServiceError(Exception):
     """Base of every error a service raises on purpose."""
 
-    message: Any = _("The request could not be processed.")
+    message: Any = _("The request could not be processed.")  # noqa: RUF009
     code: str = "invalid"
     errors: list[FieldError] = field(default_factory=list)
     status: int = 400

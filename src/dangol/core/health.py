@@ -38,4 +38,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """The database and the queue are reachable."""
     results = check_dependencies()
     ok = all(v == "ok" for v in results.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", **results}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", **results}, status=200 if ok else 503
+    )

@@ -29,7 +29,7 @@ from dangol.core.models import (
 )
 from dangol.core.visibility import Action, Scope
 
-TOKEN_PREFIX = "dg_"
+TOKEN_PREFIX = "dg_"  # noqa: S105  (a prefix, not a secret)
 
 
 @transaction.atomic
@@ -74,7 +74,9 @@ def set_grants(
         RoleGrant.objects.update_or_create(
             role=role, object_type=object_type, defaults={"actions": acts, "scope": str(scope)}
         )
-    audit.record(actor, "role.grants_changed", role, after={k: list(v[0]) for k, v in grants.items()})
+    audit.record(
+        actor, "role.grants_changed", role, after={k: list(v[0]) for k, v in grants.items()}
+    )
 
 
 @transaction.atomic
@@ -149,9 +151,7 @@ def get_or_create_tags(names: Iterable[str]) -> list[Tag]:
 
 
 @transaction.atomic
-def tag_objects(
-    *, objs: Iterable[models.Model], names: Iterable[str], actor: Any = None
-) -> int:
+def tag_objects(*, objs: Iterable[models.Model], names: Iterable[str], actor: Any = None) -> int:
     """Add tags to records (in bulk); returns the number of new tag links."""
     tags = get_or_create_tags(names)
     objs = list(objs)
@@ -168,9 +168,7 @@ def tag_objects(
 
 
 @transaction.atomic
-def untag_objects(
-    *, objs: Iterable[models.Model], names: Iterable[str], actor: Any = None
-) -> int:
+def untag_objects(*, objs: Iterable[models.Model], names: Iterable[str], actor: Any = None) -> int:
     """Remove tags from records; returns the number of links removed."""
     objs = list(objs)
     if not objs:
@@ -211,7 +209,9 @@ def create_api_token(
         scope=str(scope),
         expires_at=expires_at,
     )
-    audit.record(actor or user, "api_token.created", token, after={"name": name, "scope": str(scope)})
+    audit.record(
+        actor or user, "api_token.created", token, after={"name": name, "scope": str(scope)}
+    )
     return token, raw
 
 

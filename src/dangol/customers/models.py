@@ -180,7 +180,9 @@ class Customer(models.Model):
     first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True)
     last_purchase_at = models.DateTimeField(_("last purchase"), null=True, blank=True)
     order_count = models.PositiveIntegerField(_("orders"), default=0)
-    total_spent = models.DecimalField(_("lifetime spend"), max_digits=18, decimal_places=2, default=0)
+    total_spent = models.DecimalField(
+        _("lifetime spend"), max_digits=18, decimal_places=2, default=0
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
 

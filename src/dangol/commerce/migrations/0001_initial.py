@@ -5,129 +5,306 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=40, unique=True, verbose_name='order number')),
-                ('status', models.CharField(choices=[('placed', 'Placed'), ('paid', 'Paid'), ('fulfilled', 'Fulfilled'), ('cancelled', 'Cancelled'), ('returned', 'Returned'), ('partially_returned', 'Partially returned')], default='placed', max_length=20, verbose_name='status')),
-                ('placed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='placed')),
-                ('currency', models.CharField(default='KRW', max_length=3, verbose_name='currency')),
-                ('subtotal', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='subtotal')),
-                ('discount', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='discount')),
-                ('total', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='total')),
-                ('returned_amount', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='returned')),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('external_id', models.CharField(blank=True, max_length=100, verbose_name='external id')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.CharField(max_length=40, unique=True, verbose_name="order number"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("placed", "Placed"),
+                            ("paid", "Paid"),
+                            ("fulfilled", "Fulfilled"),
+                            ("cancelled", "Cancelled"),
+                            ("returned", "Returned"),
+                            ("partially_returned", "Partially returned"),
+                        ],
+                        default="placed",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "placed_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="placed"),
+                ),
+                (
+                    "currency",
+                    models.CharField(default="KRW", max_length=3, verbose_name="currency"),
+                ),
+                (
+                    "subtotal",
+                    models.DecimalField(
+                        decimal_places=2, default=0, max_digits=18, verbose_name="subtotal"
+                    ),
+                ),
+                (
+                    "discount",
+                    models.DecimalField(
+                        decimal_places=2, default=0, max_digits=18, verbose_name="discount"
+                    ),
+                ),
+                (
+                    "total",
+                    models.DecimalField(
+                        decimal_places=2, default=0, max_digits=18, verbose_name="total"
+                    ),
+                ),
+                (
+                    "returned_amount",
+                    models.DecimalField(
+                        decimal_places=2, default=0, max_digits=18, verbose_name="returned"
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                (
+                    "external_id",
+                    models.CharField(blank=True, max_length=100, verbose_name="external id"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'order',
-                'verbose_name_plural': 'orders',
+                "verbose_name": "order",
+                "verbose_name_plural": "orders",
             },
         ),
         migrations.CreateModel(
-            name='OrderLine',
+            name="OrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField(verbose_name='quantity')),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='unit price')),
-                ('discount', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='discount')),
-                ('line_total', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='line total')),
-                ('returned_quantity', models.PositiveIntegerField(default=0, verbose_name='returned')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField(verbose_name="quantity")),
+                (
+                    "unit_price",
+                    models.DecimalField(decimal_places=2, max_digits=18, verbose_name="unit price"),
+                ),
+                (
+                    "discount",
+                    models.DecimalField(
+                        decimal_places=2, default=0, max_digits=18, verbose_name="discount"
+                    ),
+                ),
+                (
+                    "line_total",
+                    models.DecimalField(decimal_places=2, max_digits=18, verbose_name="line total"),
+                ),
+                (
+                    "returned_quantity",
+                    models.PositiveIntegerField(default=0, verbose_name="returned"),
+                ),
             ],
             options={
-                'verbose_name': 'order line',
-                'verbose_name_plural': 'order lines',
+                "verbose_name": "order line",
+                "verbose_name_plural": "order lines",
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku', models.CharField(max_length=64, unique=True, verbose_name='SKU')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('brand', models.CharField(blank=True, max_length=100, verbose_name='brand')),
-                ('line', models.CharField(blank=True, max_length=100, verbose_name='product line')),
-                ('tier', models.CharField(choices=[('standard', 'Standard'), ('premium', 'Premium')], default='standard', max_length=10, verbose_name='tier')),
-                ('price', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='list price')),
-                ('currency', models.CharField(default='KRW', max_length=3, verbose_name='currency')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('external_id', models.CharField(blank=True, max_length=100, verbose_name='external id')),
-                ('custom_fields', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sku", models.CharField(max_length=64, unique=True, verbose_name="SKU")),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("brand", models.CharField(blank=True, max_length=100, verbose_name="brand")),
+                ("line", models.CharField(blank=True, max_length=100, verbose_name="product line")),
+                (
+                    "tier",
+                    models.CharField(
+                        choices=[("standard", "Standard"), ("premium", "Premium")],
+                        default="standard",
+                        max_length=10,
+                        verbose_name="tier",
+                    ),
+                ),
+                (
+                    "price",
+                    models.DecimalField(decimal_places=2, max_digits=18, verbose_name="list price"),
+                ),
+                (
+                    "currency",
+                    models.CharField(default="KRW", max_length=3, verbose_name="currency"),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                (
+                    "external_id",
+                    models.CharField(blank=True, max_length=100, verbose_name="external id"),
+                ),
+                ("custom_fields", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'product',
-                'verbose_name_plural': 'products',
-                'ordering': ['name'],
+                "verbose_name": "product",
+                "verbose_name_plural": "products",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ProductCategory',
+            name="ProductCategory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('slug', models.SlugField(max_length=64, verbose_name='slug')),
-                ('path', models.CharField(editable=False, max_length=500, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                ("slug", models.SlugField(max_length=64, verbose_name="slug")),
+                ("path", models.CharField(editable=False, max_length=500, unique=True)),
             ],
             options={
-                'verbose_name': 'product category',
-                'verbose_name_plural': 'product categories',
-                'ordering': ['path'],
+                "verbose_name": "product category",
+                "verbose_name_plural": "product categories",
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='Return',
+            name="Return",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('returned_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='returned')),
-                ('reason', models.CharField(choices=[('defect', 'Defective'), ('damaged', 'Damaged in delivery'), ('wrong_item', 'Wrong item'), ('skin_trouble', 'Skin reaction'), ('change_of_mind', 'Change of mind'), ('other', 'Other')], max_length=16, verbose_name='reason')),
-                ('note', models.TextField(blank=True, verbose_name='note')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=18, verbose_name='refund')),
-                ('currency', models.CharField(default='KRW', max_length=3)),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('external_id', models.CharField(blank=True, max_length=100, verbose_name='external id')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "returned_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="returned"
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("defect", "Defective"),
+                            ("damaged", "Damaged in delivery"),
+                            ("wrong_item", "Wrong item"),
+                            ("skin_trouble", "Skin reaction"),
+                            ("change_of_mind", "Change of mind"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                        verbose_name="reason",
+                    ),
+                ),
+                ("note", models.TextField(blank=True, verbose_name="note")),
+                (
+                    "amount",
+                    models.DecimalField(decimal_places=2, max_digits=18, verbose_name="refund"),
+                ),
+                ("currency", models.CharField(default="KRW", max_length=3)),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                (
+                    "external_id",
+                    models.CharField(blank=True, max_length=100, verbose_name="external id"),
+                ),
             ],
             options={
-                'verbose_name': 'return',
-                'verbose_name_plural': 'returns',
+                "verbose_name": "return",
+                "verbose_name_plural": "returns",
             },
         ),
         migrations.CreateModel(
-            name='ReturnLine',
+            name="ReturnLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField()),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=18)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField()),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=18)),
             ],
             options={
-                'verbose_name': 'return line',
+                "verbose_name": "return line",
             },
         ),
         migrations.CreateModel(
-            name='SalesChannel',
+            name="SalesChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('kind', models.CharField(choices=[('online', 'Online shop'), ('app', 'App'), ('store', 'Store'), ('wholesale', 'Wholesale (B2B)'), ('call_center', 'Call center'), ('marketplace', 'Marketplace')], max_length=16, verbose_name='kind')),
-                ('region', models.CharField(blank=True, choices=[('seoul', 'Seoul'), ('busan', 'Busan'), ('daegu', 'Daegu'), ('incheon', 'Incheon'), ('gwangju', 'Gwangju'), ('daejeon', 'Daejeon'), ('ulsan', 'Ulsan'), ('sejong', 'Sejong'), ('gyeonggi', 'Gyeonggi'), ('gangwon', 'Gangwon'), ('chungbuk', 'North Chungcheong'), ('chungnam', 'South Chungcheong'), ('jeonbuk', 'North Jeolla'), ('jeonnam', 'South Jeolla'), ('gyeongbuk', 'North Gyeongsang'), ('gyeongnam', 'South Gyeongsang'), ('jeju', 'Jeju'), ('overseas', 'Overseas')], max_length=16, verbose_name='region')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("online", "Online shop"),
+                            ("app", "App"),
+                            ("store", "Store"),
+                            ("wholesale", "Wholesale (B2B)"),
+                            ("call_center", "Call center"),
+                            ("marketplace", "Marketplace"),
+                        ],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("seoul", "Seoul"),
+                            ("busan", "Busan"),
+                            ("daegu", "Daegu"),
+                            ("incheon", "Incheon"),
+                            ("gwangju", "Gwangju"),
+                            ("daejeon", "Daejeon"),
+                            ("ulsan", "Ulsan"),
+                            ("sejong", "Sejong"),
+                            ("gyeonggi", "Gyeonggi"),
+                            ("gangwon", "Gangwon"),
+                            ("chungbuk", "North Chungcheong"),
+                            ("chungnam", "South Chungcheong"),
+                            ("jeonbuk", "North Jeolla"),
+                            ("jeonnam", "South Jeolla"),
+                            ("gyeongbuk", "North Gyeongsang"),
+                            ("gyeongnam", "South Gyeongsang"),
+                            ("jeju", "Jeju"),
+                            ("overseas", "Overseas"),
+                        ],
+                        max_length=16,
+                        verbose_name="region",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
             ],
             options={
-                'verbose_name': 'sales channel',
-                'verbose_name_plural': 'sales channels',
-                'ordering': ['name'],
+                "verbose_name": "sales channel",
+                "verbose_name_plural": "sales channels",
+                "ordering": ["name"],
             },
         ),
     ]

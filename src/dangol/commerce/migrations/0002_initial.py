@@ -5,100 +5,167 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('commerce', '0001_initial'),
-        ('customers', '0001_initial'),
+        ("commerce", "0001_initial"),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='customers.customer'),
+            model_name="order",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="orders",
+                to="customers.customer",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='organization',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='orders', to='customers.organization'),
+            model_name="order",
+            name="organization",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="orders",
+                to="customers.organization",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='commerce.order'),
+            model_name="orderline",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="lines",
+                to="commerce.order",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='product',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='order_lines', to='commerce.product'),
+            model_name="orderline",
+            name="product",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="order_lines",
+                to="commerce.product",
+            ),
         ),
         migrations.AddField(
-            model_name='productcategory',
-            name='parent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='commerce.productcategory'),
+            model_name="productcategory",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="children",
+                to="commerce.productcategory",
+            ),
         ),
         migrations.AddField(
-            model_name='product',
-            name='category',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='products', to='commerce.productcategory'),
+            model_name="product",
+            name="category",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="products",
+                to="commerce.productcategory",
+            ),
         ),
         migrations.AddField(
-            model_name='return',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='returns', to='customers.customer'),
+            model_name="return",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="returns",
+                to="customers.customer",
+            ),
         ),
         migrations.AddField(
-            model_name='return',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='returns', to='commerce.order'),
+            model_name="return",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="returns",
+                to="commerce.order",
+            ),
         ),
         migrations.AddField(
-            model_name='returnline',
-            name='order_line',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='commerce.orderline'),
+            model_name="returnline",
+            name="order_line",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="commerce.orderline",
+            ),
         ),
         migrations.AddField(
-            model_name='returnline',
-            name='ret',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='commerce.return'),
+            model_name="returnline",
+            name="ret",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="lines",
+                to="commerce.return",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='channel',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='commerce.saleschannel'),
+            model_name="order",
+            name="channel",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="orders",
+                to="commerce.saleschannel",
+            ),
         ),
         migrations.AddIndex(
-            model_name='orderline',
-            index=models.Index(fields=['product', 'order'], name='commerce_or_product_028528_idx'),
+            model_name="orderline",
+            index=models.Index(fields=["product", "order"], name="commerce_or_product_028528_idx"),
         ),
         migrations.AddIndex(
-            model_name='product',
-            index=models.Index(fields=['line', 'tier'], name='commerce_pr_line_310f24_idx'),
+            model_name="product",
+            index=models.Index(fields=["line", "tier"], name="commerce_pr_line_310f24_idx"),
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('source', 'external_id'), name='product_unique_external_id'),
+            model_name="product",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("source", "external_id"),
+                name="product_unique_external_id",
+            ),
         ),
         migrations.AddIndex(
-            model_name='return',
-            index=models.Index(fields=['customer', '-returned_at'], name='commerce_re_custome_b23896_idx'),
+            model_name="return",
+            index=models.Index(
+                fields=["customer", "-returned_at"], name="commerce_re_custome_b23896_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='return',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('source', 'external_id'), name='return_unique_external_id'),
+            model_name="return",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("source", "external_id"),
+                name="return_unique_external_id",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['customer', '-placed_at', '-id'], name='commerce_or_custome_19e51e_idx'),
+            model_name="order",
+            index=models.Index(
+                fields=["customer", "-placed_at", "-id"], name="commerce_or_custome_19e51e_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['placed_at', 'id'], name='commerce_or_placed__7e53ad_idx'),
+            model_name="order",
+            index=models.Index(fields=["placed_at", "id"], name="commerce_or_placed__7e53ad_idx"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('source', 'external_id'), name='order_unique_external_id'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("source", "external_id"),
+                name="order_unique_external_id",
+            ),
         ),
     ]

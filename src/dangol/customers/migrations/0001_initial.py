@@ -7,332 +7,981 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('core', '0001_initial'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("core", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('family_name', models.CharField(blank=True, max_length=50, verbose_name='family name')),
-                ('given_name', models.CharField(blank=True, max_length=100, verbose_name='given name')),
-                ('full_name', models.CharField(db_index=True, max_length=160, verbose_name='name')),
-                ('birth_date', models.DateField(blank=True, null=True, verbose_name='birth date')),
-                ('birth_date_is_lunar', models.BooleanField(default=False, verbose_name='lunar birthday')),
-                ('gender', models.CharField(blank=True, choices=[('F', 'Female'), ('M', 'Male'), ('X', 'Other'), ('', 'Unknown')], max_length=1, verbose_name='gender')),
-                ('lifecycle_stage', models.CharField(choices=[('lead', 'Lead'), ('prospect', 'Prospect'), ('customer', 'Customer'), ('repeat', 'Repeat customer'), ('lapsed', 'Lapsed')], default='lead', max_length=16, verbose_name='lifecycle stage')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived'), ('merged', 'Merged')], default='active', max_length=10, verbose_name='status')),
-                ('region', models.CharField(blank=True, choices=[('seoul', 'Seoul'), ('busan', 'Busan'), ('daegu', 'Daegu'), ('incheon', 'Incheon'), ('gwangju', 'Gwangju'), ('daejeon', 'Daejeon'), ('ulsan', 'Ulsan'), ('sejong', 'Sejong'), ('gyeonggi', 'Gyeonggi'), ('gangwon', 'Gangwon'), ('chungbuk', 'North Chungcheong'), ('chungnam', 'South Chungcheong'), ('jeonbuk', 'North Jeolla'), ('jeonnam', 'South Jeolla'), ('gyeongbuk', 'North Gyeongsang'), ('gyeongnam', 'South Gyeongsang'), ('jeju', 'Jeju'), ('overseas', 'Overseas')], max_length=16, verbose_name='region')),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('signup_channel', models.CharField(blank=True, max_length=50, verbose_name='signup channel')),
-                ('custom_fields', models.JSONField(blank=True, default=dict)),
-                ('first_purchase_at', models.DateTimeField(blank=True, null=True, verbose_name='first purchase')),
-                ('last_purchase_at', models.DateTimeField(blank=True, null=True, verbose_name='last purchase')),
-                ('order_count', models.PositiveIntegerField(default=0, verbose_name='orders')),
-                ('total_spent', models.DecimalField(decimal_places=2, default=0, max_digits=18, verbose_name='lifetime spend')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('updated_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='updated')),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.customer')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='core.team', verbose_name='team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "family_name",
+                    models.CharField(blank=True, max_length=50, verbose_name="family name"),
+                ),
+                (
+                    "given_name",
+                    models.CharField(blank=True, max_length=100, verbose_name="given name"),
+                ),
+                ("full_name", models.CharField(db_index=True, max_length=160, verbose_name="name")),
+                ("birth_date", models.DateField(blank=True, null=True, verbose_name="birth date")),
+                (
+                    "birth_date_is_lunar",
+                    models.BooleanField(default=False, verbose_name="lunar birthday"),
+                ),
+                (
+                    "gender",
+                    models.CharField(
+                        blank=True,
+                        choices=[("F", "Female"), ("M", "Male"), ("X", "Other"), ("", "Unknown")],
+                        max_length=1,
+                        verbose_name="gender",
+                    ),
+                ),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[
+                            ("lead", "Lead"),
+                            ("prospect", "Prospect"),
+                            ("customer", "Customer"),
+                            ("repeat", "Repeat customer"),
+                            ("lapsed", "Lapsed"),
+                        ],
+                        default="lead",
+                        max_length=16,
+                        verbose_name="lifecycle stage",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("archived", "Archived"),
+                            ("merged", "Merged"),
+                        ],
+                        default="active",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("seoul", "Seoul"),
+                            ("busan", "Busan"),
+                            ("daegu", "Daegu"),
+                            ("incheon", "Incheon"),
+                            ("gwangju", "Gwangju"),
+                            ("daejeon", "Daejeon"),
+                            ("ulsan", "Ulsan"),
+                            ("sejong", "Sejong"),
+                            ("gyeonggi", "Gyeonggi"),
+                            ("gangwon", "Gangwon"),
+                            ("chungbuk", "North Chungcheong"),
+                            ("chungnam", "South Chungcheong"),
+                            ("jeonbuk", "North Jeolla"),
+                            ("jeonnam", "South Jeolla"),
+                            ("gyeongbuk", "North Gyeongsang"),
+                            ("gyeongnam", "South Gyeongsang"),
+                            ("jeju", "Jeju"),
+                            ("overseas", "Overseas"),
+                        ],
+                        max_length=16,
+                        verbose_name="region",
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                (
+                    "signup_channel",
+                    models.CharField(blank=True, max_length=50, verbose_name="signup channel"),
+                ),
+                ("custom_fields", models.JSONField(blank=True, default=dict)),
+                (
+                    "first_purchase_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="first purchase"),
+                ),
+                (
+                    "last_purchase_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last purchase"),
+                ),
+                ("order_count", models.PositiveIntegerField(default=0, verbose_name="orders")),
+                (
+                    "total_spent",
+                    models.DecimalField(
+                        decimal_places=2, default=0, max_digits=18, verbose_name="lifetime spend"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="updated"
+                    ),
+                ),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="core.team",
+                        verbose_name="team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'customer',
-                'verbose_name_plural': 'customers',
+                "verbose_name": "customer",
+                "verbose_name_plural": "customers",
             },
         ),
         migrations.CreateModel(
-            name='ConsentEvent',
+            name="ConsentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS'), ('push', 'App push'), ('phone', 'Phone call'), ('kakao', 'KakaoTalk')], max_length=10)),
-                ('purpose', models.CharField(choices=[('marketing', 'Marketing (advertising)'), ('service', 'Service notices'), ('third_party', 'Sharing with third parties')], max_length=16)),
-                ('status', models.CharField(choices=[('granted', 'Granted'), ('withdrawn', 'Withdrawn')], max_length=10)),
-                ('night_time', models.BooleanField(default=False)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('source', models.CharField(blank=True, max_length=50)),
-                ('evidence', models.TextField(blank=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consent_events', to='customers.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("email", "E-mail"),
+                            ("sms", "SMS"),
+                            ("push", "App push"),
+                            ("phone", "Phone call"),
+                            ("kakao", "KakaoTalk"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("marketing", "Marketing (advertising)"),
+                            ("service", "Service notices"),
+                            ("third_party", "Sharing with third parties"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("granted", "Granted"), ("withdrawn", "Withdrawn")], max_length=10
+                    ),
+                ),
+                ("night_time", models.BooleanField(default=False)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("source", models.CharField(blank=True, max_length=50)),
+                ("evidence", models.TextField(blank=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consent_events",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent change',
-                'verbose_name_plural': 'consent history',
-                'ordering': ['-at', '-id'],
+                "verbose_name": "consent change",
+                "verbose_name_plural": "consent history",
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="Consent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS'), ('push', 'App push'), ('phone', 'Phone call'), ('kakao', 'KakaoTalk')], max_length=10, verbose_name='channel')),
-                ('purpose', models.CharField(choices=[('marketing', 'Marketing (advertising)'), ('service', 'Service notices'), ('third_party', 'Sharing with third parties')], default='marketing', max_length=16, verbose_name='purpose')),
-                ('status', models.CharField(choices=[('granted', 'Granted'), ('withdrawn', 'Withdrawn')], max_length=10, verbose_name='status')),
-                ('night_time', models.BooleanField(default=False, verbose_name='night-time (21:00–08:00) consent')),
-                ('granted_at', models.DateTimeField(blank=True, null=True, verbose_name='granted')),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True, verbose_name='withdrawn')),
-                ('reconfirm_due', models.DateField(blank=True, null=True, verbose_name='reconfirmation due')),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('evidence', models.TextField(blank=True, verbose_name='evidence')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='customers.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("email", "E-mail"),
+                            ("sms", "SMS"),
+                            ("push", "App push"),
+                            ("phone", "Phone call"),
+                            ("kakao", "KakaoTalk"),
+                        ],
+                        max_length=10,
+                        verbose_name="channel",
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("marketing", "Marketing (advertising)"),
+                            ("service", "Service notices"),
+                            ("third_party", "Sharing with third parties"),
+                        ],
+                        default="marketing",
+                        max_length=16,
+                        verbose_name="purpose",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("granted", "Granted"), ("withdrawn", "Withdrawn")],
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "night_time",
+                    models.BooleanField(
+                        default=False, verbose_name="night-time (21:00–08:00) consent"
+                    ),
+                ),
+                ("granted_at", models.DateTimeField(blank=True, null=True, verbose_name="granted")),
+                (
+                    "withdrawn_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="withdrawn"),
+                ),
+                (
+                    "reconfirm_due",
+                    models.DateField(blank=True, null=True, verbose_name="reconfirmation due"),
+                ),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                ("evidence", models.TextField(blank=True, verbose_name="evidence")),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consents",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent',
-                'verbose_name_plural': 'consents',
+                "verbose_name": "consent",
+                "verbose_name_plural": "consents",
             },
         ),
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('business_number', models.CharField(blank=True, max_length=12, verbose_name='business registration number')),
-                ('industry', models.CharField(blank=True, max_length=100, verbose_name='industry')),
-                ('size', models.CharField(blank=True, choices=[('1-9', '1–9 employees'), ('10-49', '10–49 employees'), ('50-299', '50–299 employees'), ('300-999', '300–999 employees'), ('1000+', '1,000+ employees'), ('', 'Unknown')], default='', max_length=10, verbose_name='size')),
-                ('website', models.URLField(blank=True, verbose_name='website')),
-                ('region', models.CharField(blank=True, choices=[('seoul', 'Seoul'), ('busan', 'Busan'), ('daegu', 'Daegu'), ('incheon', 'Incheon'), ('gwangju', 'Gwangju'), ('daejeon', 'Daejeon'), ('ulsan', 'Ulsan'), ('sejong', 'Sejong'), ('gyeonggi', 'Gyeonggi'), ('gangwon', 'Gangwon'), ('chungbuk', 'North Chungcheong'), ('chungnam', 'South Chungcheong'), ('jeonbuk', 'North Jeolla'), ('jeonnam', 'South Jeolla'), ('gyeongbuk', 'North Gyeongsang'), ('gyeongnam', 'South Gyeongsang'), ('jeju', 'Jeju'), ('overseas', 'Overseas')], max_length=16, verbose_name='region')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived'), ('merged', 'Merged')], default='active', max_length=10)),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('custom_fields', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='customers.organization', verbose_name='parent organization')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='core.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "business_number",
+                    models.CharField(
+                        blank=True, max_length=12, verbose_name="business registration number"
+                    ),
+                ),
+                ("industry", models.CharField(blank=True, max_length=100, verbose_name="industry")),
+                (
+                    "size",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("1-9", "1–9 employees"),
+                            ("10-49", "10–49 employees"),
+                            ("50-299", "50–299 employees"),
+                            ("300-999", "300–999 employees"),
+                            ("1000+", "1,000+ employees"),
+                            ("", "Unknown"),
+                        ],
+                        default="",
+                        max_length=10,
+                        verbose_name="size",
+                    ),
+                ),
+                ("website", models.URLField(blank=True, verbose_name="website")),
+                (
+                    "region",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("seoul", "Seoul"),
+                            ("busan", "Busan"),
+                            ("daegu", "Daegu"),
+                            ("incheon", "Incheon"),
+                            ("gwangju", "Gwangju"),
+                            ("daejeon", "Daejeon"),
+                            ("ulsan", "Ulsan"),
+                            ("sejong", "Sejong"),
+                            ("gyeonggi", "Gyeonggi"),
+                            ("gangwon", "Gangwon"),
+                            ("chungbuk", "North Chungcheong"),
+                            ("chungnam", "South Chungcheong"),
+                            ("jeonbuk", "North Jeolla"),
+                            ("jeonnam", "South Jeolla"),
+                            ("gyeongbuk", "North Gyeongsang"),
+                            ("gyeongnam", "South Gyeongsang"),
+                            ("jeju", "Jeju"),
+                            ("overseas", "Overseas"),
+                        ],
+                        max_length=16,
+                        verbose_name="region",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("archived", "Archived"),
+                            ("merged", "Merged"),
+                        ],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                ("custom_fields", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "updated_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="customers.organization",
+                        verbose_name="parent organization",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="core.team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'organization',
-                'verbose_name_plural': 'organizations',
+                "verbose_name": "organization",
+                "verbose_name_plural": "organizations",
             },
         ),
         migrations.CreateModel(
-            name='Note',
+            name="Note",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField(verbose_name='note')),
-                ('pinned', models.BooleanField(default=False, verbose_name='pinned')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notes', to='customers.customer')),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notes', to='customers.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body", models.TextField(verbose_name="note")),
+                ("pinned", models.BooleanField(default=False, verbose_name="pinned")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notes",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notes",
+                        to="customers.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'note',
-                'verbose_name_plural': 'notes',
-                'ordering': ['-pinned', '-created_at'],
+                "verbose_name": "note",
+                "verbose_name_plural": "notes",
+                "ordering": ["-pinned", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('phone', 'Phone'), ('email', 'E-mail'), ('sms', 'SMS'), ('kakao', 'KakaoTalk'), ('web', 'Web'), ('app', 'App'), ('store', 'Store'), ('visit', 'Visit'), ('chat', 'Chat')], max_length=10, verbose_name='channel')),
-                ('direction', models.CharField(choices=[('inbound', 'Inbound'), ('outbound', 'Outbound'), ('internal', 'Internal')], default='inbound', max_length=10, verbose_name='direction')),
-                ('kind', models.CharField(choices=[('call', 'Call'), ('meeting', 'Meeting'), ('visit', 'Visit'), ('message', 'Message'), ('chat', 'Chat'), ('inquiry', 'Inquiry'), ('complaint', 'Complaint'), ('web_event', 'Web / app activity')], max_length=12, verbose_name='kind')),
-                ('subject', models.CharField(blank=True, max_length=200, verbose_name='subject')),
-                ('body', models.TextField(blank=True, verbose_name='details')),
-                ('occurred_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='when')),
-                ('related_id', models.BigIntegerField(blank=True, null=True)),
-                ('source', models.CharField(blank=True, max_length=50, verbose_name='source')),
-                ('external_id', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='customers.customer')),
-                ('related_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='contenttypes.contenttype')),
-                ('staff', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='staff')),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("phone", "Phone"),
+                            ("email", "E-mail"),
+                            ("sms", "SMS"),
+                            ("kakao", "KakaoTalk"),
+                            ("web", "Web"),
+                            ("app", "App"),
+                            ("store", "Store"),
+                            ("visit", "Visit"),
+                            ("chat", "Chat"),
+                        ],
+                        max_length=10,
+                        verbose_name="channel",
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("inbound", "Inbound"),
+                            ("outbound", "Outbound"),
+                            ("internal", "Internal"),
+                        ],
+                        default="inbound",
+                        max_length=10,
+                        verbose_name="direction",
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("call", "Call"),
+                            ("meeting", "Meeting"),
+                            ("visit", "Visit"),
+                            ("message", "Message"),
+                            ("chat", "Chat"),
+                            ("inquiry", "Inquiry"),
+                            ("complaint", "Complaint"),
+                            ("web_event", "Web / app activity"),
+                        ],
+                        max_length=12,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("subject", models.CharField(blank=True, max_length=200, verbose_name="subject")),
+                ("body", models.TextField(blank=True, verbose_name="details")),
+                (
+                    "occurred_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="when"),
+                ),
+                ("related_id", models.BigIntegerField(blank=True, null=True)),
+                ("source", models.CharField(blank=True, max_length=50, verbose_name="source")),
+                ("external_id", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "related_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                    ),
+                ),
+                (
+                    "staff",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="staff",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'interaction',
-                'verbose_name_plural': 'interactions',
+                "verbose_name": "interaction",
+                "verbose_name_plural": "interactions",
             },
         ),
         migrations.CreateModel(
-            name='ExternalId',
+            name="ExternalId",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=50, verbose_name='source system')),
-                ('key', models.CharField(max_length=100, verbose_name='key')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='external_ids', to='customers.customer')),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='external_ids', to='customers.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=50, verbose_name="source system")),
+                ("key", models.CharField(max_length=100, verbose_name="key")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="external_ids",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="external_ids",
+                        to="customers.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'external id',
-                'verbose_name_plural': 'external ids',
+                "verbose_name": "external id",
+                "verbose_name_plural": "external ids",
             },
         ),
         migrations.CreateModel(
-            name='ContactPoint',
+            name="ContactPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('email', 'E-mail'), ('mobile', 'Mobile'), ('phone', 'Phone'), ('kakao', 'KakaoTalk ID'), ('fax', 'Fax')], max_length=10, verbose_name='kind')),
-                ('value', models.CharField(max_length=254, verbose_name='as entered')),
-                ('normalized', models.CharField(max_length=254, verbose_name='normalized')),
-                ('match_key', models.CharField(max_length=254)),
-                ('last4', models.CharField(blank=True, max_length=4)),
-                ('label', models.CharField(blank=True, max_length=50, verbose_name='label')),
-                ('is_primary', models.BooleanField(default=False, verbose_name='primary')),
-                ('is_legacy', models.BooleanField(default=False, verbose_name='legacy number')),
-                ('verified_at', models.DateTimeField(blank=True, null=True, verbose_name='verified')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='contact_points', to='customers.customer')),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='contact_points', to='customers.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("email", "E-mail"),
+                            ("mobile", "Mobile"),
+                            ("phone", "Phone"),
+                            ("kakao", "KakaoTalk ID"),
+                            ("fax", "Fax"),
+                        ],
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("value", models.CharField(max_length=254, verbose_name="as entered")),
+                ("normalized", models.CharField(max_length=254, verbose_name="normalized")),
+                ("match_key", models.CharField(max_length=254)),
+                ("last4", models.CharField(blank=True, max_length=4)),
+                ("label", models.CharField(blank=True, max_length=50, verbose_name="label")),
+                ("is_primary", models.BooleanField(default=False, verbose_name="primary")),
+                ("is_legacy", models.BooleanField(default=False, verbose_name="legacy number")),
+                (
+                    "verified_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="verified"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_points",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_points",
+                        to="customers.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'contact point',
-                'verbose_name_plural': 'contact points',
+                "verbose_name": "contact point",
+                "verbose_name_plural": "contact points",
             },
         ),
         migrations.CreateModel(
-            name='Address',
+            name="Address",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('home', 'Home'), ('work', 'Work'), ('shipping', 'Shipping'), ('billing', 'Billing')], default='home', max_length=10, verbose_name='kind')),
-                ('postal_code', models.CharField(blank=True, max_length=10, verbose_name='postal code')),
-                ('region', models.CharField(blank=True, choices=[('seoul', 'Seoul'), ('busan', 'Busan'), ('daegu', 'Daegu'), ('incheon', 'Incheon'), ('gwangju', 'Gwangju'), ('daejeon', 'Daejeon'), ('ulsan', 'Ulsan'), ('sejong', 'Sejong'), ('gyeonggi', 'Gyeonggi'), ('gangwon', 'Gangwon'), ('chungbuk', 'North Chungcheong'), ('chungnam', 'South Chungcheong'), ('jeonbuk', 'North Jeolla'), ('jeonnam', 'South Jeolla'), ('gyeongbuk', 'North Gyeongsang'), ('gyeongnam', 'South Gyeongsang'), ('jeju', 'Jeju'), ('overseas', 'Overseas')], max_length=16, verbose_name='region')),
-                ('city', models.CharField(blank=True, max_length=50, verbose_name='city / district')),
-                ('line1', models.CharField(max_length=200, verbose_name='address')),
-                ('line2', models.CharField(blank=True, max_length=200, verbose_name='address detail')),
-                ('country', models.CharField(default='KR', max_length=2, verbose_name='country')),
-                ('is_primary', models.BooleanField(default=False, verbose_name='primary')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='addresses', to='customers.customer')),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='addresses', to='customers.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("home", "Home"),
+                            ("work", "Work"),
+                            ("shipping", "Shipping"),
+                            ("billing", "Billing"),
+                        ],
+                        default="home",
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "postal_code",
+                    models.CharField(blank=True, max_length=10, verbose_name="postal code"),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("seoul", "Seoul"),
+                            ("busan", "Busan"),
+                            ("daegu", "Daegu"),
+                            ("incheon", "Incheon"),
+                            ("gwangju", "Gwangju"),
+                            ("daejeon", "Daejeon"),
+                            ("ulsan", "Ulsan"),
+                            ("sejong", "Sejong"),
+                            ("gyeonggi", "Gyeonggi"),
+                            ("gangwon", "Gangwon"),
+                            ("chungbuk", "North Chungcheong"),
+                            ("chungnam", "South Chungcheong"),
+                            ("jeonbuk", "North Jeolla"),
+                            ("jeonnam", "South Jeolla"),
+                            ("gyeongbuk", "North Gyeongsang"),
+                            ("gyeongnam", "South Gyeongsang"),
+                            ("jeju", "Jeju"),
+                            ("overseas", "Overseas"),
+                        ],
+                        max_length=16,
+                        verbose_name="region",
+                    ),
+                ),
+                (
+                    "city",
+                    models.CharField(blank=True, max_length=50, verbose_name="city / district"),
+                ),
+                ("line1", models.CharField(max_length=200, verbose_name="address")),
+                (
+                    "line2",
+                    models.CharField(blank=True, max_length=200, verbose_name="address detail"),
+                ),
+                ("country", models.CharField(default="KR", max_length=2, verbose_name="country")),
+                ("is_primary", models.BooleanField(default=False, verbose_name="primary")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="addresses",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="addresses",
+                        to="customers.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'address',
-                'verbose_name_plural': 'addresses',
+                "verbose_name": "address",
+                "verbose_name_plural": "addresses",
             },
         ),
         migrations.CreateModel(
-            name='OrganizationMembership',
+            name="OrganizationMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(blank=True, max_length=100, verbose_name='role')),
-                ('is_primary', models.BooleanField(default=False, verbose_name='primary contact')),
-                ('started_on', models.DateField(blank=True, null=True)),
-                ('ended_on', models.DateField(blank=True, null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='customers.customer')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='customers.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("role", models.CharField(blank=True, max_length=100, verbose_name="role")),
+                ("is_primary", models.BooleanField(default=False, verbose_name="primary contact")),
+                ("started_on", models.DateField(blank=True, null=True)),
+                ("ended_on", models.DateField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="customers.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'organization membership',
+                "verbose_name": "organization membership",
             },
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['owner', 'id'], name='customers_c_owner_i_d57291_idx'),
+            model_name="customer",
+            index=models.Index(fields=["owner", "id"], name="customers_c_owner_i_d57291_idx"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['team', 'id'], name='customers_c_team_id_5721ca_idx'),
+            model_name="customer",
+            index=models.Index(fields=["team", "id"], name="customers_c_team_id_5721ca_idx"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['last_purchase_at', 'id'], name='customers_c_last_pu_8832a2_idx'),
+            model_name="customer",
+            index=models.Index(
+                fields=["last_purchase_at", "id"], name="customers_c_last_pu_8832a2_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['created_at', 'id'], name='customers_c_created_4b8a48_idx'),
+            model_name="customer",
+            index=models.Index(fields=["created_at", "id"], name="customers_c_created_4b8a48_idx"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['total_spent', 'id'], name='customers_c_total_s_df1f98_idx'),
+            model_name="customer",
+            index=models.Index(fields=["total_spent", "id"], name="customers_c_total_s_df1f98_idx"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['lifecycle_stage', 'id'], name='customers_c_lifecyc_730cbc_idx'),
+            model_name="customer",
+            index=models.Index(
+                fields=["lifecycle_stage", "id"], name="customers_c_lifecyc_730cbc_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='consentevent',
-            index=models.Index(fields=['customer', 'at'], name='customers_c_custome_3fe9ca_idx'),
+            model_name="consentevent",
+            index=models.Index(fields=["customer", "at"], name="customers_c_custome_3fe9ca_idx"),
         ),
         migrations.AddIndex(
-            model_name='consent',
-            index=models.Index(fields=['channel', 'purpose', 'status', 'reconfirm_due'], name='customers_c_channel_698b01_idx'),
+            model_name="consent",
+            index=models.Index(
+                fields=["channel", "purpose", "status", "reconfirm_due"],
+                name="customers_c_channel_698b01_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='consent',
-            constraint=models.UniqueConstraint(fields=('customer', 'channel', 'purpose'), name='consent_unique_channel_purpose'),
+            model_name="consent",
+            constraint=models.UniqueConstraint(
+                fields=("customer", "channel", "purpose"), name="consent_unique_channel_purpose"
+            ),
         ),
         migrations.AddIndex(
-            model_name='organization',
-            index=models.Index(fields=['name'], name='customers_o_name_6b123f_idx'),
+            model_name="organization",
+            index=models.Index(fields=["name"], name="customers_o_name_6b123f_idx"),
         ),
         migrations.AddIndex(
-            model_name='organization',
-            index=models.Index(fields=['owner', 'id'], name='customers_o_owner_i_d2a6c3_idx'),
+            model_name="organization",
+            index=models.Index(fields=["owner", "id"], name="customers_o_owner_i_d2a6c3_idx"),
         ),
         migrations.AddIndex(
-            model_name='organization',
-            index=models.Index(fields=['team', 'id'], name='customers_o_team_id_b834c4_idx'),
+            model_name="organization",
+            index=models.Index(fields=["team", "id"], name="customers_o_team_id_b834c4_idx"),
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.UniqueConstraint(condition=models.Q(('business_number', ''), _negated=True), fields=('business_number',), name='organization_unique_business_number'),
+            model_name="organization",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("business_number", ""), _negated=True),
+                fields=("business_number",),
+                name="organization_unique_business_number",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='note',
-            constraint=models.CheckConstraint(condition=models.Q(('customer__isnull', False), ('organization__isnull', False), _connector='XOR'), name='note_one_owner'),
+            model_name="note",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("customer__isnull", False), ("organization__isnull", False), _connector="XOR"
+                ),
+                name="note_one_owner",
+            ),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['customer', '-occurred_at', '-id'], name='customers_i_custome_f2fb5d_idx'),
+            model_name="interaction",
+            index=models.Index(
+                fields=["customer", "-occurred_at", "-id"], name="customers_i_custome_f2fb5d_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['occurred_at'], name='customers_i_occurre_51c8d0_idx'),
+            model_name="interaction",
+            index=models.Index(fields=["occurred_at"], name="customers_i_occurre_51c8d0_idx"),
         ),
         migrations.AddConstraint(
-            model_name='interaction',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('source', 'external_id'), name='interaction_unique_external_id'),
+            model_name="interaction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("source", "external_id"),
+                name="interaction_unique_external_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='externalid',
-            constraint=models.CheckConstraint(condition=models.Q(('customer__isnull', False), ('organization__isnull', False), _connector='XOR'), name='externalid_one_owner'),
+            model_name="externalid",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("customer__isnull", False), ("organization__isnull", False), _connector="XOR"
+                ),
+                name="externalid_one_owner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='externalid',
-            constraint=models.UniqueConstraint(condition=models.Q(('customer__isnull', False)), fields=('source', 'key'), name='externalid_unique_customer_key'),
+            model_name="externalid",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("customer__isnull", False)),
+                fields=("source", "key"),
+                name="externalid_unique_customer_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='externalid',
-            constraint=models.UniqueConstraint(condition=models.Q(('organization__isnull', False)), fields=('source', 'key'), name='externalid_unique_organization_key'),
+            model_name="externalid",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("organization__isnull", False)),
+                fields=("source", "key"),
+                name="externalid_unique_organization_key",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contactpoint',
-            index=models.Index(fields=['match_key'], name='customers_c_match_k_253c40_idx'),
+            model_name="contactpoint",
+            index=models.Index(fields=["match_key"], name="customers_c_match_k_253c40_idx"),
         ),
         migrations.AddIndex(
-            model_name='contactpoint',
-            index=models.Index(fields=['last4'], name='customers_c_last4_1302d5_idx'),
+            model_name="contactpoint",
+            index=models.Index(fields=["last4"], name="customers_c_last4_1302d5_idx"),
         ),
         migrations.AddIndex(
-            model_name='contactpoint',
-            index=models.Index(fields=['customer', 'kind'], name='customers_c_custome_ae1f78_idx'),
+            model_name="contactpoint",
+            index=models.Index(fields=["customer", "kind"], name="customers_c_custome_ae1f78_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contactpoint',
-            constraint=models.CheckConstraint(condition=models.Q(('customer__isnull', False), ('organization__isnull', False), _connector='XOR'), name='contactpoint_one_owner'),
+            model_name="contactpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("customer__isnull", False), ("organization__isnull", False), _connector="XOR"
+                ),
+                name="contactpoint_one_owner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactpoint',
-            constraint=models.UniqueConstraint(condition=models.Q(('customer__isnull', False)), fields=('customer', 'kind', 'match_key'), name='contactpoint_unique_customer'),
+            model_name="contactpoint",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("customer__isnull", False)),
+                fields=("customer", "kind", "match_key"),
+                name="contactpoint_unique_customer",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='address',
-            constraint=models.CheckConstraint(condition=models.Q(('customer__isnull', False), ('organization__isnull', False), _connector='XOR'), name='address_one_owner'),
+            model_name="address",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("customer__isnull", False), ("organization__isnull", False), _connector="XOR"
+                ),
+                name="address_one_owner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organizationmembership',
-            constraint=models.UniqueConstraint(fields=('customer', 'organization'), name='membership_unique_pair'),
+            model_name="organizationmembership",
+            constraint=models.UniqueConstraint(
+                fields=("customer", "organization"), name="membership_unique_pair"
+            ),
         ),
     ]

@@ -1,0 +1,117 @@
+"""Shared fixtures: staff with roles, customers built through the services, API clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_inline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Jobs run at once (in memory) unless the test is marked ``jobs`` (real storage)."""
+    from dangol.jobs import huey
+
+    huey.immediate = request.node.get_closest_marker("jobs") is None
+    yield
+    huey.immediate = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+CUSTOMER_TYPES = [
+    "customers.customer", "customers.organization", "customers.contactpoint",
+    "customers.address", "customers.externalid", "customers.consent", "customers.consentevent",
+    "customers.interaction", "customers.note", "customers.organizationmembership",
+    "commerce.order", "commerce.orderline", "commerce.return",
+]
+REFERENCE_TYPES = ["commerce.product", "commerce.productcategory", "commerce.saleschannel"]
+ALL_ACTIONS = ["view", "add", "change", "delete", "export"]
+
+
+def grants(scope: str, actions: list[str] | None = None) -> dict[str, tuple[list[str], str]]:
+    acts = actions or ALL_ACTIONS
+    out = {t: (acts, scope) for t in CUSTOMER_TYPES}
+    out.update({t: (["view"], "all") for t in REFERENCE_TYPES})
+    return out
+
+
+@pytest.fixture
+def teams(db: Any) -> dict[str, Any]:
+    from dangol.core.services import create_team
+
+    return {"seoul": create_team(name="서울 영업팀"), "busan": create_team(name="부산 영업팀")}
+
+
+@pytest.fixture
+def roles(db: Any) -> dict[str, Any]:
+    from dangol.core.services import create_role
+
+    return {
+        "rep": create_role(name="Sales rep", grants=grants("own")),
+        "lead": create_role(name="Team lead", grants=grants("team"), can_view_pii=True),
+        "agent": create_role(name="Service agent", grants=grants("all", ["view", "change", "add"]), can_view_pii=True),
+        "marketer": create_role(name="Marketer", grants=grants("all", ["view", "export"])),
+        "manager": create_role(name="Manager", grants={
+            **grants("all"), **{t: (ALL_ACTIONS, "all") for t in REFERENCE_TYPES}
+        }, can_view_pii=True),
+    }
+
+
+@pytest.fixture
+def make_user(db: Any, roles: dict[str, Any], teams: dict[str, Any]) -> Callable[..., Any]:
+    from dangol.core.services import create_user
+
+    def make(role: str | None = "rep", team: str | None = "seoul", **kw: Any) -> Any:
+        email = kw.pop("email", f"{role or 'user'}-{uuid.uuid4().hex[:6]}@dangol.test")
+        return create_user(
+            email=email, password=kw.pop("password", "pw-Dangol-2026!"),
+            role=roles[role] if role else None, team=teams[team] if team else None,
+            display_name=kw.pop("display_name", email.split("@")[0]), **kw,
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin(make_user: Callable[..., Any]) -> Any:
+    return make_user(role=None, team=None, is_superuser=True, email="admin@dangol.test")
+
+
+@pytest.fixture
+def make_customer(db: Any) -> Callable[..., Any]:
+    from dangol.customers import services
+
+    def make(actor: Any = None, **kw: Any) -> Any:
+        contacts = kw.pop("contacts", [])
+        data = services.CustomerInput(
+            full_name=kw.pop("full_name", "김민준"),
+            contacts=[services.ContactInput(k, v) for k, v in contacts],
+            **kw,
+        )
+        return services.create_customer(data=data, actor=actor)
+
+    return make
+
+
+@pytest.fixture
+def api(db: Any) -> Callable[..., Any]:
+    """``api(user, scope="write")`` → a test client authenticated with a fresh token."""
+    from django.test import Client
+
+    from dangol.core.services import create_api_token
+
+    def make(user: Any, scope: str = "write") -> Client:
+        _, raw = create_api_token(user=user, name="test", scope=scope)
+        return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    return make

@@ -1,0 +1,283 @@
+"""REST endpoints of products, orders and returns."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Router
+
+from dangol.api.errors import PayloadTooLarge
+from dangol.api.pagination import paginate
+from dangol.commerce import selectors, services
+from dangol.commerce.models import Order, OrderLine, Product, ProductCategory, SalesChannel
+from dangol.commerce.schemas import (
+    BulkOrdersIn,
+    BulkProductsIn,
+    OrderDetailOut,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    ProductIn,
+    ProductOut,
+    ProductPage,
+    ProductPatch,
+    ReturnIn,
+    ReturnOut,
+)
+from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
+from dangol.core.visibility import Action, can
+from dangol.customers.models import Customer, ExternalId, Organization
+from dangol.customers.schemas import BulkOut, BulkResult
+
+product_router = Router(tags=["products"])
+order_router = Router(tags=["orders"])
+
+
+def _require(request: HttpRequest, action: Action, model: type) -> None:
+    if not can(request.user, action, model):
+        raise Forbidden()
+
+
+def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "updated", "unchanged", "error")}
+    return {"created": counts["created"], "updated": counts["updated"], "unchanged": counts["unchanged"],
+            "failed": counts["error"], "results": results}
+
+
+def _error_result(i: int, exc: ServiceError) -> BulkResult:
+    return BulkResult(index=i, status="error", code=exc.code, message=str(exc.message),
+                      errors=[e.as_dict() for e in exc.errors])
+
+
+# --- products -------------------------------------------------------------------------------
+
+
+def _product_fields(data: dict[str, Any]) -> dict[str, Any]:
+    if "category_id" in data:
+        category_id = data.pop("category_id")
+        data["category"] = None
+        if category_id is not None:
+            data["category"] = ProductCategory.objects.filter(pk=category_id).first()
+            if data["category"] is None:
+                raise ValidationFailed.single("category_id", "not_found", _("No such category."))
+    if "currency" in data and data["currency"] is not None:
+        data["currency"] = data["currency"].upper()
+    return data
+
+
+@product_router.get("", response=ProductPage, summary="List products")
+def list_products(
+    request: HttpRequest, q: str | None = None, category_id: int | None = None,
+    line: str | None = None, is_active: bool | None = None, sort: str = "name",
+    cursor: str | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    qs = selectors.products_for(request.user)
+    if q:
+        qs = qs.filter(name__contains=q) | qs.filter(sku=q)
+    if category_id is not None:
+        qs = qs.filter(category_id=category_id)
+    if line:
+        qs = qs.filter(line=line)
+    if is_active is not None:
+        qs = qs.filter(is_active=is_active)
+    page = paginate(qs, sort=sort, allowed=("id", "name", "sku", "price"), cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@product_router.post("", response={201: ProductOut}, summary="Create a product")
+def create_product(request: HttpRequest, payload: ProductIn) -> tuple[int, Any]:
+    _require(request, Action.ADD, Product)
+    return 201, services.create_product(actor=request.user, **_product_fields(payload.dict()))
+
+
+@product_router.post("/bulk", response=BulkOut, summary="Create or update up to 1,000 products by external id")
+def bulk_upsert_products(request: HttpRequest, payload: BulkProductsIn) -> dict[str, Any]:
+    if len(payload.records) > settings.API_MAX_BULK:
+        raise PayloadTooLarge(settings.API_MAX_BULK)
+    results = []
+    for i, record in enumerate(payload.records):
+        try:
+            with transaction.atomic():
+                if not can(request.user, Action.ADD, Product) or not can(request.user, Action.CHANGE, Product):
+                    raise Forbidden()
+                fields = _product_fields(record.dict(exclude={"source", "external_id"}))
+                product, status = services.upsert_product(
+                    source=record.source, external_id=record.external_id, fields=fields, actor=request.user
+                )
+            results.append(BulkResult(index=i, status=status, id=product.pk))
+        except ServiceError as exc:
+            results.append(_error_result(i, exc))
+    return _bulk_summary(results)
+
+
+def _visible_product(request: HttpRequest, product_id: int, action: Action = Action.VIEW) -> Product:
+    product = Product.objects.visible_to(request.user, action).filter(pk=product_id).first()
+    if product is None:
+        raise NotFound()
+    return product
+
+
+@product_router.get("/{product_id}", response=ProductOut, summary="A product")
+def get_product(request: HttpRequest, product_id: int) -> Product:
+    return _visible_product(request, product_id)
+
+
+@product_router.patch("/{product_id}", response=ProductOut, summary="Change a product")
+def update_product(request: HttpRequest, product_id: int, payload: ProductPatch) -> Product:
+    product = _visible_product(request, product_id, Action.CHANGE)
+    changes = _product_fields(payload.dict(exclude_unset=True))
+    return services.update_product(product=product, changes=changes, actor=request.user)
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+def _order_out(o: Order) -> dict[str, Any]:
+    return {
+        **{f: getattr(o, f) for f in (
+            "id", "number", "customer_id", "organization_id", "status", "placed_at", "currency",
+            "subtotal", "discount", "total", "returned_amount", "source", "external_id",
+        )},
+        "channel_code": o.channel.code if o.channel else None,
+    }
+
+
+def _order_detail_out(o: Order) -> dict[str, Any]:
+    lines = [
+        {"id": ln.pk, "product_id": ln.product_id, "sku": ln.product.sku, "product_name": ln.product.name,
+         "quantity": ln.quantity, "unit_price": ln.unit_price, "discount": ln.discount,
+         "line_total": ln.line_total, "returned_quantity": ln.returned_quantity}
+        for ln in o.lines.all()
+    ]
+    return {**_order_out(o), "lines": lines}
+
+
+def _order_input(request: HttpRequest, payload: OrderIn, source: str = "", external_id: str = "") -> services.OrderInput:
+    errors: list[FieldError] = []
+    customer = None
+    visible = Customer.objects.visible_to(request.user)
+    if payload.customer_id is not None:
+        customer = visible.filter(pk=payload.customer_id).first()
+    elif payload.customer_external_id:
+        ext = ExternalId.objects.filter(
+            source=payload.customer_source or source, key=payload.customer_external_id, customer__isnull=False
+        ).first()
+        customer = visible.filter(pk=ext.customer_id).first() if ext else None
+    if customer is None:
+        errors.append(FieldError("customer_id", "not_found", _("No such customer.")))
+    channel = None
+    if payload.channel_code:
+        channel = SalesChannel.objects.filter(code=payload.channel_code).first()
+        if channel is None:
+            errors.append(FieldError("channel_code", "not_found", _("No such sales channel.")))
+    organization = None
+    if payload.organization_id is not None:
+        organization = Organization.objects.visible_to(request.user).filter(pk=payload.organization_id).first()
+        if organization is None:
+            errors.append(FieldError("organization_id", "not_found", _("No such organization.")))
+    ids = {ln.product_id for ln in payload.lines if ln.product_id is not None}
+    skus = {ln.sku for ln in payload.lines if ln.product_id is None and ln.sku}
+    by_id = Product.objects.in_bulk(ids)
+    by_sku = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+    lines = []
+    for i, ln in enumerate(payload.lines):
+        product = by_id.get(ln.product_id) if ln.product_id is not None else by_sku.get(ln.sku or "")
+        if product is None:
+            errors.append(FieldError(f"lines[{i}].product_id", "not_found", _("No such product.")))
+            continue
+        lines.append(services.LineInput(product=product, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount))
+    if errors:
+        raise ValidationFailed(errors)
+    assert customer is not None
+    return services.OrderInput(
+        customer=customer, lines=lines, channel=channel, organization=organization,
+        placed_at=payload.placed_at, currency=payload.currency.upper(), discount=payload.discount,
+        status=payload.status, number=payload.number, source=source, external_id=external_id,
+    )
+
+
+@order_router.get("", response=OrderPage, summary="List orders")
+def list_orders(
+    request: HttpRequest, customer_id: int | None = None, status: str | None = None,
+    channel_code: str | None = None, placed_after: datetime.datetime | None = None,
+    placed_before: datetime.datetime | None = None, sort: str = "-placed_at",
+    cursor: str | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    qs = selectors.orders_for(request.user)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    if status:
+        qs = qs.filter(status=status)
+    if channel_code:
+        qs = qs.filter(channel__code=channel_code)
+    if placed_after:
+        qs = qs.filter(placed_at__gte=placed_after)
+    if placed_before:
+        qs = qs.filter(placed_at__lt=placed_before)
+    page = paginate(qs, sort=sort, allowed=("id", "placed_at", "total"), cursor=cursor, limit=limit)
+    return {"items": [_order_out(o) for o in page.items], "next_cursor": page.next_cursor}
+
+
+@order_router.post("", response={201: OrderDetailOut}, summary="Place an order")
+def place_order(request: HttpRequest, payload: OrderIn) -> tuple[int, Any]:
+    _require(request, Action.ADD, Order)
+    order = services.place_order(data=_order_input(request, payload), actor=request.user)
+    return 201, _order_detail_out(selectors.order_detail_queryset(request.user).get(pk=order.pk))
+
+
+@order_router.post("/bulk", response=BulkOut, summary="Record up to 1,000 orders by external id")
+def bulk_upsert_orders(request: HttpRequest, payload: BulkOrdersIn) -> dict[str, Any]:
+    if len(payload.records) > settings.API_MAX_BULK:
+        raise PayloadTooLarge(settings.API_MAX_BULK)
+    results = []
+    for i, record in enumerate(payload.records):
+        try:
+            with transaction.atomic():
+                _require(request, Action.ADD, Order)
+                data = _order_input(request, record, source=record.source, external_id=record.external_id)
+                order, status = services.upsert_order(data=data, actor=request.user)
+            results.append(BulkResult(index=i, status=status, id=order.pk))
+        except ServiceError as exc:
+            results.append(_error_result(i, exc))
+    return _bulk_summary(results)
+
+
+def _visible_order(request: HttpRequest, order_id: int, action: Action = Action.VIEW) -> Order:
+    order = selectors.order_detail_queryset(request.user).filter(pk=order_id).first()
+    if order is None or (action != Action.VIEW and not Order.objects.visible_to(request.user, action).filter(pk=order_id).exists()):
+        raise NotFound()
+    return order
+
+
+@order_router.get("/{order_id}", response=OrderDetailOut, summary="An order with its lines")
+def get_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    return _order_detail_out(_visible_order(request, order_id))
+
+
+@order_router.post("/{order_id}/cancel", response=OrderOut, summary="Cancel an order")
+def cancel_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    order = services.cancel_order(order=_visible_order(request, order_id, Action.CHANGE), actor=request.user)
+    return _order_out(selectors.orders_for(request.user).get(pk=order.pk))
+
+
+@order_router.post("/{order_id}/returns", response={201: ReturnOut}, summary="Record a return")
+def record_return(request: HttpRequest, order_id: int, payload: ReturnIn) -> tuple[int, Any]:
+    order = _visible_order(request, order_id, Action.CHANGE)
+    lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=order)}
+    errors = [
+        FieldError(f"lines[{i}].order_line_id", "not_in_order", _("This line is not on the order."))
+        for i, rl in enumerate(payload.lines) if rl.order_line_id not in lines
+    ]
+    if errors:
+        raise ValidationFailed(errors)
+    ret = services.record_return(
+        order=order, reason=payload.reason, note=payload.note, returned_at=payload.returned_at,
+        lines=[services.ReturnLineInput(order_line=lines[rl.order_line_id], quantity=rl.quantity) for rl in payload.lines],
+        source=payload.source, external_id=payload.external_id, actor=request.user,
+    )
+    return 201, ret

@@ -1,0 +1,164 @@
+"""API schemas of products, orders and returns."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+from dangol.commerce.models import ProductTier, ReturnReason
+
+TierT = Literal[tuple(ProductTier.values)]  # type: ignore[valid-type]
+ReasonT = Literal[tuple(ReturnReason.values)]  # type: ignore[valid-type]
+Amount = Field(ge=0, max_digits=16, decimal_places=2)
+
+
+class ProductIn(Schema):
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    category_id: int | None = None
+    brand: str = Field(default="", max_length=100)
+    line: str = Field(default="", max_length=100)
+    tier: TierT = ProductTier.STANDARD.value
+    price: Decimal = Amount
+    currency: str = Field(default="KRW", min_length=3, max_length=3)
+    is_active: bool = True
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductPatch(Schema):
+    sku: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    category_id: int | None = None
+    brand: str | None = Field(default=None, max_length=100)
+    line: str | None = Field(default=None, max_length=100)
+    tier: TierT | None = None
+    price: Decimal | None = Field(default=None, ge=0, max_digits=16, decimal_places=2)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    is_active: bool | None = None
+    custom_fields: dict[str, Any] | None = None
+
+
+class ProductOut(Schema):
+    id: int
+    sku: str
+    name: str
+    category_id: int | None
+    brand: str
+    line: str
+    tier: str
+    price: Decimal
+    currency: str
+    is_active: bool
+    source: str
+    external_id: str
+    custom_fields: dict[str, Any]
+
+
+class BulkProductRecord(ProductIn):
+    source: str = Field(min_length=1, max_length=50)
+    external_id: str = Field(min_length=1, max_length=100)
+
+
+class BulkProductsIn(Schema):
+    records: list[BulkProductRecord]
+
+
+class OrderLineIn(Schema):
+    product_id: int | None = None
+    sku: str | None = Field(default=None, max_length=64)
+    quantity: int = Field(ge=1, le=100000)
+    unit_price: Decimal | None = Field(default=None, ge=0, max_digits=16, decimal_places=2)
+    discount: Decimal = Field(default=Decimal(0), ge=0, max_digits=16, decimal_places=2)
+
+
+class OrderIn(Schema):
+    customer_id: int | None = None
+    customer_external_id: str | None = Field(default=None, max_length=100)
+    customer_source: str | None = Field(default=None, max_length=50)
+    organization_id: int | None = None
+    channel_code: str | None = Field(default=None, max_length=32)
+    placed_at: datetime.datetime | None = None
+    currency: str = Field(default="KRW", min_length=3, max_length=3)
+    discount: Decimal = Field(default=Decimal(0), ge=0, max_digits=16, decimal_places=2)
+    status: Literal["placed", "paid", "fulfilled"] = "paid"
+    number: str = Field(default="", max_length=40)
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
+
+
+class BulkOrderRecord(OrderIn):
+    source: str = Field(min_length=1, max_length=50)
+    external_id: str = Field(min_length=1, max_length=100)
+
+
+class BulkOrdersIn(Schema):
+    records: list[BulkOrderRecord]
+
+
+class OrderLineOut(Schema):
+    id: int
+    product_id: int
+    sku: str
+    product_name: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal
+    line_total: Decimal
+    returned_quantity: int
+
+
+class OrderOut(Schema):
+    id: int
+    number: str
+    customer_id: int
+    organization_id: int | None
+    channel_code: str | None
+    status: str
+    placed_at: datetime.datetime
+    currency: str
+    subtotal: Decimal
+    discount: Decimal
+    total: Decimal
+    returned_amount: Decimal
+    source: str
+    external_id: str
+
+
+class OrderDetailOut(OrderOut):
+    lines: list[OrderLineOut]
+
+
+class ReturnLineIn(Schema):
+    order_line_id: int
+    quantity: int = Field(ge=1, le=100000)
+
+
+class ReturnIn(Schema):
+    reason: ReasonT
+    note: str = Field(default="", max_length=2000)
+    returned_at: datetime.datetime | None = None
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
+    source: str = Field(default="", max_length=50)
+    external_id: str = Field(default="", max_length=100)
+
+
+class ReturnOut(Schema):
+    id: int
+    order_id: int
+    customer_id: int
+    returned_at: datetime.datetime
+    reason: str
+    amount: Decimal
+    currency: str
+
+
+class ProductPage(Schema):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class OrderPage(Schema):
+    items: list[OrderOut]
+    next_cursor: str | None

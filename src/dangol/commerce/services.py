@@ -1,0 +1,469 @@
+"""State changes of products, orders and returns: one transaction each, audited, evented.
+
+Placing an order and recording a return keep the customer's purchase aggregates (first/last
+purchase, order count, lifetime spend) current with F() updates, so reads never aggregate.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from dangol.commerce.models import (
+    ChannelKind,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductCategory,
+    ProductTier,
+    Return,
+    ReturnLine,
+    ReturnReason,
+    SalesChannel,
+)
+from dangol.core import audit, events
+from dangol.core.customfields import validate_custom_fields
+from dangol.core.errors import Conflict, FieldError, ValidationFailed
+from dangol.core.money import MINOR_UNITS, quantize
+from dangol.customers.models import Customer, LifecycleStage, Organization
+
+ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: read aloud on calls
+PRODUCT_FIELDS = (
+    "sku",
+    "name",
+    "category",
+    "brand",
+    "line",
+    "tier",
+    "price",
+    "currency",
+    "is_active",
+    "custom_fields",
+)
+
+
+def _currency_error(currency: str) -> FieldError | None:
+    if currency.upper() not in MINOR_UNITS:
+        return FieldError("currency", "invalid_choice", _("Unsupported currency."))
+    return None
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_sales_channel(
+    *, code: str, name: str, kind: str, actor: Any, region: str = ""
+) -> SalesChannel:
+    """Register a place of sale (web shop, app, a store, the wholesale desk)."""
+    if kind not in ChannelKind.values:
+        raise ValidationFailed.single("kind", "invalid_choice", _("Not a valid choice."))
+    if SalesChannel.objects.filter(code=code).exists():
+        raise Conflict(_("A sales channel with this code exists."), "duplicate")
+    channel = SalesChannel.objects.create(code=code, name=name, kind=kind, region=region)
+    audit.record(actor, "sales_channel.created", channel, after=audit.snapshot(channel))
+    return channel
+
+
+@transaction.atomic
+def create_category(
+    *, name: str, actor: Any, parent: ProductCategory | None = None, slug: str = ""
+) -> ProductCategory:
+    """Add a node to the product category tree."""
+    slug = slug or slugify(name, allow_unicode=True) or get_random_string(8).lower()
+    path = f"{parent.path}/{slug}" if parent else slug
+    if ProductCategory.objects.filter(path=path).exists():
+        raise Conflict(_("This category exists already."), "duplicate")
+    category = ProductCategory.objects.create(name=name, slug=slug, parent=parent, path=path)
+    audit.record(actor, "category.created", category, after=audit.snapshot(category))
+    return category
+
+
+def _validate_product(values: dict[str, Any], errors: list[FieldError]) -> None:
+    if not (values.get("sku") or "").strip():
+        errors.append(FieldError("sku", "required", _("Enter the SKU.")))
+    if not (values.get("name") or "").strip():
+        errors.append(FieldError("name", "required", _("Enter the product name.")))
+    if values.get("tier") not in ProductTier.values:
+        errors.append(FieldError("tier", "invalid_choice", _("Not a valid choice.")))
+    if (err := _currency_error(values.get("currency") or "")) is not None:
+        errors.append(err)
+    else:
+        try:
+            values["price"] = quantize(values.get("price"), values["currency"])
+            if values["price"] < 0:
+                errors.append(FieldError("price", "negative", _("A price cannot be negative.")))
+        except (ValueError, TypeError):
+            errors.append(FieldError("price", "invalid", _("Enter an amount.")))
+
+
+@transaction.atomic
+def create_product(
+    *, actor: Any, source: str = "", external_id: str = "", **fields: Any
+) -> Product:
+    """Add a product to the catalogue."""
+    unknown = set(fields) - set(PRODUCT_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            [FieldError(k, "unknown_field", _("Unknown field.")) for k in sorted(unknown)]
+        )
+    values = {"tier": ProductTier.STANDARD, "currency": "KRW", "is_active": True, **fields}
+    errors: list[FieldError] = []
+    _validate_product(values, errors)
+    try:
+        values["custom_fields"] = validate_custom_fields(
+            "commerce.product", fields.get("custom_fields")
+        )
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    if Product.objects.filter(sku=values["sku"]).exists():
+        raise Conflict(_("A product with this SKU exists."), "duplicate_sku")
+    product = Product.objects.create(source=source, external_id=external_id, **values)
+    audit.record(actor, "product.created", product, after=audit.snapshot(product))
+    events.emit("product.created", product)
+    return product
+
+
+@transaction.atomic
+def update_product(*, product: Product, changes: dict[str, Any], actor: Any) -> Product:
+    """Change a product's fields (price changes are audited like any other)."""
+    unknown = set(changes) - set(PRODUCT_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            [FieldError(k, "unknown_field", _("Unknown field.")) for k in sorted(unknown)]
+        )
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    before = audit.snapshot(product)
+    values = {k: getattr(product, k) for k in PRODUCT_FIELDS}
+    values.update(changes)
+    errors: list[FieldError] = []
+    _validate_product(values, errors)
+    if "custom_fields" in changes:
+        try:
+            values["custom_fields"] = validate_custom_fields(
+                "commerce.product", changes["custom_fields"], current=product.custom_fields
+            )
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    if values["sku"] != product.sku and Product.objects.filter(sku=values["sku"]).exists():
+        raise Conflict(_("A product with this SKU exists."), "duplicate_sku")
+    for k, v in values.items():
+        setattr(product, k, v)
+    product.updated_at = timezone.now()
+    product.save()
+    old, new = audit.diff(before, audit.snapshot(product))
+    new.pop("updated_at", None)
+    if new:
+        audit.record(actor, "product.updated", product, before=old, after=new)
+        events.emit("product.updated", product, changed=sorted(new))
+    return product
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LineInput:
+    product: Product
+    quantity: int
+    unit_price: Decimal | None = None  # defaults to the product's list price
+    discount: Decimal = Decimal(0)
+
+
+@dataclass
+class OrderInput:
+    customer: Customer
+    lines: list[LineInput]
+    channel: SalesChannel | None = None
+    organization: Organization | None = None
+    placed_at: datetime.datetime | None = None
+    currency: str = "KRW"
+    discount: Decimal = Decimal(0)
+    status: str = OrderStatus.PAID
+    number: str = ""
+    source: str = ""
+    external_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _new_order_number(placed_at: datetime.datetime) -> str:
+    suffix = get_random_string(8, ORDER_NUMBER_ALPHABET)
+    return f"DG{timezone.localtime(placed_at):%Y%m%d}-{suffix}"
+
+
+def _validate_order(data: OrderInput) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not data.lines:
+        errors.append(FieldError("lines", "required", _("An order needs at least one line.")))
+    if (err := _currency_error(data.currency)) is not None:
+        errors.append(err)
+    if data.status not in (OrderStatus.PLACED, OrderStatus.PAID, OrderStatus.FULFILLED):
+        errors.append(
+            FieldError("status", "invalid_choice", _("A new order is placed, paid or fulfilled."))
+        )
+    if data.placed_at and data.placed_at > timezone.now() + datetime.timedelta(days=1):
+        errors.append(FieldError("placed_at", "in_future", _("This is in the future.")))
+    for i, line in enumerate(data.lines):
+        if line.quantity is None or line.quantity < 1:
+            errors.append(FieldError(f"lines[{i}].quantity", "min_value", _("At least 1.")))
+        if line.unit_price is not None and line.unit_price < 0:
+            errors.append(
+                FieldError(f"lines[{i}].unit_price", "negative", _("Cannot be negative."))
+            )
+        if line.discount < 0:
+            errors.append(FieldError(f"lines[{i}].discount", "negative", _("Cannot be negative.")))
+        if line.product.currency != data.currency and line.unit_price is None:
+            errors.append(
+                FieldError(
+                    f"lines[{i}].unit_price",
+                    "required",
+                    _("Give the price in the order's currency."),
+                )
+            )
+    if data.discount < 0:
+        errors.append(FieldError("discount", "negative", _("Cannot be negative.")))
+    return errors
+
+
+@transaction.atomic
+def place_order(*, data: OrderInput, actor: Any) -> Order:
+    """Record a purchase with its lines and bring the customer's aggregates up to date."""
+    errors = _validate_order(data)
+    if errors:
+        raise ValidationFailed(errors)
+    cur = data.currency.upper()
+    placed_at = data.placed_at or timezone.now()
+    lines: list[OrderLine] = []
+    subtotal = Decimal(0)
+    for line in data.lines:
+        unit = quantize(line.unit_price if line.unit_price is not None else line.product.price, cur)
+        disc = quantize(line.discount, cur)
+        total = unit * line.quantity - disc
+        if total < 0:
+            raise ValidationFailed.single(
+                "lines", "negative", _("A line's discount exceeds its price.")
+            )
+        subtotal += total
+        lines.append(
+            OrderLine(
+                product=line.product,
+                quantity=line.quantity,
+                unit_price=unit,
+                discount=disc,
+                line_total=total,
+            )
+        )
+    discount = quantize(data.discount, cur)
+    if discount > subtotal:
+        raise ValidationFailed.single(
+            "discount", "too_large", _("The discount exceeds the subtotal.")
+        )
+    number = data.number or _new_order_number(placed_at)
+    if Order.objects.filter(number=number).exists():
+        raise Conflict(_("An order with this number exists."), "duplicate_number")
+    if (
+        data.external_id
+        and Order.objects.filter(source=data.source, external_id=data.external_id).exists()
+    ):
+        raise Conflict(_("This order was already recorded."), "duplicate_external_id")
+    order = Order.objects.create(
+        number=number,
+        customer=data.customer,
+        organization=data.organization,
+        channel=data.channel,
+        status=data.status,
+        placed_at=placed_at,
+        currency=cur,
+        subtotal=subtotal,
+        discount=discount,
+        total=subtotal - discount,
+        source=data.source,
+        external_id=data.external_id,
+    )
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    _apply_purchase(data.customer, order.placed_at, order.total)
+    audit.record(actor, "order.placed", order, after=audit.snapshot(order))
+    events.emit(
+        "order.placed", order, customer_id=data.customer.pk, total=order.total, currency=cur
+    )
+    return order
+
+
+def _apply_purchase(customer: Customer, placed_at: datetime.datetime, total: Decimal) -> None:
+    """Fold one order into the customer's aggregates in a single UPDATE."""
+    Customer.objects.filter(pk=customer.pk).update(
+        order_count=F("order_count") + 1,
+        total_spent=F("total_spent") + total,
+        first_purchase_at=models.Case(
+            models.When(first_purchase_at__isnull=True, then=models.Value(placed_at)),
+            default=Least(F("first_purchase_at"), models.Value(placed_at)),
+        ),
+        last_purchase_at=models.Case(
+            models.When(last_purchase_at__isnull=True, then=models.Value(placed_at)),
+            default=Greatest(F("last_purchase_at"), models.Value(placed_at)),
+        ),
+        lifecycle_stage=models.Case(
+            models.When(order_count__gte=1, then=models.Value(LifecycleStage.REPEAT)),
+            default=models.Value(LifecycleStage.CUSTOMER),
+        ),
+        updated_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def cancel_order(*, order: Order, actor: Any, reason: str = "") -> Order:
+    """Cancel an order that has not been returned; the customer's aggregates drop it."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status in (
+        OrderStatus.CANCELLED,
+        OrderStatus.RETURNED,
+        OrderStatus.PARTIALLY_RETURNED,
+    ):
+        raise Conflict(_("This order cannot be cancelled any more."), "not_cancellable")
+    order.status = OrderStatus.CANCELLED
+    order.save(update_fields=["status"])
+    Customer.objects.filter(pk=order.customer_id).update(
+        order_count=Greatest(F("order_count") - 1, 0),
+        total_spent=F("total_spent") - order.total,
+        updated_at=timezone.now(),
+    )
+    audit.record(actor, "order.cancelled", order, after={"status": order.status, "reason": reason})
+    events.emit("order.cancelled", order, customer_id=order.customer_id)
+    return order
+
+
+@dataclass
+class ReturnLineInput:
+    order_line: OrderLine
+    quantity: int
+
+
+@transaction.atomic
+def record_return(
+    *,
+    order: Order,
+    lines: list[ReturnLineInput],
+    reason: str,
+    actor: Any,
+    note: str = "",
+    returned_at: datetime.datetime | None = None,
+    source: str = "",
+    external_id: str = "",
+) -> Return:
+    """Take goods back: refund their share of the order, lower the customer's lifetime spend."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    errors: list[FieldError] = []
+    if reason not in ReturnReason.values:
+        errors.append(FieldError("reason", "invalid_choice", _("Not a valid choice.")))
+    if not lines:
+        errors.append(FieldError("lines", "required", _("Say what comes back.")))
+    if order.status == OrderStatus.CANCELLED:
+        errors.append(FieldError("order", "cancelled", _("A cancelled order cannot be returned.")))
+    order_lines = {ol.pk: ol for ol in order.lines.select_for_update()}
+    for i, rl in enumerate(lines):
+        ol = order_lines.get(rl.order_line.pk)
+        if ol is None:
+            errors.append(
+                FieldError(
+                    f"lines[{i}].order_line", "not_in_order", _("This line is not on the order.")
+                )
+            )
+        elif rl.quantity < 1 or rl.quantity > ol.quantity - ol.returned_quantity:
+            errors.append(
+                FieldError(
+                    f"lines[{i}].quantity",
+                    "too_many",
+                    _("More than was bought and not yet returned."),
+                )
+            )
+    if errors:
+        raise ValidationFailed(errors)
+    if external_id and Return.objects.filter(source=source, external_id=external_id).exists():
+        raise Conflict(_("This return was already recorded."), "duplicate_external_id")
+    # Each line refunds its share of the line total, less its share of the order discount.
+    share = (order.total / order.subtotal) if order.subtotal else Decimal(0)
+    ret = Return.objects.create(
+        order=order,
+        customer_id=order.customer_id,
+        returned_at=returned_at or timezone.now(),
+        reason=reason,
+        note=note,
+        amount=0,
+        currency=order.currency,
+        source=source,
+        external_id=external_id,
+    )
+    amount = Decimal(0)
+    rows = []
+    for rl in lines:
+        ol = order_lines[rl.order_line.pk]
+        line_amount = quantize(ol.line_total * rl.quantity / ol.quantity * share, order.currency)
+        amount += line_amount
+        rows.append(ReturnLine(ret=ret, order_line=ol, quantity=rl.quantity, amount=line_amount))
+        OrderLine.objects.filter(pk=ol.pk).update(
+            returned_quantity=F("returned_quantity") + rl.quantity
+        )
+        ol.returned_quantity += rl.quantity
+    ReturnLine.objects.bulk_create(rows)
+    ret.amount = amount
+    ret.save(update_fields=["amount"])
+    order.returned_amount += amount
+    fully = all(ol.returned_quantity >= ol.quantity for ol in order_lines.values())
+    order.status = OrderStatus.RETURNED if fully else OrderStatus.PARTIALLY_RETURNED
+    order.save(update_fields=["returned_amount", "status"])
+    Customer.objects.filter(pk=order.customer_id).update(
+        total_spent=F("total_spent") - amount, updated_at=timezone.now()
+    )
+    audit.record(actor, "order.returned", ret, after=audit.snapshot(ret))
+    events.emit(
+        "order.returned", order, customer_id=order.customer_id, amount=amount, reason=reason
+    )
+    return ret
+
+
+# --- upsert by external id (bulk API, ERP sync) --------------------------------------------
+
+
+@transaction.atomic
+def upsert_product(
+    *, source: str, external_id: str, fields: dict[str, Any], actor: Any
+) -> tuple[Product, str]:
+    """Create or update the product known in `source` as `external_id` (or by SKU)."""
+    product = (
+        Product.objects.filter(source=source, external_id=external_id).first()
+        or Product.objects.filter(sku=fields.get("sku", "")).first()
+    )
+    if product is None:
+        return create_product(source=source, external_id=external_id, actor=actor, **fields), "created"
+    changes = {k: v for k, v in fields.items() if getattr(product, k) != v}
+    if "price" in changes and quantize(changes["price"], fields.get("currency", product.currency)) == product.price:
+        changes.pop("price")
+    if not changes:
+        return product, "unchanged"
+    return update_product(product=product, changes=changes, actor=actor), "updated"
+
+
+@transaction.atomic
+def upsert_order(*, data: OrderInput, actor: Any) -> tuple[Order, str]:
+    """Record an order once: a known (source, external id) is left as it is ("unchanged")."""
+    existing = Order.objects.filter(source=data.source, external_id=data.external_id).first()
+    if existing is not None:
+        return existing, "unchanged"
+    return place_order(data=data, actor=actor), "created"

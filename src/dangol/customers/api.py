@@ -1,0 +1,471 @@
+"""REST endpoints of the customer base: parse, check permission, call a service or selector."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Schema
+
+from dangol.api.errors import PayloadTooLarge
+from dangol.api.pagination import paginate
+from dangol.core import audit
+from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
+from dangol.core.models import User
+from dangol.core.visibility import Action, can, can_view_pii
+from dangol.customers import selectors, services
+from dangol.customers.models import (
+    Consent,
+    ConsentEvent,
+    ContactPoint,
+    Customer,
+    Interaction,
+    Organization,
+    RecordStatus,
+)
+from dangol.customers.schemas import (
+    AddressIn,
+    AddressOut,
+    BulkCustomersIn,
+    BulkOut,
+    BulkResult,
+    ConsentChange,
+    ConsentOut,
+    ConsentsOut,
+    ContactPointCreate,
+    ContactPointOut,
+    ContactPointPage,
+    CustomerDetailOut,
+    CustomerIn,
+    CustomerOut,
+    CustomerPage,
+    CustomerPatch,
+    InteractionIn,
+    InteractionOut,
+    InteractionPage,
+    OrganizationIn,
+    OrganizationOut,
+    OrganizationPage,
+    OrganizationPatch,
+)
+
+router = Router(tags=["customers"])
+org_router = Router(tags=["organizations"])
+contact_router = Router(tags=["contact points"])
+interaction_router = Router(tags=["interactions"])
+
+CUSTOMER_SORTS = ("id", "created_at", "updated_at", "last_purchase_at", "total_spent", "full_name")
+
+
+def _require(request: HttpRequest, action: Action, model: type) -> None:
+    if not can(request.user, action, model):
+        raise Forbidden()
+
+
+def _owner(owner_id: int | None, field: str = "owner_id") -> User | None:
+    if owner_id is None:
+        return None
+    owner = User.objects.filter(pk=owner_id, is_active=True).select_related("team").first()
+    if owner is None:
+        raise ValidationFailed.single(field, "not_found", _("No such active user."))
+    return owner
+
+
+def _customer_input(payload: CustomerIn) -> services.CustomerInput:
+    return services.CustomerInput(
+        family_name=payload.family_name,
+        given_name=payload.given_name,
+        full_name=payload.full_name,
+        birth_date=payload.birth_date,
+        birth_date_is_lunar=payload.birth_date_is_lunar,
+        gender=payload.gender,
+        lifecycle_stage=payload.lifecycle_stage,
+        region=payload.region,
+        owner=_owner(payload.owner_id),
+        source=payload.source,
+        signup_channel=payload.signup_channel,
+        custom_fields=payload.custom_fields,
+        contacts=[
+            services.ContactInput(c.kind, c.value, c.is_primary, c.label)
+            for c in payload.contact_points
+        ],
+        external_ids=[(e.source, e.key) for e in payload.external_ids],
+    )
+
+
+def _consent_out(c: Consent) -> dict[str, Any]:
+    return {
+        "channel": c.channel, "purpose": c.purpose, "status": c.status, "current": c.is_current(),
+        "night_time": c.night_time, "granted_at": c.granted_at, "withdrawn_at": c.withdrawn_at,
+        "reconfirm_due": c.reconfirm_due, "source": c.source,
+    }
+
+
+def _customer_out(user: Any, c: Customer, contacts: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        **{f: getattr(c, f) for f in (
+            "id", "full_name", "family_name", "given_name", "birth_date", "birth_date_is_lunar",
+            "gender", "lifecycle_stage", "status", "region", "owner_id", "team_id", "source",
+            "signup_channel", "custom_fields", "first_purchase_at", "last_purchase_at",
+            "order_count", "total_spent", "created_at", "updated_at",
+        )},
+        "contact_points": contacts
+        if contacts is not None
+        else selectors.present_contacts(user, list(c.contact_points.all())),
+        "external_ids": [{"source": e.source, "key": e.key} for e in c.external_ids.all()],
+    }
+
+
+def _log_pii_page(request: HttpRequest, customers: list[Customer]) -> None:
+    """An API read of unmasked contact data is a PII access: log one row per customer."""
+    if not can_view_pii(request.user) or not customers:
+        return
+    from dangol.core.models import PiiAccessLog
+    from dangol.core.context import current_request_id
+
+    PiiAccessLog.objects.bulk_create([
+        PiiAccessLog(
+            user_id=request.user.pk, object_type="customers.customer", object_id=str(c.pk),
+            fields=sorted({cp.kind for cp in c.contact_points.all()}), channel="api",
+            endpoint=request.path[:200], request_id=current_request_id(),
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+        for c in customers if c.contact_points.all()
+    ])
+
+
+class CustomerFilters(Schema):
+    q: str | None = None
+    lifecycle_stage: str | None = None
+    status: str = RecordStatus.ACTIVE.value
+    owner_id: int | None = None
+    team_id: int | None = None
+    region: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    created_after: datetime.datetime | None = None
+    created_before: datetime.datetime | None = None
+    last_purchase_after: datetime.datetime | None = None
+    last_purchase_before: datetime.datetime | None = None
+    updated_after: datetime.datetime | None = None
+    sort: str = "-id"
+    cursor: str | None = None
+    limit: int = 50
+
+
+def filter_customers(qs: QuerySet[Customer], f: CustomerFilters) -> QuerySet[Customer]:
+    """Apply list filters (shared by the API and exports)."""
+    if f.q:
+        qs = qs.filter(selectors.search_filter(f.q))
+    if f.status:
+        qs = qs.filter(status=f.status)
+    for name in ("lifecycle_stage", "owner_id", "team_id", "region", "source"):
+        if (value := getattr(f, name)) is not None:
+            qs = qs.filter(**{name: value})
+    if f.tag:
+        qs = qs.filter(pk__in=_tagged_ids(f.tag))
+    ranges = {
+        "created_after": "created_at__gte", "created_before": "created_at__lt",
+        "last_purchase_after": "last_purchase_at__gte",
+        "last_purchase_before": "last_purchase_at__lt", "updated_after": "updated_at__gte",
+    }
+    for name, lookup in ranges.items():
+        if (value := getattr(f, name)) is not None:
+            qs = qs.filter(**{lookup: value})
+    return qs
+
+
+def _tagged_ids(tag: str) -> Any:
+    from dangol.core.models import TaggedItem
+
+    return TaggedItem.objects.filter(
+        tag__name=tag, content_type__app_label="customers", content_type__model="customer"
+    ).values("object_id")
+
+
+@router.get("", response=CustomerPage, summary="List customers")
+def list_customers(request: HttpRequest, filters: Query[CustomerFilters]) -> dict[str, Any]:
+    qs = filter_customers(selectors.customers_for(request.user, include_archived=True), filters)
+    qs = qs.prefetch_related("contact_points", "external_ids")
+    if filters.q:
+        qs = qs.distinct()
+    page = paginate(qs, sort=filters.sort, allowed=CUSTOMER_SORTS, cursor=filters.cursor, limit=filters.limit)
+    _log_pii_page(request, page.items)
+    return {"items": [_customer_out(request.user, c) for c in page.items], "next_cursor": page.next_cursor}
+
+
+@router.post("", response={201: CustomerOut}, summary="Create a customer")
+def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dict[str, Any]]:
+    _require(request, Action.ADD, Customer)
+    customer = services.create_customer(data=_customer_input(payload), actor=request.user)
+    customer = selectors.customer_detail_queryset(request.user).get(pk=customer.pk)
+    return 201, _customer_out(request.user, customer)
+
+
+@router.post("/bulk", response=BulkOut, summary="Create or update up to 1,000 customers by external id")
+def bulk_upsert_customers(request: HttpRequest, payload: BulkCustomersIn) -> dict[str, Any]:
+    if len(payload.records) > settings.API_MAX_BULK:
+        raise PayloadTooLarge(settings.API_MAX_BULK)
+    results = []
+    for i, record in enumerate(payload.records):
+        try:
+            with transaction.atomic():
+                fields_set = set(record.model_fields_set) - {"source", "external_id", "contact_points", "external_ids"}
+                fields_set = {"owner" if f == "owner_id" else f for f in fields_set}
+                customer, status = services.upsert_customer(
+                    source=record.source, external_id=record.external_id,
+                    data=_customer_input(record), fields_set=fields_set, actor=request.user,
+                )
+            results.append(BulkResult(index=i, status=status, id=customer.pk))
+        except ServiceError as exc:
+            results.append(BulkResult(
+                index=i, status="error", code=exc.code, message=str(exc.message),
+                errors=[e.as_dict() for e in exc.errors],
+            ))
+    return _bulk_summary(results)
+
+
+def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
+    count = {s: sum(1 for r in results if r.status == s) for s in ("created", "updated", "unchanged", "error")}
+    return {
+        "created": count["created"], "updated": count["updated"],
+        "unchanged": count["unchanged"], "failed": count["error"], "results": results,
+    }
+
+
+def _visible_customer(request: HttpRequest, customer_id: int, action: Action = Action.VIEW) -> Customer:
+    customer = Customer.objects.visible_to(request.user, action).filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound()
+    return customer
+
+
+@router.get("/{customer_id}", response=CustomerDetailOut, summary="A customer, with contact points, consents and organizations")
+def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+    view = selectors.customer_360(user=request.user, customer_id=customer_id)
+    if view is None:
+        raise NotFound()
+    c = view.customer
+    if can_view_pii(request.user) and view.contacts:
+        audit.log_pii_access(
+            request.user, c, fields=sorted({cp.kind for cp in view.contacts}), channel="api",
+            endpoint=request.path, ip_address=request.META.get("REMOTE_ADDR"),
+        )
+    return {
+        **_customer_out(request.user, c, contacts=view.contacts),
+        "addresses": view.addresses,
+        "consents": [_consent_out(x) for x in view.consents],
+        "organizations": [
+            {"organization_id": m.organization_id, "organization_name": m.organization.name,
+             "role": m.role, "is_primary": m.is_primary}
+            for m in view.memberships
+        ],
+        "tags": [t.name for t in view.tags],
+        "average_order_value": view.figures["average_order_value"],
+    }
+
+
+@router.patch("/{customer_id}", response=CustomerOut, summary="Change a customer")
+def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPatch) -> dict[str, Any]:
+    customer = _visible_customer(request, customer_id, Action.CHANGE)
+    changes = payload.dict(exclude_unset=True)
+    if "owner_id" in changes:
+        changes["owner"] = _owner(changes.pop("owner_id"))
+    customer = services.update_customer(customer=customer, changes=changes, actor=request.user)
+    customer = selectors.customer_detail_queryset(request.user).get(pk=customer.pk)
+    return _customer_out(request.user, customer)
+
+
+@router.delete("/{customer_id}", response={204: None}, summary="Archive a customer")
+def archive_customer(request: HttpRequest, customer_id: int) -> tuple[int, None]:
+    customer = _visible_customer(request, customer_id, Action.DELETE)
+    services.archive_customer(customer=customer, actor=request.user)
+    return 204, None
+
+
+@router.get("/{customer_id}/consents", response=ConsentsOut, summary="Consents and their history")
+def list_consents(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+    customer = _visible_customer(request, customer_id)
+    return {
+        "consents": [_consent_out(c) for c in Consent.objects.filter(customer=customer).order_by("channel", "purpose")],
+        "history": list(ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:200]),
+    }
+
+
+@router.post("/{customer_id}/consents", response=ConsentOut, summary="Grant or withdraw a consent")
+def change_consent(request: HttpRequest, customer_id: int, payload: ConsentChange) -> dict[str, Any]:
+    customer = _visible_customer(request, customer_id, Action.CHANGE)
+    fn = services.grant_consent if payload.status == "granted" else services.withdraw_consent
+    kwargs: dict[str, Any] = {
+        "customer": customer, "channel": payload.channel, "purpose": payload.purpose,
+        "source": payload.source or "api", "evidence": payload.evidence, "at": payload.at,
+        "actor": request.user,
+    }
+    if payload.status == "granted":
+        kwargs["night_time"] = payload.night_time
+    return _consent_out(fn(**kwargs))
+
+
+@router.post("/{customer_id}/addresses", response={201: AddressOut}, summary="Add an address")
+def add_address(request: HttpRequest, customer_id: int, payload: AddressIn) -> tuple[int, Any]:
+    customer = _visible_customer(request, customer_id, Action.CHANGE)
+    return 201, services.add_address(customer=customer, actor=request.user, **payload.dict())
+
+
+# --- contact points ------------------------------------------------------------------------
+
+
+@contact_router.get("", response=ContactPointPage, summary="List contact points")
+def list_contact_points(
+    request: HttpRequest, customer_id: int | None = None, organization_id: int | None = None,
+    cursor: str | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    qs = ContactPoint.objects.visible_to(request.user)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    if organization_id is not None:
+        qs = qs.filter(organization_id=organization_id)
+    page = paginate(qs, sort="id", allowed=("id",), cursor=cursor, limit=limit)
+    return {"items": selectors.present_contacts(request.user, page.items), "next_cursor": page.next_cursor}
+
+
+@contact_router.post("", response={201: ContactPointOut}, summary="Add a contact point")
+def add_contact_point(request: HttpRequest, payload: ContactPointCreate) -> tuple[int, Any]:
+    customer = organization = None
+    if payload.customer_id is not None:
+        customer = _visible_customer(request, payload.customer_id, Action.CHANGE)
+    elif payload.organization_id is not None:
+        organization = Organization.objects.visible_to(request.user, Action.CHANGE).filter(pk=payload.organization_id).first()
+        if organization is None:
+            raise NotFound()
+    else:
+        raise ValidationFailed([FieldError("customer_id", "required", _("Give a customer or an organization."))])
+    cp = services.add_contact_point(
+        customer=customer, organization=organization, kind=payload.kind, value=payload.value,
+        is_primary=payload.is_primary, label=payload.label, actor=request.user,
+    )
+    return 201, selectors.present_contacts(request.user, [cp])[0]
+
+
+def _visible_contact(request: HttpRequest, contact_point_id: int) -> ContactPoint:
+    cp = ContactPoint.objects.visible_to(request.user, Action.CHANGE).filter(pk=contact_point_id).first()
+    if cp is None:
+        raise NotFound()
+    return cp
+
+
+@contact_router.post("/{contact_point_id}/verify", response=ContactPointOut, summary="Mark verified")
+def verify_contact_point(request: HttpRequest, contact_point_id: int) -> Any:
+    cp = services.verify_contact_point(contact_point=_visible_contact(request, contact_point_id), actor=request.user)
+    return selectors.present_contacts(request.user, [cp])[0]
+
+
+@contact_router.delete("/{contact_point_id}", response={204: None}, summary="Remove a contact point")
+def remove_contact_point(request: HttpRequest, contact_point_id: int) -> tuple[int, None]:
+    services.remove_contact_point(contact_point=_visible_contact(request, contact_point_id), actor=request.user)
+    return 204, None
+
+
+# --- interactions --------------------------------------------------------------------------
+
+
+@interaction_router.get("", response=InteractionPage, summary="List interactions (the timeline)")
+def list_interactions(
+    request: HttpRequest, customer_id: int | None = None, channel: str | None = None,
+    kind: str | None = None, since: datetime.datetime | None = None,
+    sort: str = "-occurred_at", cursor: str | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    qs = Interaction.objects.visible_to(request.user)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if since:
+        qs = qs.filter(occurred_at__gte=since)
+    page = paginate(qs, sort=sort, allowed=("id", "occurred_at"), cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@interaction_router.post("", response={201: InteractionOut}, summary="Record an interaction")
+def record_interaction(request: HttpRequest, payload: InteractionIn) -> tuple[int, Any]:
+    _require(request, Action.ADD, Interaction)
+    customer = _visible_customer(request, payload.customer_id)
+    data = payload.dict(exclude={"customer_id"})
+    return 201, services.record_interaction(customer=customer, actor=request.user, **data)
+
+
+# --- organizations --------------------------------------------------------------------------
+
+
+def _org_values(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
+    if "owner_id" in data:
+        data["owner"] = _owner(data.pop("owner_id"))
+    if "parent_id" in data:
+        parent_id = data.pop("parent_id")
+        data["parent"] = None
+        if parent_id is not None:
+            data["parent"] = Organization.objects.visible_to(request.user).filter(pk=parent_id).first()
+            if data["parent"] is None:
+                raise ValidationFailed.single("parent_id", "not_found", _("No such organization."))
+    return data
+
+
+@org_router.get("", response=OrganizationPage, summary="List organizations")
+def list_organizations(
+    request: HttpRequest, q: str | None = None, status: str = RecordStatus.ACTIVE.value,
+    owner_id: int | None = None, parent_id: int | None = None, sort: str = "name",
+    cursor: str | None = None, limit: int = 50,
+) -> dict[str, Any]:
+    qs = Organization.objects.visible_to(request.user)
+    if status:
+        qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(name__contains=q)
+    if owner_id is not None:
+        qs = qs.filter(owner_id=owner_id)
+    if parent_id is not None:
+        qs = qs.filter(parent_id=parent_id)
+    page = paginate(qs, sort=sort, allowed=("id", "name", "created_at", "updated_at"), cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@org_router.post("", response={201: OrganizationOut}, summary="Create an organization")
+def create_organization(request: HttpRequest, payload: OrganizationIn) -> tuple[int, Any]:
+    _require(request, Action.ADD, Organization)
+    data = _org_values(request, payload.dict())
+    external_ids = [(e["source"], e["key"]) for e in data.pop("external_ids")]
+    name = data.pop("name")
+    return 201, services.create_organization(name=name, external_ids=external_ids, actor=request.user, **data)
+
+
+def _visible_org(request: HttpRequest, organization_id: int, action: Action = Action.VIEW) -> Organization:
+    org = Organization.objects.visible_to(request.user, action).filter(pk=organization_id).first()
+    if org is None:
+        raise NotFound()
+    return org
+
+
+@org_router.get("/{organization_id}", response=OrganizationOut, summary="An organization")
+def get_organization(request: HttpRequest, organization_id: int) -> Organization:
+    return _visible_org(request, organization_id)
+
+
+@org_router.patch("/{organization_id}", response=OrganizationOut, summary="Change an organization")
+def update_organization(request: HttpRequest, organization_id: int, payload: OrganizationPatch) -> Any:
+    org = _visible_org(request, organization_id, Action.CHANGE)
+    changes = _org_values(request, payload.dict(exclude_unset=True))
+    return services.update_organization(organization=org, changes=changes, actor=request.user)
+
+
+@org_router.delete("/{organization_id}", response={204: None}, summary="Archive an organization")
+def archive_organization(request: HttpRequest, organization_id: int) -> tuple[int, None]:
+    services.archive_organization(organization=_visible_org(request, organization_id, Action.DELETE), actor=request.user)
+    return 204, None
+

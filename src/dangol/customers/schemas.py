@@ -1,0 +1,315 @@
+"""API schemas of the customer base."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+from dangol.customers.models import (
+    ConsentChannel,
+    ConsentPurpose,
+    ContactKind,
+    Direction,
+    Gender,
+    InteractionChannel,
+    InteractionKind,
+    LifecycleStage,
+    OrganizationSize,
+    Region,
+)
+
+ContactKindT = Literal[tuple(ContactKind.values)]  # type: ignore[valid-type]
+GenderT = Literal[tuple(Gender.values)]  # type: ignore[valid-type]
+StageT = Literal[tuple(LifecycleStage.values)]  # type: ignore[valid-type]
+RegionT = Literal[tuple(["", *Region.values])]  # type: ignore[valid-type]
+ChannelT = Literal[tuple(ConsentChannel.values)]  # type: ignore[valid-type]
+PurposeT = Literal[tuple(ConsentPurpose.values)]  # type: ignore[valid-type]
+IChannelT = Literal[tuple(InteractionChannel.values)]  # type: ignore[valid-type]
+IKindT = Literal[tuple(InteractionKind.values)]  # type: ignore[valid-type]
+DirectionT = Literal[tuple(Direction.values)]  # type: ignore[valid-type]
+SizeT = Literal[tuple(OrganizationSize.values)]  # type: ignore[valid-type]
+
+Name = Field(default="", max_length=100)
+
+
+class ContactPointIn(Schema):
+    kind: ContactKindT
+    value: str = Field(max_length=254)
+    is_primary: bool = False
+    label: str = Field(default="", max_length=50)
+
+
+class ContactPointCreate(ContactPointIn):
+    customer_id: int | None = None
+    organization_id: int | None = None
+
+
+class ContactPointOut(Schema):
+    id: int
+    kind: str
+    value: str
+    masked: bool
+    is_primary: bool
+    verified: bool
+    is_legacy: bool
+    label: str
+
+
+class ExternalIdIn(Schema):
+    source: str = Field(min_length=1, max_length=50)
+    key: str = Field(min_length=1, max_length=100)
+
+
+class ExternalIdOut(Schema):
+    source: str
+    key: str
+
+
+class CustomerIn(Schema):
+    family_name: str = Name
+    given_name: str = Name
+    full_name: str = Field(default="", max_length=160)
+    birth_date: datetime.date | None = None
+    birth_date_is_lunar: bool = False
+    gender: GenderT = ""
+    lifecycle_stage: StageT = LifecycleStage.LEAD.value
+    region: RegionT = ""
+    owner_id: int | None = None
+    source: str = Field(default="", max_length=50)
+    signup_channel: str = Field(default="", max_length=50)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    contact_points: list[ContactPointIn] = Field(default_factory=list, max_length=20)
+    external_ids: list[ExternalIdIn] = Field(default_factory=list, max_length=20)
+
+
+class CustomerPatch(Schema):
+    family_name: str | None = Field(default=None, max_length=100)
+    given_name: str | None = Field(default=None, max_length=100)
+    full_name: str | None = Field(default=None, max_length=160)
+    birth_date: datetime.date | None = None
+    birth_date_is_lunar: bool | None = None
+    gender: GenderT | None = None
+    lifecycle_stage: StageT | None = None
+    region: RegionT | None = None
+    owner_id: int | None = None
+    source: str | None = Field(default=None, max_length=50)
+    signup_channel: str | None = Field(default=None, max_length=50)
+    custom_fields: dict[str, Any] | None = None
+
+
+class CustomerOut(Schema):
+    id: int
+    full_name: str
+    family_name: str
+    given_name: str
+    birth_date: datetime.date | None
+    birth_date_is_lunar: bool
+    gender: str
+    lifecycle_stage: str
+    status: str
+    region: str
+    owner_id: int | None
+    team_id: int | None
+    source: str
+    signup_channel: str
+    custom_fields: dict[str, Any]
+    first_purchase_at: datetime.datetime | None
+    last_purchase_at: datetime.datetime | None
+    order_count: int
+    total_spent: Decimal
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    contact_points: list[ContactPointOut]
+    external_ids: list[ExternalIdOut]
+
+
+class AddressOut(Schema):
+    id: int
+    kind: str
+    postal_code: str
+    region: str
+    city: str
+    line1: str
+    line2: str
+    is_primary: bool
+
+
+class AddressIn(Schema):
+    kind: Literal["home", "work", "shipping", "billing"] = "home"
+    postal_code: str = Field(default="", max_length=10)
+    region: RegionT = ""
+    city: str = Field(default="", max_length=50)
+    line1: str = Field(max_length=200)
+    line2: str = Field(default="", max_length=200)
+    is_primary: bool = False
+
+
+class ConsentOut(Schema):
+    channel: str
+    purpose: str
+    status: str
+    current: bool
+    night_time: bool
+    granted_at: datetime.datetime | None
+    withdrawn_at: datetime.datetime | None
+    reconfirm_due: datetime.date | None
+    source: str
+
+
+class ConsentEventOut(Schema):
+    channel: str
+    purpose: str
+    status: str
+    night_time: bool
+    at: datetime.datetime
+    source: str
+    evidence: str
+
+
+class ConsentChange(Schema):
+    channel: ChannelT
+    purpose: PurposeT = ConsentPurpose.MARKETING.value
+    status: Literal["granted", "withdrawn"]
+    night_time: bool = False
+    source: str = Field(default="", max_length=50)
+    evidence: str = Field(default="", max_length=2000)
+    at: datetime.datetime | None = None
+
+
+class ConsentsOut(Schema):
+    consents: list[ConsentOut]
+    history: list[ConsentEventOut]
+
+
+class MembershipOut(Schema):
+    organization_id: int
+    organization_name: str
+    role: str
+    is_primary: bool
+
+
+class CustomerDetailOut(CustomerOut):
+    addresses: list[AddressOut]
+    consents: list[ConsentOut]
+    organizations: list[MembershipOut]
+    tags: list[str]
+    average_order_value: float | None
+
+
+class BulkCustomerRecord(CustomerIn):
+    source: str = Field(min_length=1, max_length=50)
+    external_id: str = Field(min_length=1, max_length=100)
+
+
+class BulkCustomersIn(Schema):
+    records: list[BulkCustomerRecord]
+
+
+class BulkResult(Schema):
+    index: int
+    status: Literal["created", "updated", "unchanged", "error"]
+    id: int | None = None
+    code: str | None = None
+    message: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BulkOut(Schema):
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    results: list[BulkResult]
+
+
+class InteractionIn(Schema):
+    customer_id: int
+    channel: IChannelT
+    kind: IKindT
+    direction: DirectionT = Direction.INBOUND.value
+    subject: str = Field(default="", max_length=200)
+    body: str = Field(default="", max_length=20000)
+    occurred_at: datetime.datetime | None = None
+    source: str = Field(default="", max_length=50)
+    external_id: str = Field(default="", max_length=100)
+
+
+class InteractionOut(Schema):
+    id: int
+    customer_id: int
+    channel: str
+    kind: str
+    direction: str
+    subject: str
+    body: str
+    occurred_at: datetime.datetime
+    staff_id: int | None
+    source: str
+    external_id: str
+
+
+class OrganizationIn(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    parent_id: int | None = None
+    business_number: str = Field(default="", max_length=12)
+    industry: str = Field(default="", max_length=100)
+    size: SizeT = ""
+    website: str = Field(default="", max_length=200)
+    region: RegionT = ""
+    owner_id: int | None = None
+    source: str = Field(default="", max_length=50)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    external_ids: list[ExternalIdIn] = Field(default_factory=list, max_length=20)
+
+
+class OrganizationPatch(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    parent_id: int | None = None
+    business_number: str | None = Field(default=None, max_length=12)
+    industry: str | None = Field(default=None, max_length=100)
+    size: SizeT | None = None
+    website: str | None = Field(default=None, max_length=200)
+    region: RegionT | None = None
+    owner_id: int | None = None
+    custom_fields: dict[str, Any] | None = None
+
+
+class OrganizationOut(Schema):
+    id: int
+    name: str
+    parent_id: int | None
+    business_number: str
+    industry: str
+    size: str
+    website: str
+    region: str
+    owner_id: int | None
+    team_id: int | None
+    status: str
+    source: str
+    custom_fields: dict[str, Any]
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class Paged(Schema):
+    next_cursor: str | None
+
+
+class CustomerPage(Paged):
+    items: list[CustomerOut]
+
+
+class OrganizationPage(Paged):
+    items: list[OrganizationOut]
+
+
+class InteractionPage(Paged):
+    items: list[InteractionOut]
+
+
+class ContactPointPage(Paged):
+    items: list[ContactPointOut]

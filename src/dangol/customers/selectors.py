@@ -1,0 +1,367 @@
+"""Read queries shared by pages and API endpoints: search, the customer 360, the timeline.
+
+All of them start from ``visible_to(user)``; each runs a fixed number of queries whatever the
+size of the customer's history.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from dangol.core import audit
+from dangol.core.masking import mask_email, mask_phone
+from dangol.core.models import Tag
+from dangol.core.visibility import can_view_pii
+from dangol.customers.models import (
+    Consent,
+    ConsentEvent,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    Interaction,
+    Note,
+    Organization,
+    OrganizationMembership,
+    RecordStatus,
+)
+
+TIMELINE_PAGE = 30
+
+
+def customers_for(user: Any, *, include_archived: bool = False) -> QuerySet[Customer]:
+    """The customers `user` may see (active ones unless told otherwise)."""
+    qs = Customer.objects.visible_to(user)
+    if not include_archived:
+        qs = qs.filter(status=RecordStatus.ACTIVE)
+    return qs
+
+
+def search_filter(q: str) -> Q:
+    """What a search box means: a name fragment, an e-mail prefix, the last 4 digits of a phone,
+    a full phone number, or an external id."""
+    q = q.strip()
+    digits = re.sub(r"\D", "", q)
+    cond = Q(full_name__contains=q)
+    if "@" in q or re.fullmatch(r"[A-Za-z0-9._%+-]{3,}", q):
+        key = q.lower()
+        cond |= Q(
+            pk__in=ContactPoint.objects.filter(
+                kind=ContactKind.EMAIL, match_key__gte=key, match_key__lt=key + "\uffff"
+            ).values("customer_id")
+        )
+    if len(digits) == 4 and len(q) <= 5:
+        cond |= Q(pk__in=ContactPoint.objects.filter(last4=digits).values("customer_id"))
+    elif len(digits) >= 9:
+        from dangol.core.normalize import NormalizationError, normalize_phone
+
+        try:
+            e164 = normalize_phone(q).e164
+            cond |= Q(pk__in=ContactPoint.objects.filter(match_key=e164).values("customer_id"))
+        except NormalizationError:
+            pass
+    cond |= Q(external_ids__key=q)
+    return cond
+
+
+def search(*, user: Any, q: str, limit: int = 10) -> list[Customer]:
+    """Customers matching `q`, best known first; empty for a query under 2 characters."""
+    if len(q.strip()) < 2:
+        return []
+    qs = customers_for(user).filter(search_filter(q)).distinct()
+    return list(qs.order_by("-last_purchase_at", "-id").select_related("owner")[:limit])
+
+
+def search_organizations(*, user: Any, q: str, limit: int = 10) -> list[Organization]:
+    """Organizations whose name contains `q` or whose business number is `q`."""
+    q = q.strip()
+    if len(q) < 2:
+        return []
+    qs = Organization.objects.visible_to(user).filter(status=RecordStatus.ACTIVE)
+    qs = qs.filter(Q(name__contains=q) | Q(business_number=q) | Q(external_ids__key=q)).distinct()
+    return list(qs.order_by("name", "id")[:limit])
+
+
+@dataclass
+class ContactView:
+    """A contact point as a given user may see it."""
+
+    id: int
+    kind: str
+    kind_label: str
+    value: str
+    masked: bool
+    is_primary: bool
+    verified: bool
+    is_legacy: bool
+    label: str
+
+
+def present_contacts(user: Any, contacts: list[ContactPoint]) -> list[ContactView]:
+    """Contact points masked unless the user may see personal data."""
+    reveal = can_view_pii(user)
+    out = []
+    for cp in contacts:
+        if reveal:
+            value = cp.value if cp.kind == ContactKind.EMAIL else cp.normalized
+            if cp.kind != ContactKind.EMAIL and cp.kind != ContactKind.KAKAO:
+                value = _national(cp.normalized)
+        elif cp.kind == ContactKind.EMAIL:
+            value = mask_email(cp.normalized)
+        elif cp.kind == ContactKind.KAKAO:
+            value = cp.normalized[:2] + "***"
+        else:
+            value = mask_phone(_national(cp.normalized))
+        out.append(
+            ContactView(
+                id=cp.pk,
+                kind=cp.kind,
+                kind_label=str(cp.get_kind_display()),
+                value=value,
+                masked=not reveal,
+                is_primary=cp.is_primary,
+                verified=cp.verified_at is not None,
+                is_legacy=cp.is_legacy,
+                label=cp.label,
+            )
+        )
+    return out
+
+
+def _national(e164: str) -> str:
+    import phonenumbers
+
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(e164, "KR"), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def reveal_contacts(
+    *, user: Any, customer: Customer, channel: str, endpoint: str, ip_address: str | None = None
+) -> list[ContactView]:
+    """Unmasked contact points for a user with the PII permission, logged (접속기록).
+
+    Users without the permission get the masked view and nothing is logged.
+    """
+    contacts = list(customer.contact_points.order_by("kind", "-is_primary", "id"))
+    if not can_view_pii(user):
+        return present_contacts(user, contacts)
+    audit.log_pii_access(
+        user,
+        customer,
+        fields=sorted({c.kind for c in contacts}),
+        channel=channel,
+        endpoint=endpoint,
+        ip_address=ip_address,
+    )
+    return present_contacts(user, contacts)
+
+
+@dataclass
+class Customer360:
+    """Everything one page (or one API call) shows about a customer."""
+
+    customer: Customer
+    contacts: list[ContactView]
+    addresses: list[Any]
+    consents: list[Consent]
+    consent_history: list[ConsentEvent]
+    memberships: list[OrganizationMembership]
+    external_ids: list[Any]
+    tags: list[Tag]
+    notes: list[Note]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def customer_detail_queryset(user: Any) -> QuerySet[Customer]:
+    """The customers `user` may open, with everything the detail view needs prefetched."""
+    return (
+        Customer.objects.visible_to(user)
+        .select_related("owner", "team")
+        .prefetch_related(
+            Prefetch(
+                "contact_points",
+                queryset=ContactPoint.objects.order_by("kind", "-is_primary", "id"),
+            ),
+            "addresses",
+            Prefetch("consents", queryset=Consent.objects.order_by("channel", "purpose")),
+            Prefetch(
+                "memberships",
+                queryset=OrganizationMembership.objects.select_related("organization").order_by(
+                    "-is_primary", "id"
+                ),
+            ),
+            "external_ids",
+        )
+    )
+
+
+def customer_360(*, user: Any, customer_id: int) -> Customer360 | None:
+    """The 360 view of one customer, or None when it does not exist or is not visible."""
+    customer = customer_detail_queryset(user).filter(pk=customer_id).first()
+    if customer is None:
+        return None
+    tags = list(
+        Tag.objects.filter(
+            items__content_type__app_label="customers",
+            items__content_type__model="customer",
+            items__object_id=customer.pk,
+        ).order_by("name")
+    )
+    history = list(ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:50])
+    notes = list(Note.objects.filter(customer=customer).select_related("author")[:20])
+    aov = customer.average_order_value
+    return Customer360(
+        customer=customer,
+        contacts=present_contacts(user, list(customer.contact_points.all())),
+        addresses=list(customer.addresses.all()),
+        consents=list(customer.consents.all()),
+        consent_history=history,
+        memberships=list(customer.memberships.all()),
+        external_ids=list(customer.external_ids.all()),
+        tags=tags,
+        notes=notes,
+        figures={
+            "lifetime_spend": customer.total_spent,
+            "orders": customer.order_count,
+            "average_order_value": aov,
+            "first_purchase_at": customer.first_purchase_at,
+            "last_purchase_at": customer.last_purchase_at,
+        },
+    )
+
+
+@dataclass
+class TimelineEntry:
+    """One row of the unified timeline."""
+
+    kind: str  # "interaction", "order", "return", "note", "consent"
+    at: datetime.datetime
+    id: int
+    title: str
+    channel: str = ""
+    detail: str = ""
+    staff: str = ""
+    amount: Any = None
+    currency: str = ""
+    obj: Any = None
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.at.isoformat()}|{self.kind}|{self.id}"
+
+
+TIMELINE_KINDS = ("interaction", "order", "return", "note", "consent")
+
+
+def timeline(
+    *,
+    user: Any,
+    customer: Customer,
+    before: datetime.datetime | None = None,
+    kinds: tuple[str, ...] = TIMELINE_KINDS,
+    channels: tuple[str, ...] = (),
+    limit: int = TIMELINE_PAGE,
+) -> list[TimelineEntry]:
+    """The newest `limit` entries older than `before`, across every source, newest first.
+
+    One query per source kind (each bounded by `limit` and using its (customer, time) index),
+    merged in Python: the cost does not grow with the customer's history.
+    """
+    from dangol.commerce.models import Order, Return  # commerce sits beside customers
+
+    entries: list[TimelineEntry] = []
+
+    def window(qs: QuerySet[Any], field_name: str) -> QuerySet[Any]:
+        if before is not None:
+            qs = qs.filter(**{f"{field_name}__lt": before})
+        return qs.order_by(f"-{field_name}", "-id")[:limit]
+
+    if "interaction" in kinds:
+        qs = Interaction.objects.filter(customer=customer).select_related("staff")
+        if channels:
+            qs = qs.filter(channel__in=channels)
+        for i in window(qs, "occurred_at"):
+            entries.append(
+                TimelineEntry(
+                    kind="interaction",
+                    at=i.occurred_at,
+                    id=i.pk,
+                    title=i.subject or str(i.get_kind_display()),
+                    channel=i.channel,
+                    detail=i.body,
+                    staff=str(i.staff) if i.staff else "",
+                    obj=i,
+                )
+            )
+    if "order" in kinds and Order.objects.visible_to(user).filter(customer=customer).exists():
+        qs = Order.objects.filter(customer=customer).select_related("channel")
+        if channels:
+            qs = qs.filter(channel__kind__in=channels)
+        for o in window(qs, "placed_at"):
+            entries.append(
+                TimelineEntry(
+                    kind="order",
+                    at=o.placed_at,
+                    id=o.pk,
+                    title=o.number,
+                    channel=o.channel.name if o.channel else "",
+                    amount=o.total,
+                    currency=o.currency,
+                    detail=str(o.get_status_display()),
+                    obj=o,
+                )
+            )
+    if "return" in kinds and not channels:
+        for r in window(
+            Return.objects.filter(customer=customer).select_related("order"), "returned_at"
+        ):
+            entries.append(
+                TimelineEntry(
+                    kind="return",
+                    at=r.returned_at,
+                    id=r.pk,
+                    title=r.order.number,
+                    detail=str(r.get_reason_display()),
+                    amount=r.amount,
+                    currency=r.currency,
+                    obj=r,
+                )
+            )
+    if "note" in kinds and not channels:
+        for n in window(
+            Note.objects.filter(customer=customer).select_related("author"), "created_at"
+        ):
+            entries.append(
+                TimelineEntry(
+                    kind="note",
+                    at=n.created_at,
+                    id=n.pk,
+                    title=n.body[:80],
+                    detail=n.body,
+                    staff=str(n.author) if n.author else "",
+                    obj=n,
+                )
+            )
+    if "consent" in kinds and not channels:
+        for e in window(ConsentEvent.objects.filter(customer=customer), "at"):
+            entries.append(
+                TimelineEntry(
+                    kind="consent",
+                    at=e.at,
+                    id=e.pk,
+                    title=f"{e.get_channel_display()}",
+                    channel=e.channel,
+                    detail=str(e.get_status_display()),
+                    obj=e,
+                )
+            )
+    entries.sort(key=lambda e: (e.at, e.id), reverse=True)
+    return entries[:limit]

@@ -1,0 +1,53 @@
+"""The staff app's main navigation: one entry per working domain page, filtered by permission.
+
+Add an entry here when a domain's list page lands; an entry is shown only to users whose role
+may view that object type (superusers see everything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from dangol.core.visibility import Action, can
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str | Promise
+    url_name: str
+    icon: str
+    object_type: str | None = None  # the grant needed to see the entry; None: every user
+
+
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("home", pgettext_lazy("navigation", "Home"), "web:home", "home"),
+    NavItem("customers", _("Customers"), "web:customer_list", "users", "customers.customer"),
+)
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    key: str
+    label: str | Promise
+    url: str
+    icon: str
+    active: bool
+
+
+def entries_for(request: HttpRequest) -> list[NavEntry]:
+    """The entries `request.user` may use, with the current one marked active."""
+    entries = []
+    for item in NAVIGATION:
+        if item.object_type and not can(request.user, Action.VIEW, item.object_type):
+            continue
+        url = reverse(item.url_name)
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        entries.append(NavEntry(item.key, item.label, url, item.icon, active))
+    return entries

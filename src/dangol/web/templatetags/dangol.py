@@ -1,0 +1,147 @@
+"""Template helpers of the staff app: money, masked personal data, dates, icons, navigation.
+
+``{% load dangol %}`` then ``{{ order.total|money }}`` → ₩1,234,000,
+``{{ email|mask_email }}`` → mi********@example.com, ``{{ phone|mask_phone }}`` → 010-****-5678,
+``{{ when|long_date }}`` → 2026년 11월 22일 (November 22, 2026 in English),
+``{% icon "users" %}``, ``{% main_nav %}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.template.defaultfilters import date as date_filter
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from dangol.core import masking
+from dangol.core.money import default_currency, format_money
+from dangol.web.navigation import entries_for
+
+register = template.Library()
+
+
+@register.filter
+def money(value: Decimal | int | float | None, currency: str | None = None) -> str:
+    """An amount with its currency sign and thousands separators: ₩1,234,000."""
+    if value is None or value == "":
+        return "—"
+    return format_money(value, currency or default_currency())
+
+
+@register.filter
+def mask_email(value: str | None) -> str:
+    """mi********@example.com (see ``dangol.core.masking``)."""
+    return masking.mask_email(str(value)) if value else ""
+
+
+@register.filter
+def mask_phone(value: str | None) -> str:
+    """010-****-5678 (see ``dangol.core.masking``)."""
+    return masking.mask_phone(str(value)) if value else ""
+
+
+@register.filter
+def mask_name(value: str | None) -> str:
+    """김*준 (see ``dangol.core.masking``)."""
+    return masking.mask_name(str(value)) if value else ""
+
+
+def _local(value: Any) -> Any:
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        return timezone.localtime(value)
+    return value
+
+
+@register.filter
+def long_date(value: datetime.date | datetime.datetime | None) -> str:
+    """The date in the active language's long form: 2026년 11월 22일 / Nov. 22, 2026."""
+    if not value:
+        return ""
+    return date_filter(_local(value), "DATE_FORMAT")
+
+
+@register.filter
+def long_datetime(value: datetime.datetime | None) -> str:
+    """Date and time in the user's time zone: 2026년 11월 22일 오후 3:05."""
+    if not value:
+        return ""
+    return date_filter(_local(value), "DATETIME_FORMAT")
+
+
+@register.filter
+def short_date(value: datetime.date | datetime.datetime | None) -> str:
+    """A compact date for tables: 2026-11-22."""
+    if not value:
+        return ""
+    return date_filter(_local(value), "Y-m-d")
+
+
+# Our own line icons (24×24, stroked with currentColor): no third-party icon set is copied.
+_ICONS: dict[str, tuple[str, ...]] = {
+    "home": ("M4 11l8-7 8 7", "M6 9.5V20h12V9.5", "M10 20v-5h4v5"),
+    "users": (
+        "M5.5 8a3.5 3.5 0 1 0 7 0a3.5 3.5 0 1 0-7 0",
+        "M3 20c0-3.3 2.7-6 6-6s6 2.7 6 6",
+        "M15.5 4.6a3.5 3.5 0 0 1 0 6.8",
+        "M17.5 14.3c2 .7 3.5 2.9 3.5 5.7",
+    ),
+    "building": ("M3 21h18", "M5 21V4h10v17", "M15 9h4v12", "M8.5 8h3", "M8.5 12h3", "M8.5 16h3"),
+    "package": ("M12 3l8 4.5v9L12 21l-8-4.5v-9z", "M4 7.5l8 4.5 8-4.5", "M12 12v9"),
+    "receipt": ("M6 3h12v18l-3-2-3 2-3-2-3 2z", "M9 8h6", "M9 12h6", "M9 16h3"),
+    "search": ("M5 11a6 6 0 1 0 12 0a6 6 0 1 0-12 0", "M20 20l-4.2-4.2"),
+    "bell": ("M6 17v-6a6 6 0 0 1 12 0v6l1.5 2h-15z", "M10 21.5h4"),
+    "user": ("M8 8a4 4 0 1 0 8 0a4 4 0 1 0-8 0", "M4 21c0-4.4 3.6-8 8-8s8 3.6 8 8"),
+    "logout": ("M14 8V5H5v14h9v-3", "M10 12h11", "M18 9l3 3-3 3"),
+    "key": ("M4 15a4 4 0 1 0 8 0a4 4 0 1 0-8 0", "M11 12l9-9", "M17 6l3 3", "M15 8l2 2"),
+    "globe": ("M3 12a9 9 0 1 0 18 0a9 9 0 1 0-18 0", "M3.5 9h17", "M3.5 15h17",
+              "M12 3c2.8 3 2.8 15 0 18", "M12 3c-2.8 3-2.8 15 0 18"),
+    "clock": ("M3 12a9 9 0 1 0 18 0a9 9 0 1 0-18 0", "M12 7v5l3 2"),
+    "settings": ("M4 7h10", "M18 7h2", "M4 17h4", "M12 17h8", "M14 7a2 2 0 1 0 4 0a2 2 0 1 0-4 0",
+                 "M8 17a2 2 0 1 0 4 0a2 2 0 1 0-4 0"),
+    "chevron-left": ("M15 6l-6 6 6 6",),
+    "chevron-right": ("M9 6l6 6-6 6",),
+    "alert": ("M12 3.5l9.5 16.5h-19z", "M12 10v4", "M12 17v.01"),
+    "lock": ("M6 11h12v10H6z", "M8.5 11V8a3.5 3.5 0 0 1 7 0v3", "M12 15v2"),
+    "inbox": ("M3 13h5l1.5 3h5l1.5-3h5", "M3 13l3-8h12l3 8v6H3z"),
+    "mail": ("M3 6h18v12H3z", "M3 7l9 6 9-6"),
+    "arrow-left": ("M19 12H5", "M11 6l-6 6 6 6"),
+}
+
+
+@register.simple_tag
+def icon(name: str, size: int = 20, css_class: str = "icon") -> SafeString:
+    """An inline SVG icon, hidden from screen readers (label the control around it instead)."""
+    paths = format_html_join("", '<path d="{}"/>', ((d,) for d in _ICONS.get(name, ())))
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="{}" width="{}" height="{}" '
+        'viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.75" '
+        'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">'
+        "{}</svg>",
+        css_class,
+        size,
+        size,
+        paths,
+    )
+
+
+@register.inclusion_tag("web/components/nav.html", takes_context=True)
+def main_nav(context: template.Context) -> dict[str, Any]:
+    """The side navigation, filtered by what the signed-in user may see."""
+    request = context["request"]
+    return {"entries": entries_for(request), "request": request}
+
+
+@register.filter
+def initials(user: Any) -> str:
+    """One or two letters for an avatar: the first character of the name."""
+    name = str(user or "").strip()
+    if not name:
+        return "?"
+    if "@" in name:
+        name = name.split("@", 1)[0]
+    return name[:1].upper()
