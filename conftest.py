@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 
-
 @pytest.fixture(autouse=True)
 def _jobs_run_inline(request: pytest.FixtureRequest) -> Iterator[None]:
     """Jobs run at once (in memory) unless the test is marked ``jobs`` (real storage)."""
@@ -29,10 +28,19 @@ def _fresh_cache() -> Iterator[None]:
 
 
 CUSTOMER_TYPES = [
-    "customers.customer", "customers.organization", "customers.contactpoint",
-    "customers.address", "customers.externalid", "customers.consent", "customers.consentevent",
-    "customers.interaction", "customers.note", "customers.organizationmembership",
-    "commerce.order", "commerce.orderline", "commerce.return",
+    "customers.customer",
+    "customers.organization",
+    "customers.contactpoint",
+    "customers.address",
+    "customers.externalid",
+    "customers.consent",
+    "customers.consentevent",
+    "customers.interaction",
+    "customers.note",
+    "customers.organizationmembership",
+    "commerce.order",
+    "commerce.orderline",
+    "commerce.return",
 ]
 REFERENCE_TYPES = ["commerce.product", "commerce.productcategory", "commerce.saleschannel"]
 ALL_ACTIONS = ["view", "add", "change", "delete", "export"]
@@ -40,7 +48,7 @@ ALL_ACTIONS = ["view", "add", "change", "delete", "export"]
 
 def grants(scope: str, actions: list[str] | None = None) -> dict[str, tuple[list[str], str]]:
     acts = actions or ALL_ACTIONS
-    out = {t: (acts, scope) for t in CUSTOMER_TYPES}
+    out = dict.fromkeys(CUSTOMER_TYPES, (acts, scope))
     out.update({t: (["view"], "all") for t in REFERENCE_TYPES})
     return out
 
@@ -59,11 +67,15 @@ def roles(db: Any) -> dict[str, Any]:
     return {
         "rep": create_role(name="Sales rep", grants=grants("own")),
         "lead": create_role(name="Team lead", grants=grants("team"), can_view_pii=True),
-        "agent": create_role(name="Service agent", grants=grants("all", ["view", "change", "add"]), can_view_pii=True),
+        "agent": create_role(
+            name="Service agent", grants=grants("all", ["view", "change", "add"]), can_view_pii=True
+        ),
         "marketer": create_role(name="Marketer", grants=grants("all", ["view", "export"])),
-        "manager": create_role(name="Manager", grants={
-            **grants("all"), **{t: (ALL_ACTIONS, "all") for t in REFERENCE_TYPES}
-        }, can_view_pii=True),
+        "manager": create_role(
+            name="Manager",
+            grants={**grants("all"), **dict.fromkeys(REFERENCE_TYPES, (ALL_ACTIONS, "all"))},
+            can_view_pii=True,
+        ),
     }
 
 
@@ -74,9 +86,12 @@ def make_user(db: Any, roles: dict[str, Any], teams: dict[str, Any]) -> Callable
     def make(role: str | None = "rep", team: str | None = "seoul", **kw: Any) -> Any:
         email = kw.pop("email", f"{role or 'user'}-{uuid.uuid4().hex[:6]}@dangol.test")
         return create_user(
-            email=email, password=kw.pop("password", "pw-Dangol-2026!"),
-            role=roles[role] if role else None, team=teams[team] if team else None,
-            display_name=kw.pop("display_name", email.split("@")[0]), **kw,
+            email=email,
+            password=kw.pop("password", "pw-Dangol-2026!"),
+            role=roles[role] if role else None,
+            team=teams[team] if team else None,
+            display_name=kw.pop("display_name", email.split("@")[0]),
+            **kw,
         )
 
     return make

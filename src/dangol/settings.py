@@ -189,7 +189,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not env_bool("DANGOL_PLAIN_STATIC", False)
+        if not (env_bool("DANGOL_PLAIN_STATIC", False) or TESTING)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }

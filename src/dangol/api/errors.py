@@ -30,7 +30,9 @@ class PayloadTooLarge(Exception):
         self.limit = limit
 
 
-def error_body(code: str, message: Any, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: Any, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     return {"code": code, "message": str(message), "errors": errors or []}
 
 
@@ -111,7 +113,9 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(RequestDataTooBig)
     def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         return api.create_response(
-            request, error_body("payload_too_large", _("The request body is too large.")), status=413
+            request,
+            error_body("payload_too_large", _("The request body is too large.")),
+            status=413,
         )
 
     @api.exception_handler(HttpError)

@@ -57,7 +57,10 @@ class IdempotencyMiddleware:
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
-                    principal=principal, key=key, method="POST", path=request.path[:500],
+                    principal=principal,
+                    key=key,
+                    method="POST",
+                    path=request.path[:500],
                     request_hash=digest,
                 )
         except IntegrityError:
@@ -94,4 +97,3 @@ class IdempotencyMiddleware:
         else:
             record.delete()  # let the client try again with the same key
         return response
-

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router
+from ninja import Router, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
@@ -44,14 +44,27 @@ def _require(request: HttpRequest, action: Action, model: type) -> None:
 
 
 def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "updated", "unchanged", "error")}
-    return {"created": counts["created"], "updated": counts["updated"], "unchanged": counts["unchanged"],
-            "failed": counts["error"], "results": results}
+    counts = {
+        s: sum(1 for r in results if r.status == s)
+        for s in ("created", "updated", "unchanged", "error")
+    }
+    return {
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "unchanged": counts["unchanged"],
+        "failed": counts["error"],
+        "results": results,
+    }
 
 
 def _error_result(i: int, exc: ServiceError) -> BulkResult:
-    return BulkResult(index=i, status="error", code=exc.code, message=str(exc.message),
-                      errors=[e.as_dict() for e in exc.errors])
+    return BulkResult(
+        index=i,
+        status="error",
+        code=exc.code,
+        message=str(exc.message),
+        errors=[e.as_dict() for e in exc.errors],
+    )
 
 
 # --- products -------------------------------------------------------------------------------
@@ -72,9 +85,14 @@ def _product_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 @product_router.get("", response=ProductPage, summary="List products")
 def list_products(
-    request: HttpRequest, q: str | None = None, category_id: int | None = None,
-    line: str | None = None, is_active: bool | None = None, sort: str = "name",
-    cursor: str | None = None, limit: int = 50,
+    request: HttpRequest,
+    q: str | None = None,
+    category_id: int | None = None,
+    line: str | None = None,
+    is_active: bool | None = None,
+    sort: str = "name",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     qs = selectors.products_for(request.user)
     if q:
@@ -85,17 +103,23 @@ def list_products(
         qs = qs.filter(line=line)
     if is_active is not None:
         qs = qs.filter(is_active=is_active)
-    page = paginate(qs, sort=sort, allowed=("id", "name", "sku", "price"), cursor=cursor, limit=limit)
+    page = paginate(
+        qs, sort=sort, allowed=("id", "name", "sku", "price"), cursor=cursor, limit=limit
+    )
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @product_router.post("", response={201: ProductOut}, summary="Create a product")
-def create_product(request: HttpRequest, payload: ProductIn) -> tuple[int, Any]:
+def create_product(request: HttpRequest, payload: ProductIn) -> Status[Any]:
     _require(request, Action.ADD, Product)
-    return 201, services.create_product(actor=request.user, **_product_fields(payload.dict()))
+    return Status(
+        201, services.create_product(actor=request.user, **_product_fields(payload.dict()))
+    )
 
 
-@product_router.post("/bulk", response=BulkOut, summary="Create or update up to 1,000 products by external id")
+@product_router.post(
+    "/bulk", response=BulkOut, summary="Create or update up to 1,000 products by external id"
+)
 def bulk_upsert_products(request: HttpRequest, payload: BulkProductsIn) -> dict[str, Any]:
     if len(payload.records) > settings.API_MAX_BULK:
         raise PayloadTooLarge(settings.API_MAX_BULK)
@@ -103,11 +127,16 @@ def bulk_upsert_products(request: HttpRequest, payload: BulkProductsIn) -> dict[
     for i, record in enumerate(payload.records):
         try:
             with transaction.atomic():
-                if not can(request.user, Action.ADD, Product) or not can(request.user, Action.CHANGE, Product):
+                if not can(request.user, Action.ADD, Product) or not can(
+                    request.user, Action.CHANGE, Product
+                ):
                     raise Forbidden()
                 fields = _product_fields(record.dict(exclude={"source", "external_id"}))
                 product, status = services.upsert_product(
-                    source=record.source, external_id=record.external_id, fields=fields, actor=request.user
+                    source=record.source,
+                    external_id=record.external_id,
+                    fields=fields,
+                    actor=request.user,
                 )
             results.append(BulkResult(index=i, status=status, id=product.pk))
         except ServiceError as exc:
@@ -115,7 +144,9 @@ def bulk_upsert_products(request: HttpRequest, payload: BulkProductsIn) -> dict[
     return _bulk_summary(results)
 
 
-def _visible_product(request: HttpRequest, product_id: int, action: Action = Action.VIEW) -> Product:
+def _visible_product(
+    request: HttpRequest, product_id: int, action: Action = Action.VIEW
+) -> Product:
     product = Product.objects.visible_to(request.user, action).filter(pk=product_id).first()
     if product is None:
         raise NotFound()
@@ -139,25 +170,49 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductPatch)
 
 def _order_out(o: Order) -> dict[str, Any]:
     return {
-        **{f: getattr(o, f) for f in (
-            "id", "number", "customer_id", "organization_id", "status", "placed_at", "currency",
-            "subtotal", "discount", "total", "returned_amount", "source", "external_id",
-        )},
+        **{
+            f: getattr(o, f)
+            for f in (
+                "id",
+                "number",
+                "customer_id",
+                "organization_id",
+                "status",
+                "placed_at",
+                "currency",
+                "subtotal",
+                "discount",
+                "total",
+                "returned_amount",
+                "source",
+                "external_id",
+            )
+        },
         "channel_code": o.channel.code if o.channel else None,
     }
 
 
 def _order_detail_out(o: Order) -> dict[str, Any]:
     lines = [
-        {"id": ln.pk, "product_id": ln.product_id, "sku": ln.product.sku, "product_name": ln.product.name,
-         "quantity": ln.quantity, "unit_price": ln.unit_price, "discount": ln.discount,
-         "line_total": ln.line_total, "returned_quantity": ln.returned_quantity}
+        {
+            "id": ln.pk,
+            "product_id": ln.product_id,
+            "sku": ln.product.sku,
+            "product_name": ln.product.name,
+            "quantity": ln.quantity,
+            "unit_price": ln.unit_price,
+            "discount": ln.discount,
+            "line_total": ln.line_total,
+            "returned_quantity": ln.returned_quantity,
+        }
         for ln in o.lines.all()
     ]
     return {**_order_out(o), "lines": lines}
 
 
-def _order_input(request: HttpRequest, payload: OrderIn, source: str = "", external_id: str = "") -> services.OrderInput:
+def _order_input(
+    request: HttpRequest, payload: OrderIn, source: str = "", external_id: str = ""
+) -> services.OrderInput:
     errors: list[FieldError] = []
     customer = None
     visible = Customer.objects.visible_to(request.user)
@@ -165,7 +220,9 @@ def _order_input(request: HttpRequest, payload: OrderIn, source: str = "", exter
         customer = visible.filter(pk=payload.customer_id).first()
     elif payload.customer_external_id:
         ext = ExternalId.objects.filter(
-            source=payload.customer_source or source, key=payload.customer_external_id, customer__isnull=False
+            source=payload.customer_source or source,
+            key=payload.customer_external_id,
+            customer__isnull=False,
         ).first()
         customer = visible.filter(pk=ext.customer_id).first() if ext else None
     if customer is None:
@@ -177,7 +234,9 @@ def _order_input(request: HttpRequest, payload: OrderIn, source: str = "", exter
             errors.append(FieldError("channel_code", "not_found", _("No such sales channel.")))
     organization = None
     if payload.organization_id is not None:
-        organization = Organization.objects.visible_to(request.user).filter(pk=payload.organization_id).first()
+        organization = (
+            Organization.objects.visible_to(request.user).filter(pk=payload.organization_id).first()
+        )
         if organization is None:
             errors.append(FieldError("organization_id", "not_found", _("No such organization.")))
     ids = {ln.product_id for ln in payload.lines if ln.product_id is not None}
@@ -186,27 +245,49 @@ def _order_input(request: HttpRequest, payload: OrderIn, source: str = "", exter
     by_sku = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
     lines = []
     for i, ln in enumerate(payload.lines):
-        product = by_id.get(ln.product_id) if ln.product_id is not None else by_sku.get(ln.sku or "")
+        product = (
+            by_id.get(ln.product_id) if ln.product_id is not None else by_sku.get(ln.sku or "")
+        )
         if product is None:
             errors.append(FieldError(f"lines[{i}].product_id", "not_found", _("No such product.")))
             continue
-        lines.append(services.LineInput(product=product, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount))
+        lines.append(
+            services.LineInput(
+                product=product,
+                quantity=ln.quantity,
+                unit_price=ln.unit_price,
+                discount=ln.discount,
+            )
+        )
     if errors:
         raise ValidationFailed(errors)
     assert customer is not None
     return services.OrderInput(
-        customer=customer, lines=lines, channel=channel, organization=organization,
-        placed_at=payload.placed_at, currency=payload.currency.upper(), discount=payload.discount,
-        status=payload.status, number=payload.number, source=source, external_id=external_id,
+        customer=customer,
+        lines=lines,
+        channel=channel,
+        organization=organization,
+        placed_at=payload.placed_at,
+        currency=payload.currency.upper(),
+        discount=payload.discount,
+        status=payload.status,
+        number=payload.number,
+        source=source,
+        external_id=external_id,
     )
 
 
 @order_router.get("", response=OrderPage, summary="List orders")
 def list_orders(
-    request: HttpRequest, customer_id: int | None = None, status: str | None = None,
-    channel_code: str | None = None, placed_after: datetime.datetime | None = None,
-    placed_before: datetime.datetime | None = None, sort: str = "-placed_at",
-    cursor: str | None = None, limit: int = 50,
+    request: HttpRequest,
+    customer_id: int | None = None,
+    status: str | None = None,
+    channel_code: str | None = None,
+    placed_after: datetime.datetime | None = None,
+    placed_before: datetime.datetime | None = None,
+    sort: str = "-placed_at",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     qs = selectors.orders_for(request.user)
     if customer_id is not None:
@@ -224,10 +305,12 @@ def list_orders(
 
 
 @order_router.post("", response={201: OrderDetailOut}, summary="Place an order")
-def place_order(request: HttpRequest, payload: OrderIn) -> tuple[int, Any]:
+def place_order(request: HttpRequest, payload: OrderIn) -> Status[Any]:
     _require(request, Action.ADD, Order)
     order = services.place_order(data=_order_input(request, payload), actor=request.user)
-    return 201, _order_detail_out(selectors.order_detail_queryset(request.user).get(pk=order.pk))
+    return Status(
+        201, _order_detail_out(selectors.order_detail_queryset(request.user).get(pk=order.pk))
+    )
 
 
 @order_router.post("/bulk", response=BulkOut, summary="Record up to 1,000 orders by external id")
@@ -239,7 +322,9 @@ def bulk_upsert_orders(request: HttpRequest, payload: BulkOrdersIn) -> dict[str,
         try:
             with transaction.atomic():
                 _require(request, Action.ADD, Order)
-                data = _order_input(request, record, source=record.source, external_id=record.external_id)
+                data = _order_input(
+                    request, record, source=record.source, external_id=record.external_id
+                )
                 order, status = services.upsert_order(data=data, actor=request.user)
             results.append(BulkResult(index=i, status=status, id=order.pk))
         except ServiceError as exc:
@@ -249,7 +334,10 @@ def bulk_upsert_orders(request: HttpRequest, payload: BulkOrdersIn) -> dict[str,
 
 def _visible_order(request: HttpRequest, order_id: int, action: Action = Action.VIEW) -> Order:
     order = selectors.order_detail_queryset(request.user).filter(pk=order_id).first()
-    if order is None or (action != Action.VIEW and not Order.objects.visible_to(request.user, action).filter(pk=order_id).exists()):
+    if order is None or (
+        action != Action.VIEW
+        and not Order.objects.visible_to(request.user, action).filter(pk=order_id).exists()
+    ):
         raise NotFound()
     return order
 
@@ -261,23 +349,34 @@ def get_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 @order_router.post("/{order_id}/cancel", response=OrderOut, summary="Cancel an order")
 def cancel_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
-    order = services.cancel_order(order=_visible_order(request, order_id, Action.CHANGE), actor=request.user)
+    order = services.cancel_order(
+        order=_visible_order(request, order_id, Action.CHANGE), actor=request.user
+    )
     return _order_out(selectors.orders_for(request.user).get(pk=order.pk))
 
 
 @order_router.post("/{order_id}/returns", response={201: ReturnOut}, summary="Record a return")
-def record_return(request: HttpRequest, order_id: int, payload: ReturnIn) -> tuple[int, Any]:
+def record_return(request: HttpRequest, order_id: int, payload: ReturnIn) -> Status[Any]:
     order = _visible_order(request, order_id, Action.CHANGE)
     lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=order)}
     errors = [
         FieldError(f"lines[{i}].order_line_id", "not_in_order", _("This line is not on the order."))
-        for i, rl in enumerate(payload.lines) if rl.order_line_id not in lines
+        for i, rl in enumerate(payload.lines)
+        if rl.order_line_id not in lines
     ]
     if errors:
         raise ValidationFailed(errors)
     ret = services.record_return(
-        order=order, reason=payload.reason, note=payload.note, returned_at=payload.returned_at,
-        lines=[services.ReturnLineInput(order_line=lines[rl.order_line_id], quantity=rl.quantity) for rl in payload.lines],
-        source=payload.source, external_id=payload.external_id, actor=request.user,
+        order=order,
+        reason=payload.reason,
+        note=payload.note,
+        returned_at=payload.returned_at,
+        lines=[
+            services.ReturnLineInput(order_line=lines[rl.order_line_id], quantity=rl.quantity)
+            for rl in payload.lines
+        ],
+        source=payload.source,
+        external_id=payload.external_id,
+        actor=request.user,
     )
-    return 201, ret
+    return Status(201, ret)

@@ -451,9 +451,14 @@ def upsert_product(
         or Product.objects.filter(sku=fields.get("sku", "")).first()
     )
     if product is None:
-        return create_product(source=source, external_id=external_id, actor=actor, **fields), "created"
+        return create_product(
+            source=source, external_id=external_id, actor=actor, **fields
+        ), "created"
     changes = {k: v for k, v in fields.items() if getattr(product, k) != v}
-    if "price" in changes and quantize(changes["price"], fields.get("currency", product.currency)) == product.price:
+    if (
+        "price" in changes
+        and quantize(changes["price"], fields.get("currency", product.currency)) == product.price
+    ):
         changes.pop("price")
     if not changes:
         return product, "unchanged"

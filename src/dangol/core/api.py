@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from dangol.core import services
 from dangol.core.errors import NotFound
@@ -20,9 +20,15 @@ router = Router(tags=["me"])
 def me(request: HttpRequest) -> dict[str, Any]:
     u = request.user
     return {
-        "id": u.pk, "email": u.email, "display_name": u.display_name, "language": u.language,
-        "timezone": u.timezone, "team_id": u.team_id, "role_id": u.role_id,
-        "is_superuser": u.is_superuser, "can_view_pii": can_view_pii(u),
+        "id": u.pk,
+        "email": u.email,
+        "display_name": u.display_name,
+        "language": u.language,
+        "timezone": u.timezone,
+        "team_id": u.team_id,
+        "role_id": u.role_id,
+        "is_superuser": u.is_superuser,
+        "can_view_pii": can_view_pii(u),
     }
 
 
@@ -32,18 +38,21 @@ def list_tokens(request: HttpRequest) -> Any:
 
 
 @router.post("/tokens", response={201: TokenCreatedOut}, summary="Create a personal access token")
-def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, Any]:
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[Any]:
     token, raw = services.create_api_token(
-        user=request.user, name=payload.name, scope=payload.scope, expires_at=payload.expires_at,
+        user=request.user,
+        name=payload.name,
+        scope=payload.scope,
+        expires_at=payload.expires_at,
         actor=request.user,
     )
-    return 201, {**TokenOut.from_orm(token).dict(), "token": raw}
+    return Status(201, {**TokenOut.from_orm(token).dict(), "token": raw})
 
 
 @router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke a token")
-def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, None]:
+def revoke_token(request: HttpRequest, token_id: int) -> Status[Any]:
     token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
     if token is None:
         raise NotFound()
     services.revoke_api_token(token=token, actor=request.user)
-    return 204, None
+    return Status(204, None)

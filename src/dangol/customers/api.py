@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
@@ -100,20 +100,46 @@ def _customer_input(payload: CustomerIn) -> services.CustomerInput:
 
 def _consent_out(c: Consent) -> dict[str, Any]:
     return {
-        "channel": c.channel, "purpose": c.purpose, "status": c.status, "current": c.is_current(),
-        "night_time": c.night_time, "granted_at": c.granted_at, "withdrawn_at": c.withdrawn_at,
-        "reconfirm_due": c.reconfirm_due, "source": c.source,
+        "channel": c.channel,
+        "purpose": c.purpose,
+        "status": c.status,
+        "current": c.is_current(),
+        "night_time": c.night_time,
+        "granted_at": c.granted_at,
+        "withdrawn_at": c.withdrawn_at,
+        "reconfirm_due": c.reconfirm_due,
+        "source": c.source,
     }
 
 
 def _customer_out(user: Any, c: Customer, contacts: list[Any] | None = None) -> dict[str, Any]:
     return {
-        **{f: getattr(c, f) for f in (
-            "id", "full_name", "family_name", "given_name", "birth_date", "birth_date_is_lunar",
-            "gender", "lifecycle_stage", "status", "region", "owner_id", "team_id", "source",
-            "signup_channel", "custom_fields", "first_purchase_at", "last_purchase_at",
-            "order_count", "total_spent", "created_at", "updated_at",
-        )},
+        **{
+            f: getattr(c, f)
+            for f in (
+                "id",
+                "full_name",
+                "family_name",
+                "given_name",
+                "birth_date",
+                "birth_date_is_lunar",
+                "gender",
+                "lifecycle_stage",
+                "status",
+                "region",
+                "owner_id",
+                "team_id",
+                "source",
+                "signup_channel",
+                "custom_fields",
+                "first_purchase_at",
+                "last_purchase_at",
+                "order_count",
+                "total_spent",
+                "created_at",
+                "updated_at",
+            )
+        },
         "contact_points": contacts
         if contacts is not None
         else selectors.present_contacts(user, list(c.contact_points.all())),
@@ -125,18 +151,25 @@ def _log_pii_page(request: HttpRequest, customers: list[Customer]) -> None:
     """An API read of unmasked contact data is a PII access: log one row per customer."""
     if not can_view_pii(request.user) or not customers:
         return
-    from dangol.core.models import PiiAccessLog
     from dangol.core.context import current_request_id
+    from dangol.core.models import PiiAccessLog
 
-    PiiAccessLog.objects.bulk_create([
-        PiiAccessLog(
-            user_id=request.user.pk, object_type="customers.customer", object_id=str(c.pk),
-            fields=sorted({cp.kind for cp in c.contact_points.all()}), channel="api",
-            endpoint=request.path[:200], request_id=current_request_id(),
-            ip_address=request.META.get("REMOTE_ADDR"),
-        )
-        for c in customers if c.contact_points.all()
-    ])
+    PiiAccessLog.objects.bulk_create(
+        [
+            PiiAccessLog(
+                user_id=request.user.pk,
+                object_type="customers.customer",
+                object_id=str(c.pk),
+                fields=sorted({cp.kind for cp in c.contact_points.all()}),
+                channel="api",
+                endpoint=request.path[:200],
+                request_id=current_request_id(),
+                ip_address=request.META.get("REMOTE_ADDR"),
+            )
+            for c in customers
+            if c.contact_points.all()
+        ]
+    )
 
 
 class CustomerFilters(Schema):
@@ -170,9 +203,11 @@ def filter_customers(qs: QuerySet[Customer], f: CustomerFilters) -> QuerySet[Cus
     if f.tag:
         qs = qs.filter(pk__in=_tagged_ids(f.tag))
     ranges = {
-        "created_after": "created_at__gte", "created_before": "created_at__lt",
+        "created_after": "created_at__gte",
+        "created_before": "created_at__lt",
         "last_purchase_after": "last_purchase_at__gte",
-        "last_purchase_before": "last_purchase_at__lt", "updated_after": "updated_at__gte",
+        "last_purchase_before": "last_purchase_at__lt",
+        "updated_after": "updated_at__gte",
     }
     for name, lookup in ranges.items():
         if (value := getattr(f, name)) is not None:
@@ -194,9 +229,14 @@ def list_customers(request: HttpRequest, filters: Query[CustomerFilters]) -> dic
     qs = qs.prefetch_related("contact_points", "external_ids")
     if filters.q:
         qs = qs.distinct()
-    page = paginate(qs, sort=filters.sort, allowed=CUSTOMER_SORTS, cursor=filters.cursor, limit=filters.limit)
+    page = paginate(
+        qs, sort=filters.sort, allowed=CUSTOMER_SORTS, cursor=filters.cursor, limit=filters.limit
+    )
     _log_pii_page(request, page.items)
-    return {"items": [_customer_out(request.user, c) for c in page.items], "next_cursor": page.next_cursor}
+    return {
+        "items": [_customer_out(request.user, c) for c in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.post("", response={201: CustomerOut}, summary="Create a customer")
@@ -204,10 +244,12 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dic
     _require(request, Action.ADD, Customer)
     customer = services.create_customer(data=_customer_input(payload), actor=request.user)
     customer = selectors.customer_detail_queryset(request.user).get(pk=customer.pk)
-    return 201, _customer_out(request.user, customer)
+    return Status(201, _customer_out(request.user, customer))
 
 
-@router.post("/bulk", response=BulkOut, summary="Create or update up to 1,000 customers by external id")
+@router.post(
+    "/bulk", response=BulkOut, summary="Create or update up to 1,000 customers by external id"
+)
 def bulk_upsert_customers(request: HttpRequest, payload: BulkCustomersIn) -> dict[str, Any]:
     if len(payload.records) > settings.API_MAX_BULK:
         raise PayloadTooLarge(settings.API_MAX_BULK)
@@ -215,37 +257,62 @@ def bulk_upsert_customers(request: HttpRequest, payload: BulkCustomersIn) -> dic
     for i, record in enumerate(payload.records):
         try:
             with transaction.atomic():
-                fields_set = set(record.model_fields_set) - {"source", "external_id", "contact_points", "external_ids"}
+                fields_set = set(record.model_fields_set) - {
+                    "source",
+                    "external_id",
+                    "contact_points",
+                    "external_ids",
+                }
                 fields_set = {"owner" if f == "owner_id" else f for f in fields_set}
                 customer, status = services.upsert_customer(
-                    source=record.source, external_id=record.external_id,
-                    data=_customer_input(record), fields_set=fields_set, actor=request.user,
+                    source=record.source,
+                    external_id=record.external_id,
+                    data=_customer_input(record),
+                    fields_set=fields_set,
+                    actor=request.user,
                 )
             results.append(BulkResult(index=i, status=status, id=customer.pk))
         except ServiceError as exc:
-            results.append(BulkResult(
-                index=i, status="error", code=exc.code, message=str(exc.message),
-                errors=[e.as_dict() for e in exc.errors],
-            ))
+            results.append(
+                BulkResult(
+                    index=i,
+                    status="error",
+                    code=exc.code,
+                    message=str(exc.message),
+                    errors=[e.as_dict() for e in exc.errors],
+                )
+            )
     return _bulk_summary(results)
 
 
 def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
-    count = {s: sum(1 for r in results if r.status == s) for s in ("created", "updated", "unchanged", "error")}
+    count = {
+        s: sum(1 for r in results if r.status == s)
+        for s in ("created", "updated", "unchanged", "error")
+    }
     return {
-        "created": count["created"], "updated": count["updated"],
-        "unchanged": count["unchanged"], "failed": count["error"], "results": results,
+        "created": count["created"],
+        "updated": count["updated"],
+        "unchanged": count["unchanged"],
+        "failed": count["error"],
+        "results": results,
     }
 
 
-def _visible_customer(request: HttpRequest, customer_id: int, action: Action = Action.VIEW) -> Customer:
+def _visible_customer(
+    request: HttpRequest, customer_id: int, action: Action = Action.VIEW
+) -> Customer:
     customer = Customer.objects.visible_to(request.user, action).filter(pk=customer_id).first()
     if customer is None:
         raise NotFound()
     return customer
 
 
-@router.get("/{customer_id}", response=CustomerDetailOut, summary="A customer, with contact points, consents and organizations")
+@router.get(
+    "/{customer_id}",
+    response=CustomerDetailOut,
+    summary="A customer, with contact points, consents and organizations",
+)
 def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
     view = selectors.customer_360(user=request.user, customer_id=customer_id)
     if view is None:
@@ -253,16 +320,24 @@ def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
     c = view.customer
     if can_view_pii(request.user) and view.contacts:
         audit.log_pii_access(
-            request.user, c, fields=sorted({cp.kind for cp in view.contacts}), channel="api",
-            endpoint=request.path, ip_address=request.META.get("REMOTE_ADDR"),
+            request.user,
+            c,
+            fields=sorted({cp.kind for cp in view.contacts}),
+            channel="api",
+            endpoint=request.path,
+            ip_address=request.META.get("REMOTE_ADDR"),
         )
     return {
         **_customer_out(request.user, c, contacts=view.contacts),
         "addresses": view.addresses,
         "consents": [_consent_out(x) for x in view.consents],
         "organizations": [
-            {"organization_id": m.organization_id, "organization_name": m.organization.name,
-             "role": m.role, "is_primary": m.is_primary}
+            {
+                "organization_id": m.organization_id,
+                "organization_name": m.organization.name,
+                "role": m.role,
+                "is_primary": m.is_primary,
+            }
             for m in view.memberships
         ],
         "tags": [t.name for t in view.tags],
@@ -271,7 +346,9 @@ def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
 
 
 @router.patch("/{customer_id}", response=CustomerOut, summary="Change a customer")
-def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPatch) -> dict[str, Any]:
+def update_customer(
+    request: HttpRequest, customer_id: int, payload: CustomerPatch
+) -> dict[str, Any]:
     customer = _visible_customer(request, customer_id, Action.CHANGE)
     changes = payload.dict(exclude_unset=True)
     if "owner_id" in changes:
@@ -282,28 +359,39 @@ def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPat
 
 
 @router.delete("/{customer_id}", response={204: None}, summary="Archive a customer")
-def archive_customer(request: HttpRequest, customer_id: int) -> tuple[int, None]:
+def archive_customer(request: HttpRequest, customer_id: int) -> Status[Any]:
     customer = _visible_customer(request, customer_id, Action.DELETE)
     services.archive_customer(customer=customer, actor=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/{customer_id}/consents", response=ConsentsOut, summary="Consents and their history")
 def list_consents(request: HttpRequest, customer_id: int) -> dict[str, Any]:
     customer = _visible_customer(request, customer_id)
     return {
-        "consents": [_consent_out(c) for c in Consent.objects.filter(customer=customer).order_by("channel", "purpose")],
-        "history": list(ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:200]),
+        "consents": [
+            _consent_out(c)
+            for c in Consent.objects.filter(customer=customer).order_by("channel", "purpose")
+        ],
+        "history": list(
+            ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:200]
+        ),
     }
 
 
 @router.post("/{customer_id}/consents", response=ConsentOut, summary="Grant or withdraw a consent")
-def change_consent(request: HttpRequest, customer_id: int, payload: ConsentChange) -> dict[str, Any]:
+def change_consent(
+    request: HttpRequest, customer_id: int, payload: ConsentChange
+) -> dict[str, Any]:
     customer = _visible_customer(request, customer_id, Action.CHANGE)
     fn = services.grant_consent if payload.status == "granted" else services.withdraw_consent
     kwargs: dict[str, Any] = {
-        "customer": customer, "channel": payload.channel, "purpose": payload.purpose,
-        "source": payload.source or "api", "evidence": payload.evidence, "at": payload.at,
+        "customer": customer,
+        "channel": payload.channel,
+        "purpose": payload.purpose,
+        "source": payload.source or "api",
+        "evidence": payload.evidence,
+        "at": payload.at,
         "actor": request.user,
     }
     if payload.status == "granted":
@@ -312,9 +400,11 @@ def change_consent(request: HttpRequest, customer_id: int, payload: ConsentChang
 
 
 @router.post("/{customer_id}/addresses", response={201: AddressOut}, summary="Add an address")
-def add_address(request: HttpRequest, customer_id: int, payload: AddressIn) -> tuple[int, Any]:
+def add_address(request: HttpRequest, customer_id: int, payload: AddressIn) -> Status[Any]:
     customer = _visible_customer(request, customer_id, Action.CHANGE)
-    return 201, services.add_address(customer=customer, actor=request.user, **payload.dict())
+    return Status(
+        201, services.add_address(customer=customer, actor=request.user, **payload.dict())
+    )
 
 
 # --- contact points ------------------------------------------------------------------------
@@ -322,8 +412,11 @@ def add_address(request: HttpRequest, customer_id: int, payload: AddressIn) -> t
 
 @contact_router.get("", response=ContactPointPage, summary="List contact points")
 def list_contact_points(
-    request: HttpRequest, customer_id: int | None = None, organization_id: int | None = None,
-    cursor: str | None = None, limit: int = 50,
+    request: HttpRequest,
+    customer_id: int | None = None,
+    organization_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     qs = ContactPoint.objects.visible_to(request.user)
     if customer_id is not None:
@@ -331,44 +424,70 @@ def list_contact_points(
     if organization_id is not None:
         qs = qs.filter(organization_id=organization_id)
     page = paginate(qs, sort="id", allowed=("id",), cursor=cursor, limit=limit)
-    return {"items": selectors.present_contacts(request.user, page.items), "next_cursor": page.next_cursor}
+    return {
+        "items": selectors.present_contacts(request.user, page.items),
+        "next_cursor": page.next_cursor,
+    }
 
 
 @contact_router.post("", response={201: ContactPointOut}, summary="Add a contact point")
-def add_contact_point(request: HttpRequest, payload: ContactPointCreate) -> tuple[int, Any]:
+def add_contact_point(request: HttpRequest, payload: ContactPointCreate) -> Status[Any]:
     customer = organization = None
     if payload.customer_id is not None:
         customer = _visible_customer(request, payload.customer_id, Action.CHANGE)
     elif payload.organization_id is not None:
-        organization = Organization.objects.visible_to(request.user, Action.CHANGE).filter(pk=payload.organization_id).first()
+        organization = (
+            Organization.objects.visible_to(request.user, Action.CHANGE)
+            .filter(pk=payload.organization_id)
+            .first()
+        )
         if organization is None:
             raise NotFound()
     else:
-        raise ValidationFailed([FieldError("customer_id", "required", _("Give a customer or an organization."))])
+        raise ValidationFailed(
+            [FieldError("customer_id", "required", _("Give a customer or an organization."))]
+        )
     cp = services.add_contact_point(
-        customer=customer, organization=organization, kind=payload.kind, value=payload.value,
-        is_primary=payload.is_primary, label=payload.label, actor=request.user,
+        customer=customer,
+        organization=organization,
+        kind=payload.kind,
+        value=payload.value,
+        is_primary=payload.is_primary,
+        label=payload.label,
+        actor=request.user,
     )
-    return 201, selectors.present_contacts(request.user, [cp])[0]
+    return Status(201, selectors.present_contacts(request.user, [cp])[0])
 
 
 def _visible_contact(request: HttpRequest, contact_point_id: int) -> ContactPoint:
-    cp = ContactPoint.objects.visible_to(request.user, Action.CHANGE).filter(pk=contact_point_id).first()
+    cp = (
+        ContactPoint.objects.visible_to(request.user, Action.CHANGE)
+        .filter(pk=contact_point_id)
+        .first()
+    )
     if cp is None:
         raise NotFound()
     return cp
 
 
-@contact_router.post("/{contact_point_id}/verify", response=ContactPointOut, summary="Mark verified")
+@contact_router.post(
+    "/{contact_point_id}/verify", response=ContactPointOut, summary="Mark verified"
+)
 def verify_contact_point(request: HttpRequest, contact_point_id: int) -> Any:
-    cp = services.verify_contact_point(contact_point=_visible_contact(request, contact_point_id), actor=request.user)
+    cp = services.verify_contact_point(
+        contact_point=_visible_contact(request, contact_point_id), actor=request.user
+    )
     return selectors.present_contacts(request.user, [cp])[0]
 
 
-@contact_router.delete("/{contact_point_id}", response={204: None}, summary="Remove a contact point")
-def remove_contact_point(request: HttpRequest, contact_point_id: int) -> tuple[int, None]:
-    services.remove_contact_point(contact_point=_visible_contact(request, contact_point_id), actor=request.user)
-    return 204, None
+@contact_router.delete(
+    "/{contact_point_id}", response={204: None}, summary="Remove a contact point"
+)
+def remove_contact_point(request: HttpRequest, contact_point_id: int) -> Status[Any]:
+    services.remove_contact_point(
+        contact_point=_visible_contact(request, contact_point_id), actor=request.user
+    )
+    return Status(204, None)
 
 
 # --- interactions --------------------------------------------------------------------------
@@ -376,9 +495,14 @@ def remove_contact_point(request: HttpRequest, contact_point_id: int) -> tuple[i
 
 @interaction_router.get("", response=InteractionPage, summary="List interactions (the timeline)")
 def list_interactions(
-    request: HttpRequest, customer_id: int | None = None, channel: str | None = None,
-    kind: str | None = None, since: datetime.datetime | None = None,
-    sort: str = "-occurred_at", cursor: str | None = None, limit: int = 50,
+    request: HttpRequest,
+    customer_id: int | None = None,
+    channel: str | None = None,
+    kind: str | None = None,
+    since: datetime.datetime | None = None,
+    sort: str = "-occurred_at",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     qs = Interaction.objects.visible_to(request.user)
     if customer_id is not None:
@@ -394,11 +518,11 @@ def list_interactions(
 
 
 @interaction_router.post("", response={201: InteractionOut}, summary="Record an interaction")
-def record_interaction(request: HttpRequest, payload: InteractionIn) -> tuple[int, Any]:
+def record_interaction(request: HttpRequest, payload: InteractionIn) -> Status[Any]:
     _require(request, Action.ADD, Interaction)
     customer = _visible_customer(request, payload.customer_id)
     data = payload.dict(exclude={"customer_id"})
-    return 201, services.record_interaction(customer=customer, actor=request.user, **data)
+    return Status(201, services.record_interaction(customer=customer, actor=request.user, **data))
 
 
 # --- organizations --------------------------------------------------------------------------
@@ -411,7 +535,9 @@ def _org_values(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
         parent_id = data.pop("parent_id")
         data["parent"] = None
         if parent_id is not None:
-            data["parent"] = Organization.objects.visible_to(request.user).filter(pk=parent_id).first()
+            data["parent"] = (
+                Organization.objects.visible_to(request.user).filter(pk=parent_id).first()
+            )
             if data["parent"] is None:
                 raise ValidationFailed.single("parent_id", "not_found", _("No such organization."))
     return data
@@ -419,9 +545,14 @@ def _org_values(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
 
 @org_router.get("", response=OrganizationPage, summary="List organizations")
 def list_organizations(
-    request: HttpRequest, q: str | None = None, status: str = RecordStatus.ACTIVE.value,
-    owner_id: int | None = None, parent_id: int | None = None, sort: str = "name",
-    cursor: str | None = None, limit: int = 50,
+    request: HttpRequest,
+    q: str | None = None,
+    status: str = RecordStatus.ACTIVE.value,
+    owner_id: int | None = None,
+    parent_id: int | None = None,
+    sort: str = "name",
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     qs = Organization.objects.visible_to(request.user)
     if status:
@@ -432,20 +563,33 @@ def list_organizations(
         qs = qs.filter(owner_id=owner_id)
     if parent_id is not None:
         qs = qs.filter(parent_id=parent_id)
-    page = paginate(qs, sort=sort, allowed=("id", "name", "created_at", "updated_at"), cursor=cursor, limit=limit)
+    page = paginate(
+        qs,
+        sort=sort,
+        allowed=("id", "name", "created_at", "updated_at"),
+        cursor=cursor,
+        limit=limit,
+    )
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @org_router.post("", response={201: OrganizationOut}, summary="Create an organization")
-def create_organization(request: HttpRequest, payload: OrganizationIn) -> tuple[int, Any]:
+def create_organization(request: HttpRequest, payload: OrganizationIn) -> Status[Any]:
     _require(request, Action.ADD, Organization)
     data = _org_values(request, payload.dict())
     external_ids = [(e["source"], e["key"]) for e in data.pop("external_ids")]
     name = data.pop("name")
-    return 201, services.create_organization(name=name, external_ids=external_ids, actor=request.user, **data)
+    return Status(
+        201,
+        services.create_organization(
+            name=name, external_ids=external_ids, actor=request.user, **data
+        ),
+    )
 
 
-def _visible_org(request: HttpRequest, organization_id: int, action: Action = Action.VIEW) -> Organization:
+def _visible_org(
+    request: HttpRequest, organization_id: int, action: Action = Action.VIEW
+) -> Organization:
     org = Organization.objects.visible_to(request.user, action).filter(pk=organization_id).first()
     if org is None:
         raise NotFound()
@@ -458,14 +602,17 @@ def get_organization(request: HttpRequest, organization_id: int) -> Organization
 
 
 @org_router.patch("/{organization_id}", response=OrganizationOut, summary="Change an organization")
-def update_organization(request: HttpRequest, organization_id: int, payload: OrganizationPatch) -> Any:
+def update_organization(
+    request: HttpRequest, organization_id: int, payload: OrganizationPatch
+) -> Any:
     org = _visible_org(request, organization_id, Action.CHANGE)
     changes = _org_values(request, payload.dict(exclude_unset=True))
     return services.update_organization(organization=org, changes=changes, actor=request.user)
 
 
 @org_router.delete("/{organization_id}", response={204: None}, summary="Archive an organization")
-def archive_organization(request: HttpRequest, organization_id: int) -> tuple[int, None]:
-    services.archive_organization(organization=_visible_org(request, organization_id, Action.DELETE), actor=request.user)
-    return 204, None
-
+def archive_organization(request: HttpRequest, organization_id: int) -> Status[Any]:
+    services.archive_organization(
+        organization=_visible_org(request, organization_id, Action.DELETE), actor=request.user
+    )
+    return Status(204, None)

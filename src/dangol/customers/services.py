@@ -936,7 +936,11 @@ def upsert_customer(
         customer = update_customer(customer=customer, changes=changes, actor=actor)
     for c in missing:
         add_contact_point(
-            customer=customer, kind=c.kind, value=c.value, is_primary=c.is_primary,
-            label=c.label, actor=actor,
+            customer=customer,
+            kind=c.kind,
+            value=c.value,
+            is_primary=c.is_primary,
+            label=c.label,
+            actor=actor,
         )
     return customer, "updated"

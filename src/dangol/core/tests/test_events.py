@@ -34,7 +34,9 @@ def test_delivered_after_commit_only(admin):
     with transaction.atomic():
         events.emit("test.happened", admin, answer=42)
         assert received == []  # nothing inside the transaction
-    assert [(e.name, e.object_id, e.data) for e in received] == [("test.happened", str(admin.pk), {"answer": 42})]
+    assert [(e.name, e.object_id, e.data) for e in received] == [
+        ("test.happened", str(admin.pk), {"answer": 42})
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

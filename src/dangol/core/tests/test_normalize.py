@@ -17,8 +17,16 @@ from dangol.core.normalize import (
 
 
 @pytest.mark.parametrize(
-    "raw", ["010-1234-5678", "01012345678", "+82 10 1234 5678", "010 1234 5678", "(010)1234-5678",
-            "+82-10-1234-5678", "０１０-１２３４-５６７８"],
+    "raw",
+    [
+        "010-1234-5678",
+        "01012345678",
+        "+82 10 1234 5678",
+        "010 1234 5678",
+        "(010)1234-5678",
+        "+82-10-1234-5678",
+        "０１０-１２３４-５６７８",
+    ],
 )
 def test_korean_mobile_formats_normalize_to_one_e164(raw):
     phone = normalize_phone(raw)
@@ -36,14 +44,18 @@ def test_seoul_landline():
     assert phone.national == "02-123-4567"
 
 
-@pytest.mark.parametrize("raw", ["011-234-5678", "016-9876-5432", "017-123-4567", "018-234-5678", "019-345-6789"])
+@pytest.mark.parametrize(
+    "raw", ["011-234-5678", "016-9876-5432", "017-123-4567", "018-234-5678", "019-345-6789"]
+)
 def test_second_generation_mobile_prefixes_are_flagged_legacy(raw):
     phone = normalize_phone(raw)
     assert phone.is_legacy
     assert phone.e164.startswith("+821")
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "010-1234", "abc-defg", "010-1234-56789", "12", "+82 99 1"])
+@pytest.mark.parametrize(
+    "raw", ["", "   ", "010-1234", "abc-defg", "010-1234-56789", "12", "+82 99 1"]
+)
 def test_invalid_phone_numbers_are_rejected_with_a_code(raw):
     with pytest.raises(NormalizationError) as exc:
         normalize_phone(raw)
@@ -56,7 +68,9 @@ def test_email_keeps_local_part_and_lowercases_and_encodes_domain():
     assert email_match_key("Minjun.Kim@Example.COM") == "minjun.kim@example.com"
 
 
-@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@@b.com", "@example.com", "user@", "us er@example.com"])
+@pytest.mark.parametrize(
+    "raw", ["", "no-at-sign", "a@@b.com", "@example.com", "user@", "us er@example.com"]
+)
 def test_invalid_emails(raw):
     with pytest.raises(NormalizationError):
         normalize_email(raw)

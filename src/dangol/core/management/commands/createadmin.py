@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Prompted for when omitted on a terminal.")
         parser.add_argument("--name", default="", help="Display name.")
         parser.add_argument(
-            "--reset-password", action="store_true",
+            "--reset-password",
+            action="store_true",
             help="If the user exists, set the password and make it an administrator.",
         )
 
@@ -51,7 +52,9 @@ class Command(BaseCommand):
             return
         try:
             create_user(
-                email=email, password=password, display_name=opts["name"] or email.split("@")[0],
+                email=email,
+                password=password,
+                display_name=opts["name"] or email.split("@")[0],
                 is_superuser=True,
             )
         except ServiceError as exc:

@@ -32,7 +32,9 @@ class Command(BaseCommand):
             pending = MigrationExecutor(connection).migration_plan(
                 MigrationExecutor(connection).loader.graph.leaf_nodes()
             )
-            self.stdout.write(f"migrations: {'up to date' if not pending else f'{len(pending)} pending'}")
+            self.stdout.write(
+                f"migrations: {'up to date' if not pending else f'{len(pending)} pending'}"
+            )
             if pending:
                 problems.append(f"{len(pending)} migrations pending: run 'dangol migrate'")
         queue = "redis" if settings.REDIS_URL else "sqlite"

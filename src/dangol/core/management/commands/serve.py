@@ -43,7 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("DANGOL_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", 8000)))
         parser.add_argument("--workers", type=int, default=default_workers())
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("DANGOL_WEB_THREADS", 4)))
+        parser.add_argument(
+            "--threads", type=int, default=int(os.environ.get("DANGOL_WEB_THREADS", 4))
+        )
         parser.add_argument(
             "--no-worker", action="store_true", help="Do not start the job worker here."
         )
@@ -51,26 +53,28 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         worker: subprocess.Popen[bytes] | None = None
         if not settings.REDIS_URL and not opts["no_worker"]:
-            worker = subprocess.Popen(  # noqa: S603
+            worker = subprocess.Popen(
                 [sys.executable, "-m", "dangol.cli", "worker"], start_new_session=False
             )
         self.stdout.write(f"Dangol is serving on http://{opts['host']}:{opts['port']}/")
         try:
-            _Gunicorn({
-                "bind": f"{opts['host']}:{opts['port']}",
-                "workers": opts["workers"],
-                "worker_class": "gthread",
-                "threads": opts["threads"],
-                "accesslog": os.environ.get("DANGOL_ACCESS_LOG", None),
-                "errorlog": "-",
-                "loglevel": "warning",
-                "timeout": 60,
-                "graceful_timeout": 20,
-                "keepalive": 5,
-                "max_requests": 10000,
-                "max_requests_jitter": 1000,
-                "proc_name": "dangol",
-            }).run()
+            _Gunicorn(
+                {
+                    "bind": f"{opts['host']}:{opts['port']}",
+                    "workers": opts["workers"],
+                    "worker_class": "gthread",
+                    "threads": opts["threads"],
+                    "accesslog": os.environ.get("DANGOL_ACCESS_LOG", None),
+                    "errorlog": "-",
+                    "loglevel": "warning",
+                    "timeout": 60,
+                    "graceful_timeout": 20,
+                    "keepalive": 5,
+                    "max_requests": 10000,
+                    "max_requests_jitter": 1000,
+                    "proc_name": "dangol",
+                }
+            ).run()
         finally:
             if worker is not None and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
