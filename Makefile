@@ -20,11 +20,12 @@ help:
 	@echo "make lint          ruff, mypy, migrations check, OpenAPI schema check"
 	@echo "make bench         the benchmarks (see docs/performance.md)"
 
-$(VENV)/.stamp-python: pyproject.toml requirements/dev.txt
+$(VENV)/.stamp-python: pyproject.toml requirements/dev.txt requirements/testdata.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Dangol needs Python >= 3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements/testdata.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 

@@ -248,7 +248,9 @@ class BGNBD:
             return np.zeros_like(d.frequency)
         x, r, alpha, a, b = d.frequency, self.r, self.alpha, self.a, self.b
         z = t / (alpha + d.T + t)
-        tail = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        tail = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(
+            a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z
+        )
         numerator = (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
         return np.asarray(numerator * self.p_alive(x, d.recency, d.T), dtype=np.float64)
 
@@ -303,7 +305,9 @@ def _pareto_nbd_terms(
     def u(x: FloatArray, t: FloatArray) -> FloatArray:
         rsx = r + s + x
         if alpha >= beta:
-            value = _log_hyp2f1_c_is_a_plus_1(rsx, s + 1.0 + 0.0 * x, (alpha - beta) / (alpha + t))
+            value = _log_hyp2f1_c_is_a_plus_1(
+                rsx, np.full_like(x, s + 1.0), (alpha - beta) / (alpha + t)
+            )
             return np.asarray(value - rsx * np.log(alpha + t))
         value = _log_hyp2f1_c_is_a_plus_1(rsx, r + x, (beta - alpha) / (beta + t))
         return np.asarray(value - rsx * np.log(beta + t))
@@ -321,9 +325,7 @@ def _pareto_nbd_terms(
     return np.asarray(alive[h.i_T]), np.asarray(died)
 
 
-def _pareto_nbd_loglik(
-    r: float, alpha: float, s: float, beta: float, h: _Histories
-) -> FloatArray:
+def _pareto_nbd_loglik(r: float, alpha: float, s: float, beta: float, h: _Histories) -> FloatArray:
     """Per-row Pareto/NBD log-likelihood (log-sum-exp of the two terms)."""
     alive, died = _pareto_nbd_terms(r, alpha, s, beta, h)
     return np.asarray(np.logaddexp(alive, died), dtype=np.float64)
@@ -367,10 +369,7 @@ class ParetoNBD:
             return np.zeros_like(d.frequency)
         log_ratio = np.log1p(t / (self.beta + d.T))  # ln((β+T+t)/(β+T))
         s1 = self.s - 1.0
-        if abs(s1) < 1e-10:
-            growth = log_ratio
-        else:
-            growth = -np.expm1(-s1 * log_ratio) / s1
+        growth = log_ratio if abs(s1) < 1e-10 else -np.expm1(-s1 * log_ratio) / s1
         rate = (self.r + d.frequency) / (self.alpha + d.T) * (self.beta + d.T)
         return np.asarray(rate * growth * self.p_alive(d.frequency, d.recency, d.T))
 
@@ -398,9 +397,7 @@ def fit_pareto_nbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Pa
 # --------------------------------------------------------------- Gamma-Gamma
 
 
-def _gamma_gamma_loglik(
-    p: float, q: float, v: float, x: FloatArray, m: FloatArray
-) -> FloatArray:
+def _gamma_gamma_loglik(p: float, q: float, v: float, x: FloatArray, m: FloatArray) -> FloatArray:
     """Log density of the mean spend m_x of x transactions (Fader & Hardie 2013, eq. 3).
 
     f(m_x | p,q,γ; x) = Γ(px+q) / (Γ(px) Γ(q)) · γ^q · m_x^(px-1) · x^(px) / (γ + m_x x)^(px+q)
@@ -563,16 +560,20 @@ def read_transactions_csv(path: str | Path) -> pl.DataFrame:
 
 def parse_transactions(raw: pl.DataFrame) -> pl.DataFrame:
     """Type a frame of string columns customer_id, date, amount; reject bad rows."""
-    raw = raw.rename({c: c.strip().lower() for c in raw.columns})
+    found = raw.columns
+    raw = raw.rename({c: c.strip().lower() for c in found})
     missing = [c for c in ("customer_id", "date", "amount") if c not in raw.columns]
     if missing:
         raise CLVInputError(
             f"missing column(s) {', '.join(missing)}; expected customer_id,date,amount "
-            f"(found {','.join(raw.columns) or 'none'})"
+            f"(found {','.join(found) or 'none'})"
         )
     typed = raw.select(
         pl.col("customer_id").cast(pl.String).str.strip_chars(),
-        pl.col("date").cast(pl.String).str.strip_chars().str.slice(0, 10)
+        pl.col("date")
+        .cast(pl.String)
+        .str.strip_chars()
+        .str.slice(0, 10)
         .str.to_date("%Y-%m-%d", strict=False),
         pl.col("amount").cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False),
         pl.col("date").cast(pl.String).alias("_date_raw"),
@@ -663,6 +664,7 @@ class CLVResult:
     customers: pl.DataFrame  # summary plus p_alive, expected_purchases, expected_spend, clv
     time_unit: TimeUnit
     observation_end: dt.date
+    model: Literal["bgnbd", "pareto_nbd"]  # the purchase model behind the predictions
     months: int
     monthly_discount_rate: float
 
@@ -727,6 +729,7 @@ def run_clv(
         customers=customers,
         time_unit=time_unit,
         observation_end=observation_end,
+        model=model,
         months=months,
         monthly_discount_rate=monthly_discount_rate,
     )

@@ -65,6 +65,7 @@ def paginate(
             "limit", "out_of_range", _("Between 1 and %(n)d.") % {"n": MAX_LIMIT}
         )
     field = qs.model._meta.get_field(name)
+    assert isinstance(field, models.Field)
     nullable = field.null
     if name == "id":
         order = ["-id" if desc else "id"]

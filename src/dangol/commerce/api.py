@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 
@@ -30,6 +29,7 @@ from dangol.commerce.schemas import (
     ReturnOut,
 )
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
+from dangol.core.http import AuthedRequest
 from dangol.core.visibility import Action, can
 from dangol.customers.models import Customer, ExternalId, Organization
 from dangol.customers.schemas import BulkOut, BulkResult
@@ -38,7 +38,7 @@ product_router = Router(tags=["products"])
 order_router = Router(tags=["orders"])
 
 
-def _require(request: HttpRequest, action: Action, model: type) -> None:
+def _require(request: AuthedRequest, action: Action, model: type) -> None:
     if not can(request.user, action, model):
         raise Forbidden()
 
@@ -85,7 +85,7 @@ def _product_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 @product_router.get("", response=ProductPage, summary="List products")
 def list_products(
-    request: HttpRequest,
+    request: AuthedRequest,
     q: str | None = None,
     category_id: int | None = None,
     line: str | None = None,
@@ -110,7 +110,7 @@ def list_products(
 
 
 @product_router.post("", response={201: ProductOut}, summary="Create a product")
-def create_product(request: HttpRequest, payload: ProductIn) -> Status[Any]:
+def create_product(request: AuthedRequest, payload: ProductIn) -> Status[Any]:
     _require(request, Action.ADD, Product)
     return Status(
         201, services.create_product(actor=request.user, **_product_fields(payload.dict()))
@@ -120,7 +120,7 @@ def create_product(request: HttpRequest, payload: ProductIn) -> Status[Any]:
 @product_router.post(
     "/bulk", response=BulkOut, summary="Create or update up to 1,000 products by external id"
 )
-def bulk_upsert_products(request: HttpRequest, payload: BulkProductsIn) -> dict[str, Any]:
+def bulk_upsert_products(request: AuthedRequest, payload: BulkProductsIn) -> dict[str, Any]:
     if len(payload.records) > settings.API_MAX_BULK:
         raise PayloadTooLarge(settings.API_MAX_BULK)
     results = []
@@ -145,7 +145,7 @@ def bulk_upsert_products(request: HttpRequest, payload: BulkProductsIn) -> dict[
 
 
 def _visible_product(
-    request: HttpRequest, product_id: int, action: Action = Action.VIEW
+    request: AuthedRequest, product_id: int, action: Action = Action.VIEW
 ) -> Product:
     product = Product.objects.visible_to(request.user, action).filter(pk=product_id).first()
     if product is None:
@@ -154,12 +154,12 @@ def _visible_product(
 
 
 @product_router.get("/{product_id}", response=ProductOut, summary="A product")
-def get_product(request: HttpRequest, product_id: int) -> Product:
+def get_product(request: AuthedRequest, product_id: int) -> Product:
     return _visible_product(request, product_id)
 
 
 @product_router.patch("/{product_id}", response=ProductOut, summary="Change a product")
-def update_product(request: HttpRequest, product_id: int, payload: ProductPatch) -> Product:
+def update_product(request: AuthedRequest, product_id: int, payload: ProductPatch) -> Product:
     product = _visible_product(request, product_id, Action.CHANGE)
     changes = _product_fields(payload.dict(exclude_unset=True))
     return services.update_product(product=product, changes=changes, actor=request.user)
@@ -211,7 +211,7 @@ def _order_detail_out(o: Order) -> dict[str, Any]:
 
 
 def _order_input(
-    request: HttpRequest, payload: OrderIn, source: str = "", external_id: str = ""
+    request: AuthedRequest, payload: OrderIn, source: str = "", external_id: str = ""
 ) -> services.OrderInput:
     errors: list[FieldError] = []
     customer = None
@@ -224,7 +224,7 @@ def _order_input(
             key=payload.customer_external_id,
             customer__isnull=False,
         ).first()
-        customer = visible.filter(pk=ext.customer_id).first() if ext else None
+        customer = visible.filter(pk=ext.customer_id).first() if ext and ext.customer_id else None
     if customer is None:
         errors.append(FieldError("customer_id", "not_found", _("No such customer.")))
     channel = None
@@ -279,7 +279,7 @@ def _order_input(
 
 @order_router.get("", response=OrderPage, summary="List orders")
 def list_orders(
-    request: HttpRequest,
+    request: AuthedRequest,
     customer_id: int | None = None,
     status: str | None = None,
     channel_code: str | None = None,
@@ -305,7 +305,7 @@ def list_orders(
 
 
 @order_router.post("", response={201: OrderDetailOut}, summary="Place an order")
-def place_order(request: HttpRequest, payload: OrderIn) -> Status[Any]:
+def place_order(request: AuthedRequest, payload: OrderIn) -> Status[Any]:
     _require(request, Action.ADD, Order)
     order = services.place_order(data=_order_input(request, payload), actor=request.user)
     return Status(
@@ -314,7 +314,7 @@ def place_order(request: HttpRequest, payload: OrderIn) -> Status[Any]:
 
 
 @order_router.post("/bulk", response=BulkOut, summary="Record up to 1,000 orders by external id")
-def bulk_upsert_orders(request: HttpRequest, payload: BulkOrdersIn) -> dict[str, Any]:
+def bulk_upsert_orders(request: AuthedRequest, payload: BulkOrdersIn) -> dict[str, Any]:
     if len(payload.records) > settings.API_MAX_BULK:
         raise PayloadTooLarge(settings.API_MAX_BULK)
     results = []
@@ -332,7 +332,7 @@ def bulk_upsert_orders(request: HttpRequest, payload: BulkOrdersIn) -> dict[str,
     return _bulk_summary(results)
 
 
-def _visible_order(request: HttpRequest, order_id: int, action: Action = Action.VIEW) -> Order:
+def _visible_order(request: AuthedRequest, order_id: int, action: Action = Action.VIEW) -> Order:
     order = selectors.order_detail_queryset(request.user).filter(pk=order_id).first()
     if order is None or (
         action != Action.VIEW
@@ -343,12 +343,12 @@ def _visible_order(request: HttpRequest, order_id: int, action: Action = Action.
 
 
 @order_router.get("/{order_id}", response=OrderDetailOut, summary="An order with its lines")
-def get_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
+def get_order(request: AuthedRequest, order_id: int) -> dict[str, Any]:
     return _order_detail_out(_visible_order(request, order_id))
 
 
 @order_router.post("/{order_id}/cancel", response=OrderOut, summary="Cancel an order")
-def cancel_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
+def cancel_order(request: AuthedRequest, order_id: int) -> dict[str, Any]:
     order = services.cancel_order(
         order=_visible_order(request, order_id, Action.CHANGE), actor=request.user
     )
@@ -356,7 +356,7 @@ def cancel_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 
 @order_router.post("/{order_id}/returns", response={201: ReturnOut}, summary="Record a return")
-def record_return(request: HttpRequest, order_id: int, payload: ReturnIn) -> Status[Any]:
+def record_return(request: AuthedRequest, order_id: int, payload: ReturnIn) -> Status[Any]:
     order = _visible_order(request, order_id, Action.CHANGE)
     lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=order)}
     errors = [

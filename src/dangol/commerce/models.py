@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models import Q
@@ -12,7 +12,10 @@ from django.utils.translation import gettext_lazy as _
 from dangol.core.visibility import VisibleManager
 from dangol.customers.models import Customer, Organization, Region
 
-AMOUNT = {"max_digits": 18, "decimal_places": 2}
+
+def amount_field(verbose_name: Any = None, **kwargs: Any) -> models.DecimalField:
+    """A money amount: 18 digits, 2 decimal places (KRW uses none of them)."""
+    return models.DecimalField(verbose_name, max_digits=18, decimal_places=2, **kwargs)
 
 
 class ChannelKind(models.TextChoices):
@@ -85,7 +88,7 @@ class Product(models.Model):
     tier = models.CharField(
         _("tier"), max_length=10, choices=ProductTier.choices, default=ProductTier.STANDARD
     )
-    price = models.DecimalField(_("list price"), **AMOUNT)
+    price = amount_field(_("list price"))
     currency = models.CharField(_("currency"), max_length=3, default="KRW")
     is_active = models.BooleanField(_("active"), default=True)
     source = models.CharField(_("source"), max_length=50, blank=True)
@@ -139,10 +142,10 @@ class Order(models.Model):
     )
     placed_at = models.DateTimeField(_("placed"), default=timezone.now)
     currency = models.CharField(_("currency"), max_length=3, default="KRW")
-    subtotal = models.DecimalField(_("subtotal"), **AMOUNT, default=0)
-    discount = models.DecimalField(_("discount"), **AMOUNT, default=0)
-    total = models.DecimalField(_("total"), **AMOUNT, default=0)
-    returned_amount = models.DecimalField(_("returned"), **AMOUNT, default=0)
+    subtotal = amount_field(_("subtotal"), default=0)
+    discount = amount_field(_("discount"), default=0)
+    total = amount_field(_("total"), default=0)
+    returned_amount = amount_field(_("returned"), default=0)
     source = models.CharField(_("source"), max_length=50, blank=True)
     external_id = models.CharField(_("external id"), max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -175,9 +178,9 @@ class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
     quantity = models.PositiveIntegerField(_("quantity"))
-    unit_price = models.DecimalField(_("unit price"), **AMOUNT)
-    discount = models.DecimalField(_("discount"), **AMOUNT, default=0)
-    line_total = models.DecimalField(_("line total"), **AMOUNT)
+    unit_price = amount_field(_("unit price"))
+    discount = amount_field(_("discount"), default=0)
+    line_total = amount_field(_("line total"))
     returned_quantity = models.PositiveIntegerField(_("returned"), default=0)
 
     objects = VisibleManager()
@@ -209,7 +212,7 @@ class Return(models.Model):
     returned_at = models.DateTimeField(_("returned"), default=timezone.now)
     reason = models.CharField(_("reason"), max_length=16, choices=ReturnReason.choices)
     note = models.TextField(_("note"), blank=True)
-    amount = models.DecimalField(_("refund"), **AMOUNT)
+    amount = amount_field(_("refund"))
     currency = models.CharField(max_length=3, default="KRW")
     source = models.CharField(_("source"), max_length=50, blank=True)
     external_id = models.CharField(_("external id"), max_length=100, blank=True)
@@ -239,7 +242,7 @@ class ReturnLine(models.Model):
     ret = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
-    amount = models.DecimalField(**AMOUNT)
+    amount = amount_field()
 
     class Meta:
         verbose_name = _("return line")

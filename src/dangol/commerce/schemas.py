@@ -10,8 +10,8 @@ from ninja import Field, Schema
 
 from dangol.commerce.models import ProductTier, ReturnReason
 
-TierT = Literal[tuple(ProductTier.values)]  # type: ignore[valid-type]
-ReasonT = Literal[tuple(ReturnReason.values)]  # type: ignore[valid-type]
+TierT = ProductTier
+ReasonT = ReturnReason
 Amount = Field(ge=0, max_digits=16, decimal_places=2)
 
 
@@ -21,7 +21,7 @@ class ProductIn(Schema):
     category_id: int | None = None
     brand: str = Field(default="", max_length=100)
     line: str = Field(default="", max_length=100)
-    tier: TierT = ProductTier.STANDARD.value
+    tier: TierT = ProductTier.STANDARD
     price: Decimal = Amount
     currency: str = Field(default="KRW", min_length=3, max_length=3)
     is_active: bool = True

@@ -101,7 +101,7 @@ def _validate_product(values: dict[str, Any], errors: list[FieldError]) -> None:
         errors.append(err)
     else:
         try:
-            values["price"] = quantize(values.get("price"), values["currency"])
+            values["price"] = quantize(values.get("price", ""), values["currency"])
             if values["price"] < 0:
                 errors.append(FieldError("price", "negative", _("A price cannot be negative.")))
         except (ValueError, TypeError):
@@ -248,7 +248,7 @@ def place_order(*, data: OrderInput, actor: Any) -> Order:
         raise ValidationFailed(errors)
     cur = data.currency.upper()
     placed_at = data.placed_at or timezone.now()
-    lines: list[OrderLine] = []
+    rows: list[OrderLine] = []
     subtotal = Decimal(0)
     for line in data.lines:
         unit = quantize(line.unit_price if line.unit_price is not None else line.product.price, cur)
@@ -259,7 +259,7 @@ def place_order(*, data: OrderInput, actor: Any) -> Order:
                 "lines", "negative", _("A line's discount exceeds its price.")
             )
         subtotal += total
-        lines.append(
+        rows.append(
             OrderLine(
                 product=line.product,
                 quantity=line.quantity,
@@ -295,9 +295,9 @@ def place_order(*, data: OrderInput, actor: Any) -> Order:
         source=data.source,
         external_id=data.external_id,
     )
-    for line in lines:
-        line.order = order
-    OrderLine.objects.bulk_create(lines)
+    for row in rows:
+        row.order = order
+    OrderLine.objects.bulk_create(rows)
     _apply_purchase(data.customer, order.placed_at, order.total)
     audit.record(actor, "order.placed", order, after=audit.snapshot(order))
     events.emit(

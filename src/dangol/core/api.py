@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Router, Status
 
 from dangol.core import services
 from dangol.core.errors import NotFound
+from dangol.core.http import AuthedRequest
 from dangol.core.models import ApiToken
 from dangol.core.schemas import MeOut, TokenCreatedOut, TokenIn, TokenOut
 from dangol.core.visibility import can_view_pii
@@ -17,7 +17,7 @@ router = Router(tags=["me"])
 
 
 @router.get("", response=MeOut, summary="The authenticated user")
-def me(request: HttpRequest) -> dict[str, Any]:
+def me(request: AuthedRequest) -> dict[str, Any]:
     u = request.user
     return {
         "id": u.pk,
@@ -33,12 +33,12 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.get("/tokens", response=list[TokenOut], summary="My personal access tokens")
-def list_tokens(request: HttpRequest) -> Any:
+def list_tokens(request: AuthedRequest) -> Any:
     return ApiToken.objects.filter(user=request.user)
 
 
 @router.post("/tokens", response={201: TokenCreatedOut}, summary="Create a personal access token")
-def create_token(request: HttpRequest, payload: TokenIn) -> Status[Any]:
+def create_token(request: AuthedRequest, payload: TokenIn) -> Status[Any]:
     token, raw = services.create_api_token(
         user=request.user,
         name=payload.name,
@@ -50,7 +50,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[Any]:
 
 
 @router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke a token")
-def revoke_token(request: HttpRequest, token_id: int) -> Status[Any]:
+def revoke_token(request: AuthedRequest, token_id: int) -> Status[Any]:
     token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
     if token is None:
         raise NotFound()

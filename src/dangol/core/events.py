@@ -79,7 +79,8 @@ def subscribers_for(name: str) -> list[str]:
 def resolve(path: str) -> Subscriber:
     module, _, attr = path.rpartition(".")
     target: Any = importlib.import_module(module)
-    return getattr(target, attr)  # type: ignore[no-any-return]
+    func: Subscriber = getattr(target, attr)
+    return func
 
 
 def emit(name: str, obj: models.Model | None = None, **data: Any) -> Event:

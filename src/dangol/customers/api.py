@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 
@@ -16,6 +15,7 @@ from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
 from dangol.core import audit
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
+from dangol.core.http import AuthedRequest
 from dangol.core.models import User
 from dangol.core.visibility import Action, can, can_view_pii
 from dangol.customers import selectors, services
@@ -62,7 +62,7 @@ interaction_router = Router(tags=["interactions"])
 CUSTOMER_SORTS = ("id", "created_at", "updated_at", "last_purchase_at", "total_spent", "full_name")
 
 
-def _require(request: HttpRequest, action: Action, model: type) -> None:
+def _require(request: AuthedRequest, action: Action, model: type) -> None:
     if not can(request.user, action, model):
         raise Forbidden()
 
@@ -85,7 +85,7 @@ def _customer_input(payload: CustomerIn) -> services.CustomerInput:
         birth_date_is_lunar=payload.birth_date_is_lunar,
         gender=payload.gender,
         lifecycle_stage=payload.lifecycle_stage,
-        region=payload.region,
+        region=payload.region or "",
         owner=_owner(payload.owner_id),
         source=payload.source,
         signup_channel=payload.signup_channel,
@@ -147,7 +147,7 @@ def _customer_out(user: Any, c: Customer, contacts: list[Any] | None = None) -> 
     }
 
 
-def _log_pii_page(request: HttpRequest, customers: list[Customer]) -> None:
+def _log_pii_page(request: AuthedRequest, customers: list[Customer]) -> None:
     """An API read of unmasked contact data is a PII access: log one row per customer."""
     if not can_view_pii(request.user) or not customers:
         return
@@ -224,7 +224,7 @@ def _tagged_ids(tag: str) -> Any:
 
 
 @router.get("", response=CustomerPage, summary="List customers")
-def list_customers(request: HttpRequest, filters: Query[CustomerFilters]) -> dict[str, Any]:
+def list_customers(request: AuthedRequest, filters: Query[CustomerFilters]) -> dict[str, Any]:
     qs = filter_customers(selectors.customers_for(request.user, include_archived=True), filters)
     qs = qs.prefetch_related("contact_points", "external_ids")
     if filters.q:
@@ -240,7 +240,7 @@ def list_customers(request: HttpRequest, filters: Query[CustomerFilters]) -> dic
 
 
 @router.post("", response={201: CustomerOut}, summary="Create a customer")
-def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dict[str, Any]]:
+def create_customer(request: AuthedRequest, payload: CustomerIn) -> Status[Any]:
     _require(request, Action.ADD, Customer)
     customer = services.create_customer(data=_customer_input(payload), actor=request.user)
     customer = selectors.customer_detail_queryset(request.user).get(pk=customer.pk)
@@ -250,7 +250,7 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dic
 @router.post(
     "/bulk", response=BulkOut, summary="Create or update up to 1,000 customers by external id"
 )
-def bulk_upsert_customers(request: HttpRequest, payload: BulkCustomersIn) -> dict[str, Any]:
+def bulk_upsert_customers(request: AuthedRequest, payload: BulkCustomersIn) -> dict[str, Any]:
     if len(payload.records) > settings.API_MAX_BULK:
         raise PayloadTooLarge(settings.API_MAX_BULK)
     results = []
@@ -300,7 +300,7 @@ def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
 
 
 def _visible_customer(
-    request: HttpRequest, customer_id: int, action: Action = Action.VIEW
+    request: AuthedRequest, customer_id: int, action: Action = Action.VIEW
 ) -> Customer:
     customer = Customer.objects.visible_to(request.user, action).filter(pk=customer_id).first()
     if customer is None:
@@ -313,7 +313,7 @@ def _visible_customer(
     response=CustomerDetailOut,
     summary="A customer, with contact points, consents and organizations",
 )
-def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+def get_customer(request: AuthedRequest, customer_id: int) -> dict[str, Any]:
     view = selectors.customer_360(user=request.user, customer_id=customer_id)
     if view is None:
         raise NotFound()
@@ -347,10 +347,10 @@ def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
 
 @router.patch("/{customer_id}", response=CustomerOut, summary="Change a customer")
 def update_customer(
-    request: HttpRequest, customer_id: int, payload: CustomerPatch
+    request: AuthedRequest, customer_id: int, payload: CustomerPatch
 ) -> dict[str, Any]:
     customer = _visible_customer(request, customer_id, Action.CHANGE)
-    changes = payload.dict(exclude_unset=True)
+    changes = _blank_nulls(payload.dict(exclude_unset=True), ("region", "gender"))
     if "owner_id" in changes:
         changes["owner"] = _owner(changes.pop("owner_id"))
     customer = services.update_customer(customer=customer, changes=changes, actor=request.user)
@@ -359,14 +359,14 @@ def update_customer(
 
 
 @router.delete("/{customer_id}", response={204: None}, summary="Archive a customer")
-def archive_customer(request: HttpRequest, customer_id: int) -> Status[Any]:
+def archive_customer(request: AuthedRequest, customer_id: int) -> Status[Any]:
     customer = _visible_customer(request, customer_id, Action.DELETE)
     services.archive_customer(customer=customer, actor=request.user)
     return Status(204, None)
 
 
 @router.get("/{customer_id}/consents", response=ConsentsOut, summary="Consents and their history")
-def list_consents(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+def list_consents(request: AuthedRequest, customer_id: int) -> dict[str, Any]:
     customer = _visible_customer(request, customer_id)
     return {
         "consents": [
@@ -381,7 +381,7 @@ def list_consents(request: HttpRequest, customer_id: int) -> dict[str, Any]:
 
 @router.post("/{customer_id}/consents", response=ConsentOut, summary="Grant or withdraw a consent")
 def change_consent(
-    request: HttpRequest, customer_id: int, payload: ConsentChange
+    request: AuthedRequest, customer_id: int, payload: ConsentChange
 ) -> dict[str, Any]:
     customer = _visible_customer(request, customer_id, Action.CHANGE)
     fn = services.grant_consent if payload.status == "granted" else services.withdraw_consent
@@ -400,11 +400,10 @@ def change_consent(
 
 
 @router.post("/{customer_id}/addresses", response={201: AddressOut}, summary="Add an address")
-def add_address(request: HttpRequest, customer_id: int, payload: AddressIn) -> Status[Any]:
+def add_address(request: AuthedRequest, customer_id: int, payload: AddressIn) -> Status[Any]:
     customer = _visible_customer(request, customer_id, Action.CHANGE)
-    return Status(
-        201, services.add_address(customer=customer, actor=request.user, **payload.dict())
-    )
+    data = _blank_nulls(payload.dict(), ("region",))
+    return Status(201, services.add_address(customer=customer, actor=request.user, **data))
 
 
 # --- contact points ------------------------------------------------------------------------
@@ -412,7 +411,7 @@ def add_address(request: HttpRequest, customer_id: int, payload: AddressIn) -> S
 
 @contact_router.get("", response=ContactPointPage, summary="List contact points")
 def list_contact_points(
-    request: HttpRequest,
+    request: AuthedRequest,
     customer_id: int | None = None,
     organization_id: int | None = None,
     cursor: str | None = None,
@@ -431,7 +430,7 @@ def list_contact_points(
 
 
 @contact_router.post("", response={201: ContactPointOut}, summary="Add a contact point")
-def add_contact_point(request: HttpRequest, payload: ContactPointCreate) -> Status[Any]:
+def add_contact_point(request: AuthedRequest, payload: ContactPointCreate) -> Status[Any]:
     customer = organization = None
     if payload.customer_id is not None:
         customer = _visible_customer(request, payload.customer_id, Action.CHANGE)
@@ -459,7 +458,7 @@ def add_contact_point(request: HttpRequest, payload: ContactPointCreate) -> Stat
     return Status(201, selectors.present_contacts(request.user, [cp])[0])
 
 
-def _visible_contact(request: HttpRequest, contact_point_id: int) -> ContactPoint:
+def _visible_contact(request: AuthedRequest, contact_point_id: int) -> ContactPoint:
     cp = (
         ContactPoint.objects.visible_to(request.user, Action.CHANGE)
         .filter(pk=contact_point_id)
@@ -473,7 +472,7 @@ def _visible_contact(request: HttpRequest, contact_point_id: int) -> ContactPoin
 @contact_router.post(
     "/{contact_point_id}/verify", response=ContactPointOut, summary="Mark verified"
 )
-def verify_contact_point(request: HttpRequest, contact_point_id: int) -> Any:
+def verify_contact_point(request: AuthedRequest, contact_point_id: int) -> Any:
     cp = services.verify_contact_point(
         contact_point=_visible_contact(request, contact_point_id), actor=request.user
     )
@@ -483,7 +482,7 @@ def verify_contact_point(request: HttpRequest, contact_point_id: int) -> Any:
 @contact_router.delete(
     "/{contact_point_id}", response={204: None}, summary="Remove a contact point"
 )
-def remove_contact_point(request: HttpRequest, contact_point_id: int) -> Status[Any]:
+def remove_contact_point(request: AuthedRequest, contact_point_id: int) -> Status[Any]:
     services.remove_contact_point(
         contact_point=_visible_contact(request, contact_point_id), actor=request.user
     )
@@ -495,7 +494,7 @@ def remove_contact_point(request: HttpRequest, contact_point_id: int) -> Status[
 
 @interaction_router.get("", response=InteractionPage, summary="List interactions (the timeline)")
 def list_interactions(
-    request: HttpRequest,
+    request: AuthedRequest,
     customer_id: int | None = None,
     channel: str | None = None,
     kind: str | None = None,
@@ -518,7 +517,7 @@ def list_interactions(
 
 
 @interaction_router.post("", response={201: InteractionOut}, summary="Record an interaction")
-def record_interaction(request: HttpRequest, payload: InteractionIn) -> Status[Any]:
+def record_interaction(request: AuthedRequest, payload: InteractionIn) -> Status[Any]:
     _require(request, Action.ADD, Interaction)
     customer = _visible_customer(request, payload.customer_id)
     data = payload.dict(exclude={"customer_id"})
@@ -528,7 +527,13 @@ def record_interaction(request: HttpRequest, payload: InteractionIn) -> Status[A
 # --- organizations --------------------------------------------------------------------------
 
 
-def _org_values(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
+def _blank_nulls(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Choice fields sent as null mean "none": stored as the empty choice."""
+    return {k: ("" if k in names and v is None else v) for k, v in data.items()}
+
+
+def _org_values(request: AuthedRequest, data: dict[str, Any]) -> dict[str, Any]:
+    data = _blank_nulls(data, ("region", "size"))
     if "owner_id" in data:
         data["owner"] = _owner(data.pop("owner_id"))
     if "parent_id" in data:
@@ -545,7 +550,7 @@ def _org_values(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
 
 @org_router.get("", response=OrganizationPage, summary="List organizations")
 def list_organizations(
-    request: HttpRequest,
+    request: AuthedRequest,
     q: str | None = None,
     status: str = RecordStatus.ACTIVE.value,
     owner_id: int | None = None,
@@ -574,7 +579,7 @@ def list_organizations(
 
 
 @org_router.post("", response={201: OrganizationOut}, summary="Create an organization")
-def create_organization(request: HttpRequest, payload: OrganizationIn) -> Status[Any]:
+def create_organization(request: AuthedRequest, payload: OrganizationIn) -> Status[Any]:
     _require(request, Action.ADD, Organization)
     data = _org_values(request, payload.dict())
     external_ids = [(e["source"], e["key"]) for e in data.pop("external_ids")]
@@ -588,7 +593,7 @@ def create_organization(request: HttpRequest, payload: OrganizationIn) -> Status
 
 
 def _visible_org(
-    request: HttpRequest, organization_id: int, action: Action = Action.VIEW
+    request: AuthedRequest, organization_id: int, action: Action = Action.VIEW
 ) -> Organization:
     org = Organization.objects.visible_to(request.user, action).filter(pk=organization_id).first()
     if org is None:
@@ -597,13 +602,13 @@ def _visible_org(
 
 
 @org_router.get("/{organization_id}", response=OrganizationOut, summary="An organization")
-def get_organization(request: HttpRequest, organization_id: int) -> Organization:
+def get_organization(request: AuthedRequest, organization_id: int) -> Organization:
     return _visible_org(request, organization_id)
 
 
 @org_router.patch("/{organization_id}", response=OrganizationOut, summary="Change an organization")
 def update_organization(
-    request: HttpRequest, organization_id: int, payload: OrganizationPatch
+    request: AuthedRequest, organization_id: int, payload: OrganizationPatch
 ) -> Any:
     org = _visible_org(request, organization_id, Action.CHANGE)
     changes = _org_values(request, payload.dict(exclude_unset=True))
@@ -611,7 +616,7 @@ def update_organization(
 
 
 @org_router.delete("/{organization_id}", response={204: None}, summary="Archive an organization")
-def archive_organization(request: HttpRequest, organization_id: int) -> Status[Any]:
+def archive_organization(request: AuthedRequest, organization_id: int) -> Status[Any]:
     services.archive_organization(
         organization=_visible_org(request, organization_id, Action.DELETE), actor=request.user
     )

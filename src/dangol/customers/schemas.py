@@ -21,16 +21,18 @@ from dangol.customers.models import (
     Region,
 )
 
-ContactKindT = Literal[tuple(ContactKind.values)]  # type: ignore[valid-type]
-GenderT = Literal[tuple(Gender.values)]  # type: ignore[valid-type]
-StageT = Literal[tuple(LifecycleStage.values)]  # type: ignore[valid-type]
-RegionT = Literal[tuple(["", *Region.values])]  # type: ignore[valid-type]
-ChannelT = Literal[tuple(ConsentChannel.values)]  # type: ignore[valid-type]
-PurposeT = Literal[tuple(ConsentPurpose.values)]  # type: ignore[valid-type]
-IChannelT = Literal[tuple(InteractionChannel.values)]  # type: ignore[valid-type]
-IKindT = Literal[tuple(InteractionKind.values)]  # type: ignore[valid-type]
-DirectionT = Literal[tuple(Direction.values)]  # type: ignore[valid-type]
-SizeT = Literal[tuple(OrganizationSize.values)]  # type: ignore[valid-type]
+# Choices are the models' TextChoices enums: validated by Pydantic, listed in the OpenAPI enum.
+ContactKindT = ContactKind
+GenderT = Gender
+StageT = LifecycleStage
+RegionT = Region
+ChannelT = ConsentChannel
+PurposeT = ConsentPurpose
+IChannelT = InteractionChannel
+IKindT = InteractionKind
+DirectionT = Direction
+SizeT = OrganizationSize
+
 
 Name = Field(default="", max_length=100)
 
@@ -74,9 +76,9 @@ class CustomerIn(Schema):
     full_name: str = Field(default="", max_length=160)
     birth_date: datetime.date | None = None
     birth_date_is_lunar: bool = False
-    gender: GenderT = ""
-    lifecycle_stage: StageT = LifecycleStage.LEAD.value
-    region: RegionT = ""
+    gender: GenderT = Gender.UNKNOWN
+    lifecycle_stage: StageT = LifecycleStage.LEAD
+    region: RegionT | None = None
     owner_id: int | None = None
     source: str = Field(default="", max_length=50)
     signup_channel: str = Field(default="", max_length=50)
@@ -140,7 +142,7 @@ class AddressOut(Schema):
 class AddressIn(Schema):
     kind: Literal["home", "work", "shipping", "billing"] = "home"
     postal_code: str = Field(default="", max_length=10)
-    region: RegionT = ""
+    region: RegionT | None = None
     city: str = Field(default="", max_length=50)
     line1: str = Field(max_length=200)
     line2: str = Field(default="", max_length=200)
@@ -171,7 +173,7 @@ class ConsentEventOut(Schema):
 
 class ConsentChange(Schema):
     channel: ChannelT
-    purpose: PurposeT = ConsentPurpose.MARKETING.value
+    purpose: PurposeT = ConsentPurpose.MARKETING
     status: Literal["granted", "withdrawn"]
     night_time: bool = False
     source: str = Field(default="", max_length=50)
@@ -210,7 +212,7 @@ class BulkCustomersIn(Schema):
 
 class BulkResult(Schema):
     index: int
-    status: Literal["created", "updated", "unchanged", "error"]
+    status: str = Field(description="created, updated, unchanged or error")
     id: int | None = None
     code: str | None = None
     message: str | None = None
@@ -229,7 +231,7 @@ class InteractionIn(Schema):
     customer_id: int
     channel: IChannelT
     kind: IKindT
-    direction: DirectionT = Direction.INBOUND.value
+    direction: DirectionT = Direction.INBOUND
     subject: str = Field(default="", max_length=200)
     body: str = Field(default="", max_length=20000)
     occurred_at: datetime.datetime | None = None
@@ -256,9 +258,9 @@ class OrganizationIn(Schema):
     parent_id: int | None = None
     business_number: str = Field(default="", max_length=12)
     industry: str = Field(default="", max_length=100)
-    size: SizeT = ""
+    size: SizeT = OrganizationSize.UNKNOWN
     website: str = Field(default="", max_length=200)
-    region: RegionT = ""
+    region: RegionT | None = None
     owner_id: int | None = None
     source: str = Field(default="", max_length=50)
     custom_fields: dict[str, Any] = Field(default_factory=dict)

@@ -16,7 +16,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from dangol.core import audit
 from dangol.core.masking import mask_email, mask_phone
 from dangol.core.models import Tag
-from dangol.core.visibility import can_view_pii
+from dangol.core.visibility import Action, can, can_view_pii
 from dangol.customers.models import (
     Consent,
     ConsentEvent,
@@ -301,11 +301,12 @@ def timeline(
                     obj=i,
                 )
             )
-    if "order" in kinds and Order.objects.visible_to(user).filter(customer=customer).exists():
-        qs = Order.objects.filter(customer=customer).select_related("channel")
+    # The customer is visible; its orders are too if the user's role may view orders at all.
+    if "order" in kinds and can(user, Action.VIEW, Order):
+        orders = Order.objects.filter(customer=customer).select_related("channel")
         if channels:
-            qs = qs.filter(channel__kind__in=channels)
-        for o in window(qs, "placed_at"):
+            orders = orders.filter(channel__kind__in=channels)
+        for o in window(orders, "placed_at"):
             entries.append(
                 TimelineEntry(
                     kind="order",

@@ -409,14 +409,20 @@ def verify_contact_point(*, contact_point: ContactPoint, actor: Any) -> ContactP
     return contact_point
 
 
+def _siblings(contact_point: ContactPoint) -> models.QuerySet[ContactPoint]:
+    """The contact points of the same kind and owner (including this one)."""
+    owner = (
+        {"customer_id": contact_point.customer_id}
+        if contact_point.customer_id
+        else {"organization_id": contact_point.organization_id}
+    )
+    return ContactPoint.objects.filter(kind=contact_point.kind, **owner)
+
+
 @transaction.atomic
 def set_primary_contact_point(*, contact_point: ContactPoint, actor: Any) -> ContactPoint:
     """Make this the primary contact point of its kind."""
-    ContactPoint.objects.filter(
-        customer_id=contact_point.customer_id,
-        organization_id=contact_point.organization_id,
-        kind=contact_point.kind,
-    ).exclude(pk=contact_point.pk).update(is_primary=False)
+    _siblings(contact_point).exclude(pk=contact_point.pk).update(is_primary=False)
     contact_point.is_primary = True
     contact_point.save(update_fields=["is_primary"])
     audit.record(actor, "contact_point.made_primary", contact_point)
@@ -427,11 +433,7 @@ def set_primary_contact_point(*, contact_point: ContactPoint, actor: Any) -> Con
 def remove_contact_point(*, contact_point: ContactPoint, actor: Any) -> None:
     """Delete a contact point; another of the same kind becomes primary."""
     before = audit.snapshot(contact_point)
-    siblings = ContactPoint.objects.filter(
-        customer_id=contact_point.customer_id,
-        organization_id=contact_point.organization_id,
-        kind=contact_point.kind,
-    ).exclude(pk=contact_point.pk)
+    siblings = _siblings(contact_point).exclude(pk=contact_point.pk)
     audit.record(actor, "contact_point.removed", contact_point, before=before)
     contact_point.delete()
     if before["is_primary"] and (nxt := siblings.order_by("created_at", "id").first()):
