@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -130,7 +131,9 @@ _JOBS_NAME = os.environ.get(
 )
 _JOBS_FILE = os.environ.get(
     "DANGOL_JOBS_SQLITE",
-    f"/tmp/dangol-jobs-test-{os.getpid()}.sqlite3" if TESTING else str(VAR_DIR / "jobs.sqlite3"),
+    str(Path(tempfile.gettempdir()) / f"dangol-jobs-test-{os.getpid()}.sqlite3")
+    if TESTING
+    else str(VAR_DIR / "jobs.sqlite3"),
 )
 if REDIS_URL:
     HUEY = {
