@@ -12,4 +12,10 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("dangol.web.urls")),
 ]
+
+handler400 = "dangol.web.views.bad_request"
+handler403 = "dangol.web.views.permission_denied"
+handler404 = "dangol.web.views.page_not_found"
+handler500 = "dangol.web.views.server_error"

@@ -14,6 +14,7 @@ PASSWORD = "pw-Dangol-2026!"  # the root conftest's make_user default
 @pytest.fixture(autouse=True)
 def _web_settings(settings: Any) -> None:
     apply_test_settings(settings)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
 
 
 @pytest.fixture

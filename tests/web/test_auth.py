@@ -13,7 +13,7 @@ from django.utils import timezone
 from dangol.core import auth
 from dangol.core.models import ChangeLog, User
 
-from .conftest import PASSWORD
+PASSWORD = "pw-Dangol-2026!"  # the root conftest's make_user default
 
 pytestmark = pytest.mark.django_db
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -116,6 +117,13 @@ def install(api: NinjaAPI) -> None:
             request,
             error_body("payload_too_large", _("The request body is too large.")),
             status=413,
+        )
+
+    @api.exception_handler(DataError)
+    def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # A value that passed validation but that the database cannot store or compare.
+        return api.create_response(
+            request, error_body("bad_request", _("A value is out of range.")), status=400
         )
 
     @api.exception_handler(HttpError)

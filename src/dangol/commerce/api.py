@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +11,7 @@ from ninja import Router, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
+from dangol.api.types import ApiDateTime
 from dangol.commerce import selectors, services
 from dangol.commerce.models import Order, OrderLine, Product, ProductCategory, SalesChannel
 from dangol.commerce.schemas import (
@@ -283,8 +283,8 @@ def list_orders(
     customer_id: int | None = None,
     status: str | None = None,
     channel_code: str | None = None,
-    placed_after: datetime.datetime | None = None,
-    placed_before: datetime.datetime | None = None,
+    placed_after: ApiDateTime | None = None,
+    placed_before: ApiDateTime | None = None,
     sort: str = "-placed_at",
     cursor: str | None = None,
     limit: int = 50,

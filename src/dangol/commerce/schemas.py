@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from dangol.api.types import ApiDateTime
 from dangol.commerce.models import ProductTier, ReturnReason
 
 TierT = ProductTier
@@ -80,7 +81,7 @@ class OrderIn(Schema):
     customer_source: str | None = Field(default=None, max_length=50)
     organization_id: int | None = None
     channel_code: str | None = Field(default=None, max_length=32)
-    placed_at: datetime.datetime | None = None
+    placed_at: ApiDateTime | None = None
     currency: str = Field(default="KRW", min_length=3, max_length=3)
     discount: Decimal = Field(default=Decimal(0), ge=0, max_digits=16, decimal_places=2)
     status: Literal["placed", "paid", "fulfilled"] = "paid"
@@ -138,7 +139,7 @@ class ReturnLineIn(Schema):
 class ReturnIn(Schema):
     reason: ReasonT
     note: str = Field(default="", max_length=2000)
-    returned_at: datetime.datetime | None = None
+    returned_at: ApiDateTime | None = None
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
     source: str = Field(default="", max_length=50)
     external_id: str = Field(default="", max_length=100)

@@ -6,11 +6,13 @@ import datetime
 
 from ninja import Field, Schema
 
+from dangol.api.types import ApiDateTime
+
 
 class TokenIn(Schema):
     name: str = Field(min_length=1, max_length=100)
     scope: str = Field(default="read", pattern="^(read|write)$")
-    expires_at: datetime.datetime | None = None
+    expires_at: ApiDateTime | None = None
 
 
 class TokenOut(Schema):
@@ -19,9 +21,9 @@ class TokenOut(Schema):
     prefix: str
     scope: str
     created_at: datetime.datetime
-    expires_at: datetime.datetime | None
-    last_used_at: datetime.datetime | None
-    revoked_at: datetime.datetime | None
+    expires_at: ApiDateTime | None
+    last_used_at: ApiDateTime | None
+    revoked_at: ApiDateTime | None
 
 
 class TokenCreatedOut(TokenOut):

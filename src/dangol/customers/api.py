@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,11 +12,11 @@ from ninja import Query, Router, Schema, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
-from dangol.core import audit
+from dangol.api.types import ApiDateTime
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
 from dangol.core.http import AuthedRequest
 from dangol.core.models import User
-from dangol.core.visibility import Action, can, can_view_pii
+from dangol.core.visibility import Action, can
 from dangol.customers import selectors, services
 from dangol.customers.models import (
     Consent,
@@ -112,7 +111,9 @@ def _consent_out(c: Consent) -> dict[str, Any]:
     }
 
 
-def _customer_out(user: Any, c: Customer, contacts: list[Any] | None = None) -> dict[str, Any]:
+def _customer_out(
+    user: Any, c: Customer, contacts: list[Any] | None = None, *, reveal: bool = False
+) -> dict[str, Any]:
     return {
         **{
             f: getattr(c, f)
@@ -142,34 +143,13 @@ def _customer_out(user: Any, c: Customer, contacts: list[Any] | None = None) -> 
         },
         "contact_points": contacts
         if contacts is not None
-        else selectors.present_contacts(user, list(c.contact_points.all())),
+        else selectors.present_contacts(user, list(c.contact_points.all()), reveal=reveal),
         "external_ids": [{"source": e.source, "key": e.key} for e in c.external_ids.all()],
     }
 
 
-def _log_pii_page(request: AuthedRequest, customers: list[Customer]) -> None:
-    """An API read of unmasked contact data is a PII access: log one row per customer."""
-    if not can_view_pii(request.user) or not customers:
-        return
-    from dangol.core.context import current_request_id
-    from dangol.core.models import PiiAccessLog
-
-    PiiAccessLog.objects.bulk_create(
-        [
-            PiiAccessLog(
-                user_id=request.user.pk,
-                object_type="customers.customer",
-                object_id=str(c.pk),
-                fields=sorted({cp.kind for cp in c.contact_points.all()}),
-                channel="api",
-                endpoint=request.path[:200],
-                request_id=current_request_id(),
-                ip_address=request.META.get("REMOTE_ADDR"),
-            )
-            for c in customers
-            if c.contact_points.all()
-        ]
-    )
+def _read(request: AuthedRequest) -> selectors.PiiRead:
+    return selectors.PiiRead("api", request.path, request.META.get("REMOTE_ADDR"))
 
 
 class CustomerFilters(Schema):
@@ -181,11 +161,11 @@ class CustomerFilters(Schema):
     region: str | None = None
     tag: str | None = None
     source: str | None = None
-    created_after: datetime.datetime | None = None
-    created_before: datetime.datetime | None = None
-    last_purchase_after: datetime.datetime | None = None
-    last_purchase_before: datetime.datetime | None = None
-    updated_after: datetime.datetime | None = None
+    created_after: ApiDateTime | None = None
+    created_before: ApiDateTime | None = None
+    last_purchase_after: ApiDateTime | None = None
+    last_purchase_before: ApiDateTime | None = None
+    updated_after: ApiDateTime | None = None
     sort: str = "-id"
     cursor: str | None = None
     limit: int = 50
@@ -232,9 +212,12 @@ def list_customers(request: AuthedRequest, filters: Query[CustomerFilters]) -> d
     page = paginate(
         qs, sort=filters.sort, allowed=CUSTOMER_SORTS, cursor=filters.cursor, limit=filters.limit
     )
-    _log_pii_page(request, page.items)
+    # API clients (ERP, channels) get contact data in full when their role may: logged per row.
+    selectors.log_pii_reads(
+        request.user, {c: list(c.contact_points.all()) for c in page.items}, _read(request)
+    )
     return {
-        "items": [_customer_out(request.user, c) for c in page.items],
+        "items": [_customer_out(request.user, c, reveal=True) for c in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -314,19 +297,10 @@ def _visible_customer(
     summary="A customer, with contact points, consents and organizations",
 )
 def get_customer(request: AuthedRequest, customer_id: int) -> dict[str, Any]:
-    view = selectors.customer_360(user=request.user, customer_id=customer_id)
+    view = selectors.customer_360(user=request.user, customer_id=customer_id, read=_read(request))
     if view is None:
         raise NotFound()
     c = view.customer
-    if can_view_pii(request.user) and view.contacts:
-        audit.log_pii_access(
-            request.user,
-            c,
-            fields=sorted({cp.kind for cp in view.contacts}),
-            channel="api",
-            endpoint=request.path,
-            ip_address=request.META.get("REMOTE_ADDR"),
-        )
     return {
         **_customer_out(request.user, c, contacts=view.contacts),
         "addresses": view.addresses,
@@ -422,9 +396,16 @@ def list_contact_points(
         qs = qs.filter(customer_id=customer_id)
     if organization_id is not None:
         qs = qs.filter(organization_id=organization_id)
-    page = paginate(qs, sort="id", allowed=("id",), cursor=cursor, limit=limit)
+    page = paginate(
+        qs.select_related("customer"), sort="id", allowed=("id",), cursor=cursor, limit=limit
+    )
+    by_customer: dict[Customer, list[ContactPoint]] = {}
+    for cp in page.items:
+        if cp.customer is not None:
+            by_customer.setdefault(cp.customer, []).append(cp)
+    selectors.log_pii_reads(request.user, by_customer, _read(request))
     return {
-        "items": selectors.present_contacts(request.user, page.items),
+        "items": selectors.present_contacts(request.user, page.items, reveal=True),
         "next_cursor": page.next_cursor,
     }
 
@@ -498,7 +479,7 @@ def list_interactions(
     customer_id: int | None = None,
     channel: str | None = None,
     kind: str | None = None,
-    since: datetime.datetime | None = None,
+    since: ApiDateTime | None = None,
     sort: str = "-occurred_at",
     cursor: str | None = None,
     limit: int = 50,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from dangol.api.types import ApiDateTime
 from dangol.customers.models import (
     ConsentChannel,
     ConsentPurpose,
@@ -118,8 +119,8 @@ class CustomerOut(Schema):
     source: str
     signup_channel: str
     custom_fields: dict[str, Any]
-    first_purchase_at: datetime.datetime | None
-    last_purchase_at: datetime.datetime | None
+    first_purchase_at: ApiDateTime | None
+    last_purchase_at: ApiDateTime | None
     order_count: int
     total_spent: Decimal
     created_at: datetime.datetime
@@ -155,8 +156,8 @@ class ConsentOut(Schema):
     status: str
     current: bool
     night_time: bool
-    granted_at: datetime.datetime | None
-    withdrawn_at: datetime.datetime | None
+    granted_at: ApiDateTime | None
+    withdrawn_at: ApiDateTime | None
     reconfirm_due: datetime.date | None
     source: str
 
@@ -178,7 +179,7 @@ class ConsentChange(Schema):
     night_time: bool = False
     source: str = Field(default="", max_length=50)
     evidence: str = Field(default="", max_length=2000)
-    at: datetime.datetime | None = None
+    at: ApiDateTime | None = None
 
 
 class ConsentsOut(Schema):
@@ -234,7 +235,7 @@ class InteractionIn(Schema):
     direction: DirectionT = Direction.INBOUND
     subject: str = Field(default="", max_length=200)
     body: str = Field(default="", max_length=20000)
-    occurred_at: datetime.datetime | None = None
+    occurred_at: ApiDateTime | None = None
     source: str = Field(default="", max_length=50)
     external_id: str = Field(default="", max_length=100)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from dangol.core import audit
+from dangol.core.context import current_request_id
 from dangol.core.masking import mask_email, mask_phone
-from dangol.core.models import Tag
+from dangol.core.models import PiiAccessLog, Tag
 from dangol.core.visibility import Action, can, can_view_pii
 from dangol.customers.models import (
     Consent,
@@ -101,12 +101,25 @@ class ContactView:
     label: str
 
 
-def present_contacts(user: Any, contacts: list[ContactPoint]) -> list[ContactView]:
-    """Contact points masked unless the user may see personal data."""
-    reveal = can_view_pii(user)
+@dataclass(frozen=True)
+class PiiRead:
+    """Where an unmasked read happens: what the PII access log (개인정보 접속기록) records."""
+
+    channel: str  # "web", "api", "export"
+    endpoint: str
+    ip_address: str | None = None
+
+
+def present_contacts(
+    user: Any, contacts: list[ContactPoint], *, reveal: bool = False
+) -> list[ContactView]:
+    """Contact points as `user` may see them: masked unless `reveal` and the user holds the PII
+    permission. Only call with ``reveal=True`` together with `log_pii_reads` (or use
+    `reveal_contacts` / `customer_360(read=...)`, which do both)."""
+    unmask = reveal and can_view_pii(user)
     out = []
     for cp in contacts:
-        if reveal:
+        if unmask:
             value = cp.value if cp.kind == ContactKind.EMAIL else cp.normalized
             if cp.kind != ContactKind.EMAIL and cp.kind != ContactKind.KAKAO:
                 value = _national(cp.normalized)
@@ -122,7 +135,7 @@ def present_contacts(user: Any, contacts: list[ContactPoint]) -> list[ContactVie
                 kind=cp.kind,
                 kind_label=str(cp.get_kind_display()),
                 value=value,
-                masked=not reveal,
+                masked=not unmask,
                 is_primary=cp.is_primary,
                 verified=cp.verified_at is not None,
                 is_legacy=cp.is_legacy,
@@ -130,6 +143,28 @@ def present_contacts(user: Any, contacts: list[ContactPoint]) -> list[ContactVie
             )
         )
     return out
+
+
+def log_pii_reads(user: Any, reads: dict[Customer, list[ContactPoint]], read: PiiRead) -> None:
+    """One access-log row per customer whose contact points `user` reads unmasked (bulk)."""
+    if not can_view_pii(user):
+        return
+    PiiAccessLog.objects.bulk_create(
+        [
+            PiiAccessLog(
+                user_id=user.pk,
+                object_type="customers.customer",
+                object_id=str(customer.pk),
+                fields=sorted({c.kind for c in contacts}),
+                channel=read.channel,
+                endpoint=read.endpoint[:200],
+                request_id=current_request_id(),
+                ip_address=read.ip_address,
+            )
+            for customer, contacts in reads.items()
+            if contacts
+        ]
+    )
 
 
 def _national(e164: str) -> str:
@@ -143,25 +178,14 @@ def _national(e164: str) -> str:
         return e164
 
 
-def reveal_contacts(
-    *, user: Any, customer: Customer, channel: str, endpoint: str, ip_address: str | None = None
-) -> list[ContactView]:
-    """Unmasked contact points for a user with the PII permission, logged (접속기록).
+def reveal_contacts(*, user: Any, customer: Customer, read: PiiRead) -> list[ContactView]:
+    """Unmasked contact points for a user with the PII permission, logged.
 
     Users without the permission get the masked view and nothing is logged.
     """
     contacts = list(customer.contact_points.order_by("kind", "-is_primary", "id"))
-    if not can_view_pii(user):
-        return present_contacts(user, contacts)
-    audit.log_pii_access(
-        user,
-        customer,
-        fields=sorted({c.kind for c in contacts}),
-        channel=channel,
-        endpoint=endpoint,
-        ip_address=ip_address,
-    )
-    return present_contacts(user, contacts)
+    log_pii_reads(user, {customer: contacts}, read)
+    return present_contacts(user, contacts, reveal=True)
 
 
 @dataclass
@@ -203,8 +227,12 @@ def customer_detail_queryset(user: Any) -> QuerySet[Customer]:
     )
 
 
-def customer_360(*, user: Any, customer_id: int) -> Customer360 | None:
-    """The 360 view of one customer, or None when it does not exist or is not visible."""
+def customer_360(*, user: Any, customer_id: int, read: PiiRead | None = None) -> Customer360 | None:
+    """The 360 view of one customer, or None when it does not exist or is not visible.
+
+    Contact points are masked, unless `read` says where an unmasked read happens: then users
+    with the PII permission see them in full and the read is logged.
+    """
     customer = customer_detail_queryset(user).filter(pk=customer_id).first()
     if customer is None:
         return None
@@ -215,12 +243,15 @@ def customer_360(*, user: Any, customer_id: int) -> Customer360 | None:
             items__object_id=customer.pk,
         ).order_by("name")
     )
+    contacts = list(customer.contact_points.all())
+    if read is not None:
+        log_pii_reads(user, {customer: contacts}, read)
     history = list(ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:50])
     notes = list(Note.objects.filter(customer=customer).select_related("author")[:20])
     aov = customer.average_order_value
     return Customer360(
         customer=customer,
-        contacts=present_contacts(user, list(customer.contact_points.all())),
+        contacts=present_contacts(user, contacts, reveal=read is not None),
         addresses=list(customer.addresses.all()),
         consents=list(customer.consents.all()),
         consent_history=history,

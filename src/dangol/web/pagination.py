@@ -36,7 +36,9 @@ class KeysetOrder:
     def order_by(self, *, reverse: bool = False) -> list[str]:
         desc = self.descending != reverse
         sign = "-" if desc else ""
-        return [f"{sign}{self.field}"] if self.field == "id" else [f"{sign}{self.field}", f"{sign}id"]
+        return (
+            [f"{sign}{self.field}"] if self.field == "id" else [f"{sign}{self.field}", f"{sign}id"]
+        )
 
 
 @dataclass(frozen=True)

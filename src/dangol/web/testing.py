@@ -11,16 +11,11 @@ finders: our app's ``static/`` and the ``assets_build/`` that ``npm run build`` 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.urls import NoReverseMatch, include, path, reverse
 
 ASSETS_BUILD = Path(__file__).resolve().parent / "assets_build"
-
-AUTH_BACKEND = "dangol.core.auth.EmailBackend"
-LOCALE_MIDDLEWARE = "dangol.web.middleware.KoreanFirstLocaleMiddleware"
 
 
 def assets_built() -> bool:
@@ -28,8 +23,7 @@ def assets_built() -> bool:
 
 
 def apply_test_settings(settings: Any) -> None:
-    """Apply to pytest-django's ``settings`` fixture: plain static storage (see above), and
-    the wiring this app needs if the project's settings/urls do not have it yet."""
+    """Apply to pytest-django's ``settings`` fixture: plain static storage (see above)."""
     settings.STORAGES = {
         **django_settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -39,27 +33,3 @@ def apply_test_settings(settings: Any) -> None:
     settings.WHITENOISE_AUTOREFRESH = True
     settings.WHITENOISE_USE_FINDERS = True
 
-    # Until the project wires the staff app in (see the web app's hand-over notes), do it here.
-    if AUTH_BACKEND not in settings.AUTHENTICATION_BACKENDS:
-        settings.AUTHENTICATION_BACKENDS = [AUTH_BACKEND]
-    if LOCALE_MIDDLEWARE not in settings.MIDDLEWARE:
-        settings.MIDDLEWARE = [
-            LOCALE_MIDDLEWARE if m == "django.middleware.locale.LocaleMiddleware" else m
-            for m in settings.MIDDLEWARE
-        ]
-    try:
-        reverse("web:home")
-    except NoReverseMatch:
-        from dangol import urls as project_urls
-
-        urlconf = ModuleType("dangol_web_test_urls")
-        wiring = {
-            "urlpatterns": [*project_urls.urlpatterns, path("", include("dangol.web.urls"))],
-            "handler400": "dangol.web.views.bad_request",
-            "handler403": "dangol.web.views.permission_denied",
-            "handler404": "dangol.web.views.page_not_found",
-            "handler500": "dangol.web.views.server_error",
-        }
-        for name, value in wiring.items():
-            setattr(urlconf, name, value)
-        settings.ROOT_URLCONF = urlconf

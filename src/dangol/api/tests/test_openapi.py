@@ -25,9 +25,20 @@ def test_schema_is_openapi_3_1():
 
 @pytest.fixture
 def wsgi_schema(db):
+    """The schema loaded through the WSGI app itself, as Django's test client does it:
+    requests must not close the test's database connection (it holds the test transaction)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
     from dangol.wsgi import application
 
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def test_no_server_error_on_generated_input(admin, wsgi_schema):

@@ -31,7 +31,7 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("web:login")
+    next_page = "web:login"  # a URL name: resolve_url() turns it into /login/
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -79,7 +79,7 @@ def switch_language(request: HttpRequest) -> HttpResponse:
     form = LanguageForm(request.POST)
     if form.is_valid() and request.user.is_authenticated:
         auth.update_preferences(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             actor=request.user,
             language=form.cleaned_data["language"],
         )

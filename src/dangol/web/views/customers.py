@@ -33,13 +33,17 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     if stage not in LifecycleStage.values:
         stage = ""
 
-    qs = customers_for(request.user).select_related("owner").prefetch_related(
-        Prefetch(
-            "contact_points",
-            queryset=ContactPoint.objects.filter(kind=ContactKind.MOBILE).order_by(
-                "-is_primary", "id"
-            ),
-            to_attr="mobiles",
+    qs = (
+        customers_for(request.user)
+        .select_related("owner")
+        .prefetch_related(
+            Prefetch(
+                "contact_points",
+                queryset=ContactPoint.objects.filter(kind=ContactKind.MOBILE).order_by(
+                    "-is_primary", "id"
+                ),
+                to_attr="mobiles",
+            )
         )
     )
     if stage:
