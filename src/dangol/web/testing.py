@@ -32,4 +32,3 @@ def apply_test_settings(settings: Any) -> None:
         settings.STATICFILES_DIRS = [*settings.STATICFILES_DIRS, ASSETS_BUILD]
     settings.WHITENOISE_AUTOREFRESH = True
     settings.WHITENOISE_USE_FINDERS = True
-
