@@ -8,7 +8,13 @@ from dangol.api import errors
 from dangol.api.auth import SessionAuth, TokenAuth
 from dangol.commerce.api import order_router, product_router
 from dangol.core.api import router as me_router
-from dangol.customers.api import contact_router, interaction_router, org_router
+from dangol.customers.api import (
+    changes_router,
+    contact_router,
+    interaction_router,
+    merge_router,
+    org_router,
+)
 from dangol.customers.api import router as customer_router
 
 DESCRIPTION = """
@@ -33,5 +39,7 @@ api.add_router("/customers", customer_router)
 api.add_router("/organizations", org_router)
 api.add_router("/contact-points", contact_router)
 api.add_router("/interactions", interaction_router)
+api.add_router("/merges", merge_router)
+api.add_router("/changes", changes_router)
 api.add_router("/products", product_router)
 api.add_router("/orders", order_router)

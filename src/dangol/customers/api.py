@@ -17,13 +17,14 @@ from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, Va
 from dangol.core.http import AuthedRequest
 from dangol.core.models import User
 from dangol.core.visibility import Action, can
-from dangol.customers import selectors, services
+from dangol.customers import changefeed, merge, selectors, services
 from dangol.customers.models import (
     Consent,
     ConsentEvent,
     ContactPoint,
     Customer,
     Interaction,
+    MergeRecord,
     Organization,
     RecordStatus,
 )
@@ -33,6 +34,7 @@ from dangol.customers.schemas import (
     BulkCustomersIn,
     BulkOut,
     BulkResult,
+    ChangesPage,
     ConsentChange,
     ConsentOut,
     ConsentsOut,
@@ -47,6 +49,8 @@ from dangol.customers.schemas import (
     InteractionIn,
     InteractionOut,
     InteractionPage,
+    MergeIn,
+    MergeOut,
     OrganizationIn,
     OrganizationOut,
     OrganizationPage,
@@ -54,6 +58,8 @@ from dangol.customers.schemas import (
 )
 
 router = Router(tags=["customers"])
+changes_router = Router(tags=["change feed"])
+merge_router = Router(tags=["customers"])
 org_router = Router(tags=["organizations"])
 contact_router = Router(tags=["contact points"])
 interaction_router = Router(tags=["interactions"])
@@ -602,3 +608,50 @@ def archive_organization(request: AuthedRequest, organization_id: int) -> Status
         organization=_visible_org(request, organization_id, Action.DELETE), actor=request.user
     )
     return Status(204, None)
+
+
+# --- merges and the change feed ---------------------------------------------------------------
+
+
+@router.post(
+    "/{customer_id}/merge", response={201: MergeOut}, summary="Merge duplicates into this customer"
+)
+def merge_into(request: AuthedRequest, customer_id: int, payload: MergeIn) -> Status[Any]:
+    survivor = _visible_customer(request, customer_id, Action.CHANGE)
+    visible = Customer.objects.visible_to(request.user, Action.CHANGE)
+    duplicates = list(visible.filter(pk__in=payload.duplicate_ids))
+    if len(duplicates) != len(set(payload.duplicate_ids)):
+        raise NotFound()
+    return Status(
+        201, merge.merge_customers(survivor=survivor, duplicates=duplicates, actor=request.user)
+    )
+
+
+@merge_router.post("/{merge_id}/undo", response=CustomerOut, summary="Undo a merge")
+def undo_merge(request: AuthedRequest, merge_id: int) -> dict[str, Any]:
+    record = MergeRecord.objects.visible_to(request.user, Action.CHANGE).filter(pk=merge_id).first()
+    if record is None:
+        raise NotFound()
+    survivor = merge.unmerge(merge=record, actor=request.user)
+    return _customer_out(
+        request.user, selectors.customer_detail_queryset(request.user).get(pk=survivor.pk)
+    )
+
+
+@changes_router.get(
+    "", response=ChangesPage, summary="Changes to customers and organizations, in order"
+)
+def list_changes(
+    request: AuthedRequest, since: str | None = None, limit: int = 500
+) -> dict[str, Any]:
+    """Every created/updated/merged/deleted customer and organization, each exactly once.
+
+    Start without `since`, then always pass the `next_cursor` you received. Only roles that may
+    view all customers can read the feed (it reveals which records exist).
+    """
+    from dangol.core.visibility import Scope, scope_for
+
+    if scope_for(request.user, "customers.customer") != Scope.ALL:
+        raise Forbidden()
+    page = changefeed.read_since(since, limit)
+    return {"items": page.entries, "next_cursor": page.next_cursor}

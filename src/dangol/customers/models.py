@@ -596,3 +596,122 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return self.body[:50]
+
+
+class HistoryKind(models.TextChoices):
+    MERGED = "merged", _("Merged")
+    MERGED_INTO = "merged_into", _("Merged into another record")
+    UNMERGED = "unmerged", _("Unmerged")
+    GRADE_CHANGED = "grade_changed", _("Grade changed")
+
+
+class CustomerHistory(models.Model):
+    """The typed, human-readable history of a customer ("merged with #123", "Silver → Gold")."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="history")
+    kind = models.CharField(max_length=20, choices=HistoryKind.choices)
+    data = models.JSONField(default=dict)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("customer",)
+
+    class Meta:
+        verbose_name = _("customer history entry")
+        verbose_name_plural = _("customer history")
+        indexes = [models.Index(fields=["customer", "-at", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.kind}"
+
+
+class SurvivorshipStrategy(models.TextChoices):
+    MOST_COMPLETE = "most_complete", _("Most complete value")
+    MOST_RECENT = "most_recent", _("Most recently updated record")
+    TRUSTED_SOURCE = "trusted_source", _("Trusted source first")
+    SURVIVOR = "survivor", _("Keep the surviving record's value")
+
+
+class SurvivorshipRule(models.Model):
+    """How a merge picks the value of one customer field from the merged records."""
+
+    field_name = models.CharField(_("field"), max_length=50, unique=True)
+    strategy = models.CharField(
+        _("strategy"),
+        max_length=16,
+        choices=SurvivorshipStrategy.choices,
+        default=SurvivorshipStrategy.MOST_COMPLETE,
+    )
+    source_order = models.JSONField(
+        _("trusted sources, most trusted first"), default=list, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("survivorship rule")
+        verbose_name_plural = _("survivorship rules")
+
+    def __str__(self) -> str:
+        return f"{self.field_name}: {self.strategy}"
+
+
+class MergeRecord(models.Model):
+    """One merge: who folded which records into which, and everything needed to undo it."""
+
+    survivor = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges")
+    merged_ids = models.JSONField(default=list)
+    survivor_before = models.JSONField(default=dict)
+    moved = models.JSONField(default=list)  # [[model label, field, pk, from customer id], ...]
+    removed = models.JSONField(default=list)  # [[model label, {field values}], ...]
+    changed = models.JSONField(default=list)  # [[model label, pk, {field: old value}], ...]
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    automatic = models.BooleanField(default=False)
+    probability = models.FloatField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("survivor",)
+
+    class Meta:
+        verbose_name = _("merge")
+        verbose_name_plural = _("merges")
+
+    def __str__(self) -> str:
+        return f"{self.merged_ids} → {self.survivor_id}"
+
+
+class ChangeOp(models.TextChoices):
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    MERGED = "merged", _("Merged")
+    DELETED = "deleted", _("Deleted")
+
+
+class ChangeFeedEntry(models.Model):
+    """The change feed an ERP or warehouse pulls (GET /api/v1/changes?since=...).
+
+    On PostgreSQL each row carries the id of the transaction that wrote it; the feed only serves
+    rows of transactions older than every transaction still running, ordered by (txid, id), so
+    a row committed late can never slip behind a cursor: every change is delivered exactly once.
+    SQLite has one writer at a time, so the id alone orders commits.
+    """
+
+    object_type = models.CharField(max_length=20)  # "customer" / "organization"
+    object_id = models.BigIntegerField()
+    op = models.CharField(max_length=10, choices=ChangeOp.choices)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    txid = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("change feed entry")
+        verbose_name_plural = _("change feed")
+        indexes = [models.Index(fields=["txid", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.object_type}#{self.object_id}"

@@ -316,3 +316,29 @@ class InteractionPage(Paged):
 
 class ContactPointPage(Paged):
     items: list[ContactPointOut]
+
+
+class MergeIn(Schema):
+    duplicate_ids: list[int] = Field(min_length=1, max_length=20)
+
+
+class MergeOut(Schema):
+    id: int
+    survivor_id: int
+    merged_ids: list[int]
+    at: datetime.datetime
+    automatic: bool
+    undone_at: datetime.datetime | None
+
+
+class ChangeOut(Schema):
+    object_type: str
+    object_id: int
+    op: str
+    at: datetime.datetime
+    data: dict[str, Any]
+
+
+class ChangesPage(Schema):
+    items: list[ChangeOut]
+    next_cursor: str = Field(description="Pass as `since` on the next call, even when empty.")

@@ -397,3 +397,107 @@ def timeline(
             )
     entries.sort(key=lambda e: (e.at, e.id), reverse=True)
     return entries[:limit]
+
+
+@dataclass
+class Organization360:
+    """Everything the organization page shows, apart from its orders and timeline."""
+
+    organization: Organization
+    members: list[OrganizationMembership]
+    contacts: list[ContactView]
+    addresses: list[Any]
+    children: list[Organization]
+    notes: list[Note]
+
+
+ORGANIZATION_MEMBERS_SHOWN = 100
+
+
+def organization_detail(*, user: Any, organization_id: int) -> Organization360 | None:
+    """One organization `user` may see, with the people of it `user` may see (masked contacts),
+    or None. A fixed number of queries whatever the organization's size."""
+    org = (
+        Organization.objects.visible_to(user)
+        .select_related("owner", "team", "parent")
+        .prefetch_related(
+            Prefetch(
+                "contact_points",
+                queryset=ContactPoint.objects.order_by("kind", "-is_primary", "id"),
+            ),
+            "addresses",
+        )
+        .filter(pk=organization_id)
+        .first()
+    )
+    if org is None:
+        return None
+    members = list(
+        OrganizationMembership.objects.filter(
+            organization=org, customer__in=customers_for(user).values("pk")
+        )
+        .select_related("customer", "customer__owner")
+        .order_by("-is_primary", "customer__full_name", "id")[:ORGANIZATION_MEMBERS_SHOWN]
+    )
+    children = list(
+        Organization.objects.visible_to(user).filter(parent=org).order_by("name", "id")[:50]
+    )
+    notes = list(Note.objects.filter(organization=org).select_related("author")[:20])
+    return Organization360(
+        organization=org,
+        members=members,
+        contacts=present_contacts(user, list(org.contact_points.all())),
+        addresses=list(org.addresses.all()),
+        children=children,
+        notes=notes,
+    )
+
+
+def organization_timeline(
+    *,
+    user: Any,
+    organization: Organization,
+    before: datetime.datetime | None = None,
+    limit: int = TIMELINE_PAGE,
+) -> list[TimelineEntry]:
+    """Interactions with the organization or with its people (those `user` may see) and the
+    organization's own notes, newest first: two bounded queries."""
+    members = OrganizationMembership.objects.filter(organization=organization).values(
+        "customer_id"
+    )
+    interactions = (
+        Interaction.objects.visible_to(user)
+        .filter(Q(organization=organization) | Q(customer_id__in=members))
+        .select_related("staff", "customer")
+    )
+    notes = Note.objects.filter(organization=organization).select_related("author")
+    if before is not None:
+        interactions = interactions.filter(occurred_at__lt=before)
+        notes = notes.filter(created_at__lt=before)
+    entries = [
+        TimelineEntry(
+            kind="interaction",
+            at=i.occurred_at,
+            id=i.pk,
+            title=i.subject or str(i.get_kind_display()),
+            channel=i.channel,
+            detail=i.body,
+            staff=str(i.staff) if i.staff else "",
+            obj=i,
+        )
+        for i in interactions.order_by("-occurred_at", "-id")[:limit]
+    ]
+    entries += [
+        TimelineEntry(
+            kind="note",
+            at=n.created_at,
+            id=n.pk,
+            title=n.body[:80],
+            detail=n.body,
+            staff=str(n.author) if n.author else "",
+            obj=n,
+        )
+        for n in notes.order_by("-created_at", "-id")[:limit]
+    ]
+    entries.sort(key=lambda e: (e.at, e.id), reverse=True)
+    return entries[:limit]

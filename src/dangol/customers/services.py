@@ -29,10 +29,12 @@ from dangol.core.normalize import (
     normalize_phone,
     split_name,
 )
+from dangol.customers import changefeed
 from dangol.customers.models import (
     CONSENT_RECONFIRM_YEARS,
     Address,
     AddressKind,
+    ChangeOp,
     Consent,
     ConsentChannel,
     ConsentEvent,
@@ -240,7 +242,7 @@ def create_customer(*, data: CustomerInput, actor: Any) -> Customer:
         [ExternalId(customer=customer, source=s, key=k) for s, k in data.external_ids]
     )
     audit.record(actor, "customer.created", customer, after=audit.snapshot(customer))
-    events.emit("customer.created", customer)
+    changefeed.announce(customer, ChangeOp.CREATED)
     return customer
 
 
@@ -313,7 +315,7 @@ def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Any) 
     new.pop("updated_at", None)
     if new:
         audit.record(actor, "customer.updated", customer, before=old, after=new)
-        events.emit("customer.updated", customer, changed=sorted(new))
+        changefeed.announce(customer, ChangeOp.UPDATED, changed=sorted(new))
     return customer
 
 
@@ -325,6 +327,7 @@ def assign_owner(*, customers: Iterable[Customer], owner: User | None, actor: An
     count = Customer.objects.filter(pk__in=ids).update(
         owner=owner, team=owner.team if owner else None, updated_at=now
     )
+    changefeed.record("customer", ids, ChangeOp.UPDATED)
     for c in Customer.objects.filter(pk__in=ids):
         audit.record(
             actor, "customer.owner_assigned", c, after={"owner_id": owner.pk if owner else None}
@@ -342,7 +345,7 @@ def archive_customer(*, customer: Customer, actor: Any) -> Customer:
     customer.updated_at = timezone.now()
     customer.save(update_fields=["status", "updated_at"])
     audit.record(actor, "customer.archived", customer, after={"status": customer.status})
-    events.emit("customer.archived", customer)
+    changefeed.announce(customer, ChangeOp.UPDATED, event="customer.archived", changed=["status"])
     return customer
 
 
@@ -355,7 +358,7 @@ def restore_customer(*, customer: Customer, actor: Any) -> Customer:
     customer.updated_at = timezone.now()
     customer.save(update_fields=["status", "updated_at"])
     audit.record(actor, "customer.restored", customer, after={"status": customer.status})
-    events.emit("customer.updated", customer, changed=["status"])
+    changefeed.announce(customer, ChangeOp.UPDATED, changed=["status"])
     return customer
 
 
@@ -396,7 +399,7 @@ def add_contact_point(
     audit.record(actor, "contact_point.added", cp, after=audit.snapshot(cp))
     if customer:
         _touch(customer)
-        events.emit("customer.updated", customer, changed=["contact_points"])
+        changefeed.announce(customer, ChangeOp.UPDATED, changed=["contact_points"])
     return cp
 
 
@@ -487,7 +490,7 @@ def add_address(
     audit.record(actor, "address.added", address, after=audit.snapshot(address))
     if customer:
         _touch(customer)
-        events.emit("customer.updated", customer, changed=["addresses"])
+        changefeed.announce(customer, ChangeOp.UPDATED, changed=["addresses"])
     return address
 
 
@@ -793,7 +796,7 @@ def create_organization(
     for source, key in external_ids:
         add_external_id(organization=org, source=source, key=key, actor=actor)
     audit.record(actor, "organization.created", org, after=audit.snapshot(org))
-    events.emit("organization.created", org)
+    changefeed.announce(org, ChangeOp.CREATED)
     return org
 
 
@@ -830,7 +833,7 @@ def update_organization(
     new.pop("updated_at", None)
     if new:
         audit.record(actor, "organization.updated", org, before=old, after=new)
-        events.emit("organization.updated", org, changed=sorted(new))
+        changefeed.announce(org, ChangeOp.UPDATED, changed=sorted(new))
     return org
 
 
@@ -843,7 +846,9 @@ def archive_organization(*, organization: Organization, actor: Any) -> Organizat
     organization.updated_at = timezone.now()
     organization.save(update_fields=["status", "updated_at"])
     audit.record(actor, "organization.archived", organization)
-    events.emit("organization.archived", organization)
+    changefeed.announce(
+        organization, ChangeOp.UPDATED, event="organization.archived", changed=["status"]
+    )
     return organization
 
 
@@ -872,7 +877,7 @@ def link_to_organization(
         membership,
         after=audit.snapshot(membership),
     )
-    events.emit("customer.updated", customer, changed=["organizations"])
+    changefeed.announce(customer, ChangeOp.UPDATED, changed=["organizations"])
     return membership
 
 
