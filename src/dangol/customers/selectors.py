@@ -23,6 +23,7 @@ from dangol.customers.models import (
     ContactKind,
     ContactPoint,
     Customer,
+    CustomerHistory,
     Interaction,
     Note,
     Organization,
@@ -269,6 +270,18 @@ def customer_360(*, user: Any, customer_id: int, read: PiiRead | None = None) ->
     )
 
 
+def _history_detail(h: CustomerHistory) -> str:
+    """One line a person can read: "#12, #15" for merges, "Silver → Gold" for grades."""
+    d = h.data
+    if "merged_ids" in d and h.kind != "unmerged":
+        return ", ".join(f"#{i}" for i in d["merged_ids"])
+    if "survivor_id" in d:
+        return f"#{d['survivor_id']}"
+    if "from" in d or "to" in d:
+        return f"{d.get('from') or '—'} → {d.get('to') or '—'}"
+    return ""
+
+
 @dataclass
 class TimelineEntry:
     """One row of the unified timeline."""
@@ -289,7 +302,7 @@ class TimelineEntry:
         return f"{self.at.isoformat()}|{self.kind}|{self.id}"
 
 
-TIMELINE_KINDS = ("interaction", "order", "return", "note", "consent")
+TIMELINE_KINDS = ("interaction", "order", "return", "note", "consent", "history")
 
 
 def timeline(
@@ -395,6 +408,21 @@ def timeline(
                     obj=e,
                 )
             )
+    if "history" in kinds and not channels:
+        for h in window(
+            CustomerHistory.objects.filter(customer=customer).select_related("actor"), "at"
+        ):
+            entries.append(
+                TimelineEntry(
+                    kind="history",
+                    at=h.at,
+                    id=h.pk,
+                    title=str(h.get_kind_display()),
+                    detail=_history_detail(h),
+                    staff=str(h.actor) if h.actor else "",
+                    obj=h,
+                )
+            )
     entries.sort(key=lambda e: (e.at, e.id), reverse=True)
     return entries[:limit]
 
@@ -462,9 +490,7 @@ def organization_timeline(
 ) -> list[TimelineEntry]:
     """Interactions with the organization or with its people (those `user` may see) and the
     organization's own notes, newest first: two bounded queries."""
-    members = OrganizationMembership.objects.filter(organization=organization).values(
-        "customer_id"
-    )
+    members = OrganizationMembership.objects.filter(organization=organization).values("customer_id")
     interactions = (
         Interaction.objects.visible_to(user)
         .filter(Q(organization=organization) | Q(customer_id__in=members))
@@ -499,5 +525,20 @@ def organization_timeline(
         )
         for n in notes.order_by("-created_at", "-id")[:limit]
     ]
+    if "history" in kinds and not channels:
+        for h in window(
+            CustomerHistory.objects.filter(customer=customer).select_related("actor"), "at"
+        ):
+            entries.append(
+                TimelineEntry(
+                    kind="history",
+                    at=h.at,
+                    id=h.pk,
+                    title=str(h.get_kind_display()),
+                    detail=_history_detail(h),
+                    staff=str(h.actor) if h.actor else "",
+                    obj=h,
+                )
+            )
     entries.sort(key=lambda e: (e.at, e.id), reverse=True)
     return entries[:limit]

@@ -285,3 +285,15 @@ def test_feed_withholds_a_transaction_still_running(admin, make_customer):
     after = settle(start, 2)
     assert during.entries == []  # nothing served past the open transaction
     assert len(after.entries) == 2
+
+
+def test_merge_shows_on_both_timelines(admin, make_customer):
+    from dangol.customers.selectors import timeline
+
+    a = make_customer(actor=admin, full_name="가나다")
+    b = make_customer(actor=admin, full_name="가나다")
+    merge_customers(survivor=a, duplicates=[b], actor=admin)
+    top_a = timeline(user=admin, customer=a)[0]
+    top_b = timeline(user=admin, customer=b)[0]
+    assert (top_a.kind, top_a.detail) == ("history", f"#{b.pk}")
+    assert (top_b.kind, top_b.detail) == ("history", f"#{a.pk}")
