@@ -525,20 +525,5 @@ def organization_timeline(
         )
         for n in notes.order_by("-created_at", "-id")[:limit]
     ]
-    if "history" in kinds and not channels:
-        for h in window(
-            CustomerHistory.objects.filter(customer=customer).select_related("actor"), "at"
-        ):
-            entries.append(
-                TimelineEntry(
-                    kind="history",
-                    at=h.at,
-                    id=h.pk,
-                    title=str(h.get_kind_display()),
-                    detail=_history_detail(h),
-                    staff=str(h.actor) if h.actor else "",
-                    obj=h,
-                )
-            )
     entries.sort(key=lambda e: (e.at, e.id), reverse=True)
     return entries[:limit]
