@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-ALIASES = {"check": "dangol_check"}
+ALIASES = {"check": "dangol_check", "import": "import_data"}
 USAGE = """usage: dangol <command> [options]
 
 Commands:
@@ -21,6 +21,9 @@ Commands:
   worker                   run the job worker
   check                    check configuration, database and job queue
   demo                     load the demo company and serve it (--no-serve to only load)
+  import <target> FILE     import customers, consents, products or orders (CSV, XLSX, JSONL, vCard)
+  dedupe INPUT.csv         find duplicate people in a CSV (identity resolution)
+  analytics clv            fit lifetime-value models on a transaction file
   openapi                  print or write the OpenAPI schema
   help <command>           options of a command
 Any Django management command is available as well (dangol help --commands).

@@ -16,6 +16,7 @@ from dangol.customers.api import (
     org_router,
 )
 from dangol.customers.api import router as customer_router
+from dangol.integration.api import router as import_router
 
 DESCRIPTION = """
 The Dangol CRM API. Authenticate with a personal access token
@@ -41,5 +42,6 @@ api.add_router("/contact-points", contact_router)
 api.add_router("/interactions", interaction_router)
 api.add_router("/merges", merge_router)
 api.add_router("/changes", changes_router)
+api.add_router("/imports", import_router)
 api.add_router("/products", product_router)
 api.add_router("/orders", order_router)

@@ -1,0 +1,1 @@
+"""The import pipeline: readers, column mapping, targets with set-based chunk writers."""

@@ -1,0 +1,84 @@
+"""Identity hook of the customer import: who in the base is the person on an incoming row?
+
+The pipeline first looks up ``(source, external id)``. The rows left over in a chunk are handed,
+all at once, to the *matcher*: a function ``(candidates, visible) -> {row index: customer id}``.
+The default, ``deterministic_matcher``, matches on the normalized mobile number (E.164) or the
+e-mail match key, and only when exactly one active customer carries it. The identity-resolution
+engine replaces it by naming its own function in ``settings.IMPORT_CUSTOMER_MATCHER`` (a dotted
+path) or by passing ``matcher=`` to ``run_import``; it may call ``deterministic_matcher`` first.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils.module_loading import import_string
+
+from dangol.customers.models import ContactKind, ContactPoint, Customer, RecordStatus
+from dangol.integration.imports.writer import in_batches
+
+DEFAULT_MATCHER = "dangol.integration.imports.identity.deterministic_matcher"
+
+
+@dataclass
+class MatchCandidate:
+    """What an incoming customer row says about the person (normalized)."""
+
+    index: int
+    external_id: str
+    full_name: str = ""
+    birth_date: datetime.date | None = None
+    mobile_keys: list[str] = field(default_factory=list)
+    email_keys: list[str] = field(default_factory=list)
+
+
+Matcher = Callable[[Sequence[MatchCandidate], QuerySet[Customer] | None], dict[int, int]]
+
+
+def deterministic_matcher(
+    candidates: Sequence[MatchCandidate], visible: QuerySet[Customer] | None
+) -> dict[int, int]:
+    """Match on one normalized mobile number or e-mail key held by exactly one customer that the
+    importing user may change (``visible``; None when the user may change every customer).
+    Mobile wins over e-mail."""
+    keys = sorted(
+        {(ContactKind.MOBILE.value, k) for c in candidates for k in c.mobile_keys}
+        | {(ContactKind.EMAIL.value, k) for c in candidates for k in c.email_keys}
+    )
+    if not keys:
+        return {}
+    owners: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for kind in (ContactKind.MOBILE, ContactKind.EMAIL):
+        wanted = [k for knd, k in keys if knd == kind]
+        for batch in in_batches(wanted):
+            qs = ContactPoint.objects.filter(
+                kind=kind,
+                match_key__in=batch,
+                customer__isnull=False,
+                customer__status=RecordStatus.ACTIVE,
+            )
+            if visible is not None:
+                qs = qs.filter(customer__in=visible)
+            for key, customer_id in qs.values_list("match_key", "customer_id"):
+                owners[(str(kind), key)].add(customer_id)
+    out: dict[int, int] = {}
+    for c in candidates:
+        pairs = ((str(ContactKind.MOBILE), c.mobile_keys), (str(ContactKind.EMAIL), c.email_keys))
+        for kind_name, ks in pairs:
+            hits = {cid for k in ks for cid in owners.get((kind_name, k), ())}
+            if len(hits) == 1:
+                out[c.index] = hits.pop()
+                break
+    return out
+
+
+def get_matcher() -> Matcher:
+    """The configured matcher (``settings.IMPORT_CUSTOMER_MATCHER``) or the deterministic one."""
+    path = getattr(settings, "IMPORT_CUSTOMER_MATCHER", "") or DEFAULT_MATCHER
+    matcher: Matcher = import_string(path)
+    return matcher

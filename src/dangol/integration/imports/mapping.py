@@ -1,0 +1,129 @@
+"""Column mapping: which column of the file feeds which field of the target, with transforms.
+
+A mapping is ``{"column header": "field"}``. Without one, columns are matched to fields by
+their names and common Korean headers (이름, 휴대폰, 이메일, 생년월일 ...). Transforms run on the
+text before it is parsed: ``strip``, ``upper``, ``lower``, ``digits``, ``{"op": "map",
+"values": {...}}``, ``{"op": "default", "value": "..."}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from dangol.core.errors import FieldError, ValidationFailed
+
+Reason = dict[str, str]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A field a target accepts: its kind (how the text is parsed) and the headers it answers to."""
+
+    name: str
+    kind: str = "text"  # text, phone, email, date, datetime, amount, int, bool, choice
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    max_length: int = 0
+    choices: frozenset[str] = frozenset()
+    choice_aliases: dict[str, str] = field(default_factory=dict)
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[\s_\-./()]+", "", text).lower()
+
+
+def auto_mapping(header: Sequence[str], specs: Sequence[FieldSpec]) -> dict[str, str]:
+    """Guess ``{column: field}`` from the headers: field names, then known aliases."""
+    by_key: dict[str, str] = {}
+    for spec in specs:
+        for alias in (spec.name, *spec.aliases):
+            by_key.setdefault(_key(alias), spec.name)
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for column in header:
+        name = by_key.get(_key(column))
+        if name and name not in used:
+            out[column] = name
+            used.add(name)
+    return out
+
+
+def _transform(op: Any) -> Callable[[str], str]:
+    if op == "strip":
+        return str.strip
+    if op == "upper":
+        return str.upper
+    if op == "lower":
+        return str.lower
+    if op == "digits":
+        return lambda v: re.sub(r"\D", "", v)
+    if isinstance(op, dict) and op.get("op") == "map":
+        values = {str(k): str(v) for k, v in (op.get("values") or {}).items()}
+        return lambda v: values.get(v.strip(), v)
+    if isinstance(op, dict) and op.get("op") == "default":
+        default = str(op.get("value", ""))
+        return lambda v: v if v.strip() else default
+    raise ValidationFailed.single("transforms", "invalid", _("Unknown transform: %s") % op)
+
+
+@dataclass
+class CompiledMapping:
+    """A mapping checked against a target, ready to turn raw values into field texts."""
+
+    columns: list[tuple[str, str]]  # (column, field)
+    transforms: dict[str, list[Callable[[str], str]]]
+    fields: set[str]
+
+    def apply(self, values: dict[str, str]) -> dict[str, str]:
+        out = {f: values.get(c, "") for c, f in self.columns}
+        for name, funcs in self.transforms.items():
+            v = out.get(name, "")
+            for fn in funcs:
+                v = fn(v)
+            out[name] = v
+        return out
+
+
+def compile_mapping(
+    mapping: dict[str, str], transforms: dict[str, Any], specs: Sequence[FieldSpec]
+) -> CompiledMapping:
+    """Check that every mapped field exists and every required field is mapped."""
+    names = {s.name for s in specs}
+    errors = [
+        FieldError(f"mapping.{column}", "unknown_field", _("No such field: %s") % target)
+        for column, target in mapping.items()
+        if target and target not in names
+    ]
+    mapped = {t for t in mapping.values() if t}
+    errors += [
+        FieldError(f"transforms.{name}", "unknown_field", _("No such field: %s") % name)
+        for name in transforms
+        if name not in names
+    ]
+    funcs: dict[str, list[Callable[[str], str]]] = {}
+    for name, ops in transforms.items():
+        funcs[name] = [_transform(op) for op in (ops if isinstance(ops, list) else [ops])]
+    has_default = {
+        n
+        for n, ops in transforms.items()
+        for op in (ops if isinstance(ops, list) else [ops])
+        if isinstance(op, dict) and op.get("op") == "default"
+    }
+    for spec in specs:
+        if spec.required and spec.name not in mapped and spec.name not in has_default:
+            errors.append(
+                FieldError(
+                    f"mapping.{spec.name}",
+                    "required",
+                    _("Map a column to the required field “%s”.") % spec.name,
+                )
+            )
+    if errors:
+        raise ValidationFailed(errors, message=_("The column mapping does not fit this target."))
+    columns = [(c, t) for c, t in mapping.items() if t]
+    return CompiledMapping(columns=columns, transforms=funcs, fields=mapped | set(funcs))

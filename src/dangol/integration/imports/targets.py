@@ -1,0 +1,1187 @@
+"""Import targets: the fields each accepts, how a row is checked, and the set-based chunk writer.
+
+Each writer handles one chunk of rows with a fixed number of queries: it prefetches the
+existing keys of the whole chunk, decides per row created / updated / matched / unchanged /
+rejected, and (unless it is a dry run) writes with ``TableWriter`` and ``update_rows``. The rows
+written are the rows the services would write: normalized contact points, ``ConsentEvent``
+history, order lines with the services' totals, customer purchase aggregates recomputed
+set-based for the customers an order chunk touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dangol.commerce.models import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    ProductCategory,
+    ProductTier,
+    SalesChannel,
+)
+from dangol.core.models import User
+from dangol.core.money import MINOR_UNITS, quantize
+from dangol.core.normalize import clean_name, full_name, split_name
+from dangol.customers.models import (
+    CONSENT_RECONFIRM_YEARS,
+    Consent,
+    ConsentChannel,
+    ConsentEvent,
+    ConsentPurpose,
+    ConsentStatus,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    ExternalId,
+    Gender,
+    LifecycleStage,
+    RecordStatus,
+    Region,
+)
+from dangol.integration.imports import parsing
+from dangol.integration.imports.identity import MatchCandidate, Matcher
+from dangol.integration.imports.mapping import FieldSpec, Reason
+from dangol.integration.imports.parsing import FieldIssue
+from dangol.integration.imports.writer import TableWriter, allocate_ids, in_batches, update_rows
+from dangol.integration.models import ImportTarget, RowOutcome
+
+
+@dataclass
+class Context:
+    """What a chunk writer needs to know about the job it works for."""
+
+    job_id: int
+    source: str
+    actor: User | None
+    now: datetime.datetime
+    dry_run: bool
+    fields: set[str]
+    matcher: Matcher
+    visible_customers: QuerySet[Customer] | None  # None: the actor may change every customer
+    owner_id: int | None = None
+    team_id: int | None = None
+
+
+class Row:
+    """One record of a chunk: line, raw row, parsed values, and what became of it."""
+
+    __slots__ = ("data", "line", "outcome", "raw", "reasons")
+
+    def __init__(self, line: int, raw: Any, data: dict[str, Any], reasons: list[Reason]) -> None:
+        self.line = line
+        self.raw = raw
+        self.data = data
+        self.reasons = reasons
+        self.outcome = RowOutcome.REJECTED if reasons else ""
+
+    def reject(self, field_name: str, code: str, message: str) -> None:
+        self.reasons.append({"field": field_name, "code": code, "message": str(message)})
+        self.outcome = RowOutcome.REJECTED
+
+
+def _reason(field_name: str, code: str, message: Any) -> Reason:
+    return {"field": field_name, "code": code, "message": str(message)}
+
+
+def _parser(spec: FieldSpec) -> Callable[[str], Any]:
+    kind = spec.kind
+    if kind == "text":
+        limit = spec.max_length
+
+        def text(v: str) -> str:
+            v = v.strip()
+            if limit and len(v) > limit:
+                raise FieldIssue("too_long", _("At most %d characters.") % limit)
+            return v
+
+        return text
+    if kind == "name":
+        return clean_name
+    if kind == "phone":
+        return parsing.phone_values
+    if kind == "email":
+        return parsing.email_values
+    if kind == "date":
+        return parsing.parse_date
+    if kind == "datetime":
+        return parsing.parse_datetime
+    if kind == "amount":
+        return parsing.parse_amount
+    if kind == "int":
+        return parsing.parse_int
+    if kind == "bool":
+        return parsing.parse_bool
+    if kind == "choice":
+        choices, aliases = spec.choices, spec.choice_aliases
+        return lambda v: parsing.parse_choice(v, choices, aliases)
+    raise ValueError(kind)
+
+
+class Target:
+    """Base of the targets: field specs, row cleaning, and ``write`` for a chunk."""
+
+    name: ClassVar[str]
+    specs: ClassVar[tuple[FieldSpec, ...]]
+    group_field: ClassVar[str] = ""  # rows sharing this field's value form one unit (orders)
+    permission_models: ClassVar[tuple[tuple[str, type], ...]] = ()
+
+    def __init__(self, fields: set[str]) -> None:
+        self.fields = fields
+        self.parsers = [
+            (s.name, _parser(s), s.required) for s in self.specs if s.name in fields
+        ] + [(s.name, None, True) for s in self.specs if s.required and s.name not in fields]
+
+    def clean(self, texts: dict[str, str]) -> tuple[dict[str, Any], list[Reason]]:
+        data: dict[str, Any] = {}
+        reasons: list[Reason] = []
+        for name, parse, required in self.parsers:
+            text = texts.get(name, "")
+            if not text or not text.strip():
+                if required:
+                    reasons.append(_reason(name, "required", _("This field is required.")))
+                continue
+            try:
+                data[name] = parse(text) if parse is not None else text
+            except FieldIssue as exc:
+                reasons.append(_reason(name, exc.code, exc.message))
+        if not reasons:
+            self.check(data, reasons)
+        return data, reasons
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        """Cross-field rules of one row (override)."""
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        raise NotImplementedError
+
+
+# --- customers --------------------------------------------------------------------------------
+
+GENDER_VALUES = frozenset(Gender.values) - {""}
+REGION_VALUES = frozenset(Region.values)
+CUSTOMER_COMPARE = (
+    "family_name",
+    "given_name",
+    "full_name",
+    "birth_date",
+    "birth_date_is_lunar",
+    "gender",
+    "region",
+    "signup_channel",
+)
+CONTACT_FIELDS = (
+    ("mobile", ContactKind.MOBILE),
+    ("phone", ContactKind.PHONE),
+    ("email", ContactKind.EMAIL),
+)
+
+
+def _visible_ids(visible: QuerySet[Customer] | None, ids: set[int]) -> set[int]:
+    if visible is None or not ids:
+        return ids
+    out: set[int] = set()
+    for batch in in_batches(sorted(ids)):
+        out.update(visible.filter(pk__in=batch).values_list("pk", flat=True))
+    return out
+
+
+def customers_by_external_id(
+    source: str, keys: Sequence[str], visible: QuerySet[Customer] | None
+) -> tuple[dict[str, int], set[str]]:
+    """``{key: customer id}`` of known keys the user may change, and the known keys they may not."""
+    found: dict[str, int] = {}
+    for batch in in_batches(list(keys)):
+        found.update(
+            ExternalId.objects.filter(
+                source=source, key__in=batch, customer__isnull=False
+            ).values_list("key", "customer_id")
+        )
+    allowed = _visible_ids(visible, set(found.values()))
+    hidden = {k for k, cid in found.items() if cid not in allowed}
+    return {k: cid for k, cid in found.items() if cid in allowed}, hidden
+
+
+class CustomerTarget(Target):
+    name = ImportTarget.CUSTOMERS
+    specs = (
+        FieldSpec(
+            "external_id",
+            required=True,
+            max_length=100,
+            aliases=(
+                "id",
+                "uid",
+                "회원번호",
+                "고객번호",
+                "회원id",
+                "고객id",
+                "customer_id",
+                "member_id",
+                "번호",
+            ),
+        ),
+        FieldSpec("full_name", "name", aliases=("name", "이름", "성명", "고객명", "회원명", "fn")),
+        FieldSpec("family_name", "name", aliases=("성", "last_name", "surname")),
+        FieldSpec("given_name", "name", aliases=("first_name", "given", "이름(名)")),
+        FieldSpec("birth_date", "date", aliases=("생년월일", "생일", "birthday", "bday", "dob")),
+        FieldSpec("birth_date_is_lunar", "bool", aliases=("음력", "lunar")),
+        FieldSpec(
+            "gender",
+            "choice",
+            aliases=("성별", "sex"),
+            choices=GENDER_VALUES,
+            choice_aliases=parsing.GENDERS,
+        ),
+        FieldSpec(
+            "region",
+            "choice",
+            aliases=("지역", "시도"),
+            choices=REGION_VALUES,
+            choice_aliases=parsing.REGIONS,
+        ),
+        FieldSpec("signup_channel", max_length=50, aliases=("가입경로", "가입채널", "channel")),
+        FieldSpec(
+            "mobile",
+            "phone",
+            aliases=(
+                "휴대폰",
+                "휴대전화",
+                "핸드폰",
+                "휴대폰번호",
+                "cell",
+                "mobile_phone",
+                "hp",
+                "연락처",
+            ),
+        ),
+        FieldSpec("phone", "phone", aliases=("전화", "전화번호", "tel", "유선전화")),
+        FieldSpec("email", "email", aliases=("이메일", "e-mail", "메일", "email_address")),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        family, given, full = (
+            data.get("family_name", ""),
+            data.get("given_name", ""),
+            data.get("full_name", ""),
+        )
+        if full and not (family or given):
+            family, given = split_name(full)
+        if family or given:
+            full = full_name(family, given)
+        if not full:
+            reasons.append(_reason("full_name", "required", _("Enter the customer's name.")))
+        elif len(given) > 100 or len(family) > 100 or len(full) > 160:
+            reasons.append(_reason("full_name", "too_long", _("This name is too long.")))
+        if family or given or full:
+            data["family_name"], data["given_name"], data["full_name"] = family, given, full
+        birth = data.get("birth_date")
+        if birth is not None and (birth > timezone.localdate() or birth.year < 1900):
+            reasons.append(_reason("birth_date", "out_of_range", _("Enter a real birth date.")))
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        seen: dict[str, Row] = {}
+        for row in rows:
+            if row.reasons:
+                continue
+            ext = row.data["external_id"]
+            if ext in seen:
+                row.reject(
+                    "external_id",
+                    "duplicate_in_file",
+                    _("This id appears twice in the file (line %d).") % seen[ext].line,
+                )
+            else:
+                seen[ext] = row
+        known, hidden = customers_by_external_id(ctx.source, list(seen), ctx.visible_customers)
+        for ext in hidden:
+            seen.pop(ext).reject("external_id", "not_found", _("Not found."))
+        # identity: the rows without a known external id go to the matcher all at once
+        pending = [r for ext, r in seen.items() if ext not in known]
+        candidates = [
+            MatchCandidate(
+                index=i,
+                external_id=r.data["external_id"],
+                full_name=r.data.get("full_name", ""),
+                birth_date=r.data.get("birth_date"),
+                mobile_keys=[r.data["mobile"]["match_key"]] if "mobile" in r.data else [],
+                email_keys=[r.data["email"]["match_key"]] if "email" in r.data else [],
+            )
+            for i, r in enumerate(pending)
+        ]
+        matches = ctx.matcher(candidates, ctx.visible_customers) if candidates else {}
+        matched: dict[str, int] = {
+            pending[i].data["external_id"]: cid for i, cid in matches.items()
+        }
+        target_ids = {**known, **matched}
+
+        current: dict[int, dict[str, Any]] = {}
+        contacts: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        ids = sorted(set(target_ids.values()))
+        for batch in in_batches(ids):
+            for values in Customer.objects.filter(pk__in=batch).values("id", *CUSTOMER_COMPARE):
+                current[values["id"]] = values
+            for cid, kind, key in ContactPoint.objects.filter(customer_id__in=batch).values_list(
+                "customer_id", "kind", "match_key"
+            ):
+                contacts[cid].add((kind, key))
+
+        compare = [
+            f
+            for f in CUSTOMER_COMPARE
+            if f in ctx.fields
+            or (
+                f in ("family_name", "given_name", "full_name")
+                and {"family_name", "given_name", "full_name"} & ctx.fields
+            )
+        ]
+        new_rows: list[Row] = []
+        updates: dict[int, dict[str, Any]] = {}
+        new_contacts: list[tuple[int, str, str, dict[str, Any], bool]] = []
+        new_ext: list[tuple[int, str]] = []
+        for ext, row in seen.items():
+            found = target_ids.get(ext)
+            if found is None:
+                new_rows.append(row)
+                row.outcome = RowOutcome.CREATED
+                continue
+            cid = found
+            cur = current[cid]
+            merged = updates.get(cid) or dict(cur)
+            changed = False
+            for f in compare:
+                value = row.data.get(f)
+                if value is not None and value != "" and merged.get(f) != value:
+                    merged[f] = value
+                    changed = True
+            have = contacts[cid]
+            kinds = {k for k, _key in have}
+            for fname, kind in CONTACT_FIELDS:
+                norm = row.data.get(fname)
+                if norm is None or (kind, norm["match_key"]) in have:
+                    continue
+                new_contacts.append(
+                    (cid, kind, row.data.get("_raw_" + fname, ""), norm, kind not in kinds)
+                )
+                have.add((kind, norm["match_key"]))
+                kinds.add(kind)
+                changed = True
+            if ext in matched:
+                new_ext.append((cid, ext))
+                row.outcome = RowOutcome.MATCHED
+            else:
+                row.outcome = RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
+            if changed or ext in matched:
+                updates[cid] = merged
+        if ctx.dry_run:
+            return
+
+        now = ctx.now
+        new_ids = allocate_ids(Customer, len(new_rows))
+        for cid, row in zip(new_ids, new_rows, strict=True):
+            kinds_new: set[str] = set()
+            keys_new: set[tuple[str, str]] = set()
+            for fname, kind in CONTACT_FIELDS:
+                norm = row.data.get(fname)
+                if norm is None or (kind, norm["match_key"]) in keys_new:
+                    continue
+                keys_new.add((kind, norm["match_key"]))
+                new_contacts.append(
+                    (cid, kind, row.data.get("_raw_" + fname, ""), norm, kind not in kinds_new)
+                )
+                kinds_new.add(kind)
+            new_ext.append((cid, row.data["external_id"]))
+        TableWriter(
+            Customer,
+            (
+                "id",
+                "family_name",
+                "given_name",
+                "full_name",
+                "birth_date",
+                "birth_date_is_lunar",
+                "gender",
+                "region",
+                "source",
+                "signup_channel",
+                "owner_id",
+                "team_id",
+                "lifecycle_stage",
+                "status",
+                "created_at",
+                "updated_at",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    cid,
+                    d.get("family_name", ""),
+                    d.get("given_name", ""),
+                    d["full_name"],
+                    d.get("birth_date"),
+                    d.get("birth_date_is_lunar", False),
+                    d.get("gender", ""),
+                    d.get("region", ""),
+                    ctx.source,
+                    d.get("signup_channel", ""),
+                    ctx.owner_id,
+                    ctx.team_id,
+                    LifecycleStage.LEAD,
+                    RecordStatus.ACTIVE,
+                    now,
+                    now,
+                )
+                for cid, d in zip(new_ids, (r.data for r in new_rows), strict=True)
+            ]
+        )
+        if updates:
+            cols = [*compare, "updated_at"]
+            update_rows(
+                Customer,
+                cols,
+                [[*(vals[c] for c in compare), now, cid] for cid, vals in updates.items()],
+            )
+        TableWriter(
+            ContactPoint,
+            (
+                "customer_id",
+                "kind",
+                "value",
+                "normalized",
+                "match_key",
+                "last4",
+                "is_legacy",
+                "is_primary",
+                "label",
+                "created_at",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    cid,
+                    kind,
+                    raw,
+                    n["normalized"],
+                    n["match_key"],
+                    n["last4"],
+                    n["is_legacy"],
+                    primary,
+                    "",
+                    now,
+                )
+                for cid, kind, raw, n, primary in new_contacts
+            ]
+        )
+        TableWriter(ExternalId, ("customer_id", "source", "key", "created_at"), now).insert(
+            [(cid, ctx.source, key, now) for cid, key in new_ext]
+        )
+
+    def clean(self, texts: dict[str, str]) -> tuple[dict[str, Any], list[Reason]]:
+        data, reasons = super().clean(texts)
+        for fname, _kind in CONTACT_FIELDS:
+            if fname in data:
+                data["_raw_" + fname] = texts[fname].strip()[:254]
+        return data, reasons
+
+
+# --- consents ---------------------------------------------------------------------------------
+
+CHANNEL_ALIASES = {
+    "문자": "sms",
+    "sms": "sms",
+    "mms": "sms",
+    "lms": "sms",
+    "이메일": "email",
+    "메일": "email",
+    "e-mail": "email",
+    "푸시": "push",
+    "앱푸시": "push",
+    "앱 푸시": "push",
+    "전화": "phone",
+    "카카오": "kakao",
+    "카카오톡": "kakao",
+    "알림톡": "kakao",
+    "친구톡": "kakao",
+}
+PURPOSE_ALIASES = {
+    "마케팅": "marketing",
+    "광고": "marketing",
+    "서비스": "service",
+    "제3자": "third_party",
+    "제3자제공": "third_party",
+}
+
+
+def reconfirm_due(at: datetime.datetime) -> datetime.date:
+    local = timezone.localtime(at).date()
+    try:
+        return local.replace(year=local.year + CONSENT_RECONFIRM_YEARS)
+    except ValueError:  # 29 February
+        return local.replace(year=local.year + CONSENT_RECONFIRM_YEARS, day=28)
+
+
+class ConsentTarget(Target):
+    """One row per (customer, channel, purpose): granted or withdrawn, when, with what proof."""
+
+    name = ImportTarget.CONSENTS
+    specs = (
+        FieldSpec(
+            "customer_external_id",
+            required=True,
+            max_length=100,
+            aliases=("external_id", "회원번호", "고객번호", "customer_id", "member_id"),
+        ),
+        FieldSpec(
+            "channel",
+            "choice",
+            required=True,
+            aliases=("채널", "수신채널"),
+            choices=frozenset(ConsentChannel.values),
+            choice_aliases=CHANNEL_ALIASES,
+        ),
+        FieldSpec(
+            "purpose",
+            "choice",
+            aliases=("목적", "동의목적"),
+            choices=frozenset(ConsentPurpose.values),
+            choice_aliases=PURPOSE_ALIASES,
+        ),
+        FieldSpec(
+            "granted",
+            "bool",
+            required=True,
+            aliases=("status", "동의", "동의여부", "수신동의", "수신여부", "consent"),
+        ),
+        FieldSpec("at", "datetime", aliases=("date", "동의일", "동의일시", "일시", "변경일")),
+        FieldSpec("night_time", "bool", aliases=("야간", "야간동의", "야간수신동의")),
+        FieldSpec("evidence", aliases=("근거", "증빙", "proof")),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        at = data.get("at")
+        if at is not None and at > timezone.now() + datetime.timedelta(minutes=5):
+            reasons.append(
+                _reason("at", "in_future", _("A consent cannot be given in the future."))
+            )
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        good = [r for r in rows if not r.reasons]
+        keys = sorted({r.data["customer_external_id"] for r in good})
+        known, _hidden = customers_by_external_id(ctx.source, keys, ctx.visible_customers)
+        state: dict[tuple[int, str, str], dict[str, Any]] = {}
+        ids = sorted(set(known.values()))
+        fields = (
+            "id",
+            "customer_id",
+            "channel",
+            "purpose",
+            "status",
+            "night_time",
+            "granted_at",
+            "withdrawn_at",
+            "reconfirm_due",
+            "source",
+            "evidence",
+            "updated_at",
+        )
+        for batch in in_batches(ids):
+            for c in Consent.objects.filter(customer_id__in=batch).values(*fields):
+                state[(c["customer_id"], c["channel"], c["purpose"])] = c
+        events: list[tuple[Any, ...]] = []
+        changed: dict[tuple[int, str, str], dict[str, Any]] = {}
+        for row in good:
+            cid = known.get(row.data["customer_external_id"])
+            if cid is None:
+                row.reject(
+                    "customer_external_id",
+                    "customer_not_found",
+                    _("No customer with this id in this source."),
+                )
+                continue
+            d = row.data
+            key = (cid, d["channel"], d.get("purpose", ConsentPurpose.MARKETING.value))
+            status = ConsentStatus.GRANTED if d["granted"] else ConsentStatus.WITHDRAWN
+            night = bool(d.get("night_time", False)) and status == ConsentStatus.GRANTED
+            at = d.get("at") or ctx.now
+            cur = state.get(key)
+            if cur is not None and (
+                (cur["status"] == status and cur["night_time"] == night) or at < cur["updated_at"]
+            ):
+                row.outcome = RowOutcome.UNCHANGED  # same state, or older than what we know
+                continue
+            row.outcome = RowOutcome.CREATED if cur is None else RowOutcome.UPDATED
+            new = (
+                dict(cur)
+                if cur
+                else {
+                    "id": None,
+                    "customer_id": cid,
+                    "channel": key[1],
+                    "purpose": key[2],
+                    "granted_at": None,
+                    "withdrawn_at": None,
+                    "reconfirm_due": None,
+                }
+            )
+            new.update(
+                status=status,
+                night_time=night,
+                source=ctx.source,
+                evidence=d.get("evidence", ""),
+                updated_at=at,
+            )
+            if status == ConsentStatus.GRANTED:
+                new.update(granted_at=at, withdrawn_at=None, reconfirm_due=reconfirm_due(at))
+            else:
+                new["withdrawn_at"] = at
+            state[key] = changed[key] = new
+            events.append(
+                (
+                    cid,
+                    key[1],
+                    key[2],
+                    status,
+                    night,
+                    at,
+                    ctx.source,
+                    d.get("evidence", ""),
+                    ctx.actor.pk if ctx.actor else None,
+                )
+            )
+        if ctx.dry_run:
+            return
+        cols = [
+            "status",
+            "night_time",
+            "granted_at",
+            "withdrawn_at",
+            "reconfirm_due",
+            "source",
+            "evidence",
+            "updated_at",
+        ]
+        update_rows(
+            Consent,
+            cols,
+            [[c[k] for k in cols] + [c["id"]] for c in changed.values() if c["id"] is not None],
+        )
+        TableWriter(Consent, ["customer_id", "channel", "purpose", *cols], ctx.now).insert(
+            [
+                [c["customer_id"], c["channel"], c["purpose"], *(c[k] for k in cols)]
+                for c in changed.values()
+                if c["id"] is None
+            ]
+        )
+        TableWriter(
+            ConsentEvent,
+            (
+                "customer_id",
+                "channel",
+                "purpose",
+                "status",
+                "night_time",
+                "at",
+                "source",
+                "evidence",
+                "actor_id",
+            ),
+            ctx.now,
+        ).insert(events)
+
+
+# --- products ---------------------------------------------------------------------------------
+
+PRODUCT_COMPARE = (
+    "sku",
+    "name",
+    "brand",
+    "line",
+    "tier",
+    "price",
+    "currency",
+    "is_active",
+    "category_id",
+)
+
+
+class ProductTarget(Target):
+    name = ImportTarget.PRODUCTS
+    specs = (
+        FieldSpec(
+            "sku", required=True, max_length=64, aliases=("상품코드", "품번", "product_code")
+        ),
+        FieldSpec(
+            "name", required=True, max_length=200, aliases=("상품명", "품명", "product_name")
+        ),
+        FieldSpec(
+            "price", "amount", required=True, aliases=("가격", "판매가", "정가", "list_price")
+        ),
+        FieldSpec("external_id", max_length=100, aliases=("id", "product_id", "상품id")),
+        FieldSpec("brand", max_length=100, aliases=("브랜드",)),
+        FieldSpec("line", max_length=100, aliases=("라인", "product_line")),
+        FieldSpec(
+            "tier",
+            "choice",
+            choices=frozenset(ProductTier.values),
+            choice_aliases={"일반": "standard", "프리미엄": "premium"},
+            aliases=("등급",),
+        ),
+        FieldSpec(
+            "currency",
+            "choice",
+            choices=frozenset(MINOR_UNITS),
+            choice_aliases={c.lower(): c for c in MINOR_UNITS} | {"원": "KRW"},
+            aliases=("통화",),
+        ),
+        FieldSpec("is_active", "bool", aliases=("판매중", "active", "사용여부")),
+        FieldSpec("category", max_length=500, aliases=("카테고리", "분류", "category_path")),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        currency = data.get("currency", "KRW")
+        data["price"] = quantize(data["price"], currency)
+        if data["price"] < 0:
+            reasons.append(_reason("price", "negative", _("A price cannot be negative.")))
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        good = [r for r in rows if not r.reasons]
+        for r in good:
+            r.data.setdefault("external_id", r.data["sku"])
+        categories: dict[str, int] = {}
+        paths = sorted({r.data["category"] for r in good if "category" in r.data})
+        if paths:
+            categories = dict(
+                ProductCategory.objects.filter(path__in=paths).values_list("path", "id")
+            )
+        by_ext: dict[str, dict[str, Any]] = {}
+        by_sku: dict[str, dict[str, Any]] = {}
+        exts = sorted({r.data["external_id"] for r in good})
+        skus = sorted({r.data["sku"] for r in good})
+        for batch in in_batches(exts):
+            for p in Product.objects.filter(source=ctx.source, external_id__in=batch).values(
+                "id", "external_id", *PRODUCT_COMPARE
+            ):
+                by_ext[p["external_id"]] = p
+        for batch in in_batches(skus):
+            for p in Product.objects.filter(sku__in=batch).values(
+                "id", "external_id", *PRODUCT_COMPARE
+            ):
+                by_sku[p["sku"]] = p
+        compare = [
+            f
+            for f in PRODUCT_COMPARE
+            if f in ctx.fields or (f == "category_id" and "category" in ctx.fields)
+        ]
+        seen: set[str] = set()
+        new: list[dict[str, Any]] = []
+        updates: dict[int, dict[str, Any]] = {}
+        for row in good:
+            d = row.data
+            if d["sku"] in seen:
+                row.reject("sku", "duplicate_in_file", _("This SKU appears twice in the file."))
+                continue
+            seen.add(d["sku"])
+            if "category" in d:
+                if d["category"] not in categories:
+                    row.reject("category", "not_found", _("No such category."))
+                    continue
+                d["category_id"] = categories[d["category"]]
+            cur = by_ext.get(d["external_id"]) or by_sku.get(d["sku"])
+            if cur is None:
+                if d["sku"] in by_sku:
+                    row.reject("sku", "duplicate_sku", _("A product with this SKU exists."))
+                    continue
+                new.append(d)
+                row.outcome = RowOutcome.CREATED
+                continue
+            other = by_sku.get(d["sku"])
+            if other is not None and other["id"] != cur["id"]:
+                row.reject("sku", "duplicate_sku", _("A product with this SKU exists."))
+                continue
+            merged = updates.get(cur["id"]) or dict(cur)
+            changes = {f: d[f] for f in compare if f in d and d[f] != merged[f]}
+            merged.update(changes)
+            if changes:
+                updates[cur["id"]] = merged
+            row.outcome = RowOutcome.UPDATED if changes else RowOutcome.UNCHANGED
+        if ctx.dry_run:
+            return
+        now = ctx.now
+        if updates:
+            update_rows(
+                Product,
+                [*compare, "updated_at"],
+                [[*(m[f] for f in compare), now, pid] for pid, m in updates.items()],
+            )
+        TableWriter(
+            Product,
+            (
+                "sku",
+                "name",
+                "brand",
+                "line",
+                "tier",
+                "price",
+                "currency",
+                "is_active",
+                "category_id",
+                "source",
+                "external_id",
+                "created_at",
+                "updated_at",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    d["sku"],
+                    d["name"],
+                    d.get("brand", ""),
+                    d.get("line", ""),
+                    d.get("tier", ProductTier.STANDARD.value),
+                    d["price"],
+                    d.get("currency", "KRW"),
+                    d.get("is_active", True),
+                    d.get("category_id"),
+                    ctx.source,
+                    d["external_id"],
+                    now,
+                    now,
+                )
+                for d in new
+            ]
+        )
+
+
+# --- orders with lines ------------------------------------------------------------------------
+
+ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+NEW_ORDER_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.PAID, OrderStatus.FULFILLED})
+
+
+def _order_suffix() -> str:
+    """Eight characters of the order-number alphabet from one call to the system's randomness
+    (``get_random_string`` makes one call per character)."""
+    n = secrets.randbelow(len(ORDER_NUMBER_ALPHABET) ** 8)
+    out = []
+    for _i in range(8):
+        n, r = divmod(n, len(ORDER_NUMBER_ALPHABET))
+        out.append(ORDER_NUMBER_ALPHABET[r])
+    return "".join(out)
+
+
+class OrderTarget(Target):
+    """One row per order line; consecutive rows with the same ``order_id`` are one order."""
+
+    name = ImportTarget.ORDERS
+    group_field = "order_id"
+    specs = (
+        FieldSpec(
+            "order_id",
+            required=True,
+            max_length=100,
+            aliases=("주문번호", "주문id", "order_no", "external_id"),
+        ),
+        FieldSpec(
+            "customer_external_id",
+            required=True,
+            max_length=100,
+            aliases=("회원번호", "고객번호", "customer_id", "member_id"),
+        ),
+        FieldSpec(
+            "sku", required=True, max_length=64, aliases=("상품코드", "품번", "product_code")
+        ),
+        FieldSpec("quantity", "int", required=True, aliases=("수량", "qty")),
+        FieldSpec("unit_price", "amount", aliases=("단가", "판매가", "price")),
+        FieldSpec("line_discount", "amount", aliases=("할인", "상품할인", "discount")),
+        FieldSpec("order_discount", "amount", aliases=("주문할인",)),
+        FieldSpec("placed_at", "datetime", aliases=("주문일", "주문일시", "order_date", "date")),
+        FieldSpec(
+            "status",
+            "choice",
+            choices=frozenset(NEW_ORDER_STATUSES),
+            choice_aliases={
+                "주문": "placed",
+                "결제완료": "paid",
+                "결제": "paid",
+                "배송완료": "fulfilled",
+                "완료": "fulfilled",
+            },
+            aliases=("주문상태", "상태"),
+        ),
+        FieldSpec("channel", max_length=32, aliases=("채널", "판매채널", "매장", "store")),
+        FieldSpec(
+            "currency",
+            "choice",
+            choices=frozenset(MINOR_UNITS),
+            choice_aliases={c.lower(): c for c in MINOR_UNITS} | {"원": "KRW"},
+            aliases=("통화",),
+        ),
+        FieldSpec("number", max_length=40, aliases=("order_number",)),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        if data["quantity"] < 1:
+            reasons.append(_reason("quantity", "min_value", _("At least 1.")))
+        for name in ("unit_price", "line_discount", "order_discount"):
+            if name in data and data[name] < 0:
+                reasons.append(_reason(name, "negative", _("Cannot be negative.")))
+        at = data.get("placed_at")
+        if at is not None and at > timezone.now() + datetime.timedelta(days=1):
+            reasons.append(_reason("placed_at", "in_future", _("This is in the future.")))
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        orders: dict[str, list[Row]] = {}
+        for row in rows:
+            key = row.data.get("order_id") if not row.reasons else None
+            if key is None:
+                continue
+            orders.setdefault(key, []).append(row)
+        # an order with a bad line is rejected whole: never half an order
+        for row in rows:
+            if row.reasons and (key := row.data.get("order_id")) in orders:
+                for other in orders.pop(key):
+                    other.reject(
+                        "order_id",
+                        "order_rejected",
+                        _("Another line of this order was rejected (line %d).") % row.line,
+                    )
+        keys = list(orders)
+        existing: set[str] = set()
+        for batch in in_batches(keys):
+            existing.update(
+                Order.objects.filter(source=ctx.source, external_id__in=batch).values_list(
+                    "external_id", flat=True
+                )
+            )
+        for key in existing:
+            for row in orders.pop(key):
+                row.outcome = RowOutcome.UNCHANGED
+        all_rows = [r for rs in orders.values() for r in rs]
+        customers, _hidden = customers_by_external_id(
+            ctx.source,
+            sorted({r.data["customer_external_id"] for r in all_rows}),
+            ctx.visible_customers,
+        )
+        products: dict[str, tuple[int, Decimal, str]] = {}
+        for batch in in_batches(sorted({r.data["sku"] for r in all_rows})):
+            for pid, sku, price, cur in Product.objects.filter(sku__in=batch).values_list(
+                "id", "sku", "price", "currency"
+            ):
+                products[sku] = (pid, price, cur)
+        codes = sorted({r.data["channel"] for r in all_rows if "channel" in r.data})
+        channels = dict(SalesChannel.objects.filter(code__in=codes).values_list("code", "id"))
+        numbers = sorted({r.data["number"] for r in all_rows if "number" in r.data})
+        taken: set[str] = set()
+        for batch in in_batches(numbers):
+            taken.update(Order.objects.filter(number__in=batch).values_list("number", flat=True))
+
+        order_rows: list[tuple[Any, ...]] = []
+        line_rows: list[tuple[Any, ...]] = []
+        touched: set[int] = set()
+        planned: list[tuple[list[Row], dict[str, Any], list[tuple[Any, ...]]]] = []
+        for key, group in orders.items():
+            head = group[0].data
+            cur = head.get("currency", "KRW")
+            problem: tuple[Row, str, str, str] | None = None
+            cid = customers.get(head["customer_external_id"])
+            if cid is None:
+                problem = (
+                    group[0],
+                    "customer_external_id",
+                    "customer_not_found",
+                    _("No customer with this id in this source."),
+                )
+            channel_id = channels.get(head["channel"]) if "channel" in head else None
+            if problem is None and "channel" in head and channel_id is None:
+                problem = (group[0], "channel", "not_found", _("No sales channel with this code."))
+            if problem is None and head.get("number") in taken:
+                problem = (
+                    group[0],
+                    "number",
+                    "duplicate_number",
+                    _("An order with this number exists."),
+                )
+            lines: list[tuple[Any, ...]] = []
+            subtotal = Decimal(0)
+            for row in group if problem is None else ():
+                d = row.data
+                product = products.get(d["sku"])
+                if product is None:
+                    problem = (row, "sku", "product_not_found", _("No product with this SKU."))
+                    break
+                pid, price, product_cur = product
+                unit_raw = d.get("unit_price")
+                if unit_raw is None and product_cur != cur:
+                    problem = (
+                        row,
+                        "unit_price",
+                        "required",
+                        _("Give the price in the order's currency."),
+                    )
+                    break
+                unit = quantize(unit_raw if unit_raw is not None else price, cur)
+                disc = quantize(d.get("line_discount", 0), cur)
+                total = unit * d["quantity"] - disc
+                if total < 0:
+                    problem = (
+                        row,
+                        "line_discount",
+                        "negative",
+                        _("A line's discount exceeds its price."),
+                    )
+                    break
+                subtotal += total
+                lines.append((pid, d["quantity"], unit, disc, total))
+            discount = quantize(head.get("order_discount", 0), cur)
+            if problem is None and discount > subtotal:
+                problem = (
+                    group[0],
+                    "order_discount",
+                    "too_large",
+                    _("The discount exceeds the subtotal."),
+                )
+            if problem is not None:
+                bad, fname, code, message = problem
+                bad.reject(fname, code, message)
+                for row in group:
+                    if row is not bad:
+                        row.reject(
+                            "order_id",
+                            "order_rejected",
+                            _("Another line of this order was rejected (line %d).") % bad.line,
+                        )
+                continue
+            for row in group:
+                row.outcome = RowOutcome.CREATED
+            if "number" in head:
+                taken.add(head["number"])
+            planned.append(
+                (
+                    group,
+                    {
+                        "key": key,
+                        "customer_id": cid,
+                        "channel_id": channel_id,
+                        "currency": cur,
+                        "subtotal": subtotal,
+                        "discount": discount,
+                        "placed_at": head.get("placed_at") or ctx.now,
+                        "status": head.get("status", OrderStatus.PAID.value),
+                        "number": head.get("number", ""),
+                    },
+                    lines,
+                )
+            )
+        if ctx.dry_run or not planned:
+            return
+        ids = allocate_ids(Order, len(planned))
+        for oid, (_group, o, lines) in zip(ids, planned, strict=True):
+            number = o["number"] or (
+                f"DG{timezone.localtime(o['placed_at']):%Y%m%d}-{_order_suffix()}"
+            )
+            order_rows.append(
+                (
+                    oid,
+                    number,
+                    o["customer_id"],
+                    o["channel_id"],
+                    o["status"],
+                    o["placed_at"],
+                    o["currency"],
+                    o["subtotal"],
+                    o["discount"],
+                    o["subtotal"] - o["discount"],
+                    0,
+                    ctx.source,
+                    o["key"],
+                    ctx.now,
+                )
+            )
+            line_rows.extend((oid, *line, 0) for line in lines)
+            touched.add(o["customer_id"])
+        TableWriter(
+            Order,
+            (
+                "id",
+                "number",
+                "customer_id",
+                "channel_id",
+                "status",
+                "placed_at",
+                "currency",
+                "subtotal",
+                "discount",
+                "total",
+                "returned_amount",
+                "source",
+                "external_id",
+                "created_at",
+            ),
+            ctx.now,
+        ).insert(order_rows)
+        TableWriter(
+            OrderLine,
+            (
+                "order_id",
+                "product_id",
+                "quantity",
+                "unit_price",
+                "discount",
+                "line_total",
+                "returned_quantity",
+            ),
+            ctx.now,
+        ).insert(line_rows)
+        refresh_purchase_aggregates(sorted(touched), ctx.now)
+
+
+def refresh_purchase_aggregates(customer_ids: Sequence[int], now: datetime.datetime) -> None:
+    """Recompute first/last purchase, order count, lifetime spend and the lifecycle stage of these
+    customers from their orders, as the order services keep them (cancelled orders do not count,
+    returns lower the spend; one order makes a customer, two a repeat customer)."""
+    q = connection.ops.quote_name
+    cust, order = q(Customer._meta.db_table), q(Order._meta.db_table)
+    sub = f"FROM {order} o WHERE o.customer_id = {cust}.id AND o.status <> 'cancelled'"
+    stamp: Any = now
+    if connection.vendor != "postgresql":
+        stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for batch in in_batches(list(customer_ids)):
+            marks = ", ".join(["%s"] * len(batch))
+            cursor.execute(
+                f"""UPDATE {cust} SET
+                    order_count = (SELECT COUNT(*) {sub}),
+                    total_spent = COALESCE((SELECT SUM(o.total - o.returned_amount) {sub}), 0),
+                    first_purchase_at = (SELECT MIN(o.placed_at) {sub}),
+                    last_purchase_at = (SELECT MAX(o.placed_at) {sub}),
+                    updated_at = %s
+                WHERE id IN ({marks})""",  # noqa: S608 - names from _meta
+                [stamp, *batch],
+            )
+            cursor.execute(
+                f"""UPDATE {cust} SET lifecycle_stage = CASE
+                    WHEN order_count >= 2 THEN 'repeat' WHEN order_count = 1 THEN 'customer'
+                    ELSE lifecycle_stage END
+                WHERE id IN ({marks})""",  # noqa: S608 - names from _meta
+                list(batch),
+            )
+
+
+TARGETS: dict[str, type[Target]] = {
+    t.name: t for t in (CustomerTarget, ConsentTarget, ProductTarget, OrderTarget)
+}

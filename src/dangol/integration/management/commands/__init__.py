@@ -1,0 +1,1 @@
+"""`dangol dedupe` and the other integration commands."""
