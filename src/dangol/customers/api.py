@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
@@ -175,6 +175,11 @@ class CustomerFilters(Schema):
     sort: str = "-id"
     cursor: str | None = None
     limit: int = 50
+    reveal: bool = Field(
+        default=False,
+        description="Unmask contact points (roles with the PII permission only; every "
+        "unmasked read is written to the PII access log).",
+    )
 
 
 def filter_customers(qs: QuerySet[Customer], f: CustomerFilters) -> QuerySet[Customer]:
@@ -218,12 +223,13 @@ def list_customers(request: AuthedRequest, filters: Query[CustomerFilters]) -> d
     page = paginate(
         qs, sort=filters.sort, allowed=CUSTOMER_SORTS, cursor=filters.cursor, limit=filters.limit
     )
-    # API clients (ERP, channels) get contact data in full when their role may: logged per row.
-    selectors.log_pii_reads(
-        request.user, {c: list(c.contact_points.all()) for c in page.items}, _read(request)
-    )
+    # Contact data in full only when asked for and allowed, and then logged per customer.
+    if filters.reveal:
+        selectors.log_pii_reads(
+            request.user, {c: list(c.contact_points.all()) for c in page.items}, _read(request)
+        )
     return {
-        "items": [_customer_out(request.user, c, reveal=True) for c in page.items],
+        "items": [_customer_out(request.user, c, reveal=filters.reveal) for c in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -302,8 +308,10 @@ def _visible_customer(
     response=CustomerDetailOut,
     summary="A customer, with contact points, consents and organizations",
 )
-def get_customer(request: AuthedRequest, customer_id: int) -> dict[str, Any]:
-    view = selectors.customer_360(user=request.user, customer_id=customer_id, read=_read(request))
+def get_customer(request: AuthedRequest, customer_id: int, reveal: bool = False) -> dict[str, Any]:
+    """`reveal=true` unmasks contact points for roles with the PII permission (logged)."""
+    read = _read(request) if reveal else None
+    view = selectors.customer_360(user=request.user, customer_id=customer_id, read=read)
     if view is None:
         raise NotFound()
     c = view.customer
@@ -396,6 +404,7 @@ def list_contact_points(
     organization_id: int | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    reveal: bool = False,
 ) -> dict[str, Any]:
     qs = ContactPoint.objects.visible_to(request.user)
     if customer_id is not None:
@@ -409,9 +418,10 @@ def list_contact_points(
     for cp in page.items:
         if cp.customer is not None:
             by_customer.setdefault(cp.customer, []).append(cp)
-    selectors.log_pii_reads(request.user, by_customer, _read(request))
+    if reveal:
+        selectors.log_pii_reads(request.user, by_customer, _read(request))
     return {
-        "items": selectors.present_contacts(request.user, page.items, reveal=True),
+        "items": selectors.present_contacts(request.user, page.items, reveal=reveal),
         "next_cursor": page.next_cursor,
     }
 

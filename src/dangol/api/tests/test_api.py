@@ -77,10 +77,14 @@ def test_create_get_patch_archive_customer(admin, api):
     assert {c["kind"] for c in body["contact_points"]} == {"mobile", "email"}
     cid = body["id"]
     detail = client.get(f"/api/v1/customers/{cid}").json()
-    assert detail["contact_points"][0]["masked"] is False  # the admin sees personal data ...
-    assert PiiAccessLog.objects.filter(
-        user=admin, object_id=str(cid), channel="api"
-    ).exists()  # ... logged
+    assert detail["contact_points"][0]["masked"] is True  # masked unless asked for ...
+    assert not PiiAccessLog.objects.exists()
+    detail = client.get(f"/api/v1/customers/{cid}?reveal=true").json()
+    assert detail["contact_points"][0]["masked"] is False  # ... then in full, and logged
+    assert PiiAccessLog.objects.filter(user=admin, object_id=str(cid), channel="api").exists()
+    listed = client.get("/api/v1/customers?reveal=true").json()["items"][0]
+    assert not listed["contact_points"][0]["masked"]
+    assert PiiAccessLog.objects.filter(channel="api").count() == 2
     r = patch(client, f"/api/v1/customers/{cid}", {"lifecycle_stage": "prospect"})
     assert r.status_code == 200 and r.json()["lifecycle_stage"] == "prospect"
     assert client.delete(f"/api/v1/customers/{cid}").status_code == 204
@@ -157,7 +161,7 @@ def test_masking_for_roles_without_pii(make_user, make_customer, api, admin):
     c = make_customer(
         actor=admin, contacts=[("mobile", "010-1234-5678"), ("email", "minjun@example.com")]
     )
-    body = api(marketer).get(f"/api/v1/customers/{c.pk}").json()
+    body = api(marketer).get(f"/api/v1/customers/{c.pk}?reveal=true").json()
     values = {cp["kind"]: cp["value"] for cp in body["contact_points"]}
     assert values == {"mobile": "010-****-5678", "email": "mi****@example.com"}
     assert all(cp["masked"] for cp in body["contact_points"])
