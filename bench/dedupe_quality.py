@@ -18,16 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from dangol.integration.matching import find_duplicate_pairs, read_records_csv  # noqa: E402
-from dangol.integration.matching.model import DEFAULT_THRESHOLD  # noqa: E402
+from dangol.integration.matching import find_duplicate_pairs, read_records_csv
+from dangol.integration.matching.model import DEFAULT_THRESHOLD
 
 
 def true_pairs(records: pl.DataFrame, id_column: str, truth: str) -> pl.DataFrame:

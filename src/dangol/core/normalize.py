@@ -32,9 +32,12 @@ class NormalizationError(ValueError):
     """A value that cannot be normalized; `code` is stable, `message` translated."""
 
     def __init__(self, code: str, message: object) -> None:
-        super().__init__(str(message))
+        super().__init__(code)  # the message is translated lazily, when shown
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 @dataclass(frozen=True)

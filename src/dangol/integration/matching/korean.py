@@ -41,7 +41,8 @@ _SOUND_RULES: list[tuple[str, str]] = [
     (r"tch|ch", "j"),
     (r"rh", "r"),
     (r"wh", "h"),
-    (r"oo|ou|eo|eu|wu", "u"),
+    (r"oo|ou|eo|eu", "u"),
+    (r"wu", "u"),  # Hyunwoo → hyunwu → hyunu, as 현우 (hyeonu)
     (r"ee|ea|yi", "i"),
     (r"oi|oe|ai|ae", "e"),
     (r"([aeiou])h", "$1"),  # Ahn/An, Oh/O, Suh/Seo

@@ -29,6 +29,9 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from splink import DuckDBAPI, Linker, SettingsCreator
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.comparison_creator import ComparisonCreator
+from splink.internals.exceptions import SplinkException
 
 from dangol.integration.matching.prepare import prepare_records
 
@@ -42,6 +45,11 @@ RULE_PROBABILITY = 1.0
 # Phone numbers and e-mails shared by more records than this (shop counters, placeholders
 # such as 010-0000-0000) are not used to generate candidate pairs.
 MAX_BLOCK_SIZE = 100
+# Scored pairs below this match weight (log2 odds; probability ≈ 3e-5) are dropped at once.
+MIN_MATCH_WEIGHT = -15.0
+# Random pairs drawn to estimate the u-probabilities (about 10 s on two cores).
+U_SAMPLE_PAIRS = 1e6
+U_SAMPLE_PAIRS_PER_RECORD = 100
 # Assumed recall of the deterministic rules that estimate the prior match probability.
 DETERMINISTIC_RECALL = 0.8
 
@@ -118,7 +126,15 @@ FIELDS: tuple[Field, ...] = (
         "name",
         (
             Level("exact", '"name_l" = "name_r"', 0.70, 1e-3, tf_column="name"),
-            Level("swapped", '"fam_l" = "giv_r" AND "giv_l" = "fam_r"', 0.01, 1e-6),
+            # family and given swapped, possibly with one jamo typed wrong as well
+            Level(
+                "swapped",
+                '"fam_l" = "giv_r" AND "giv_l" = "fam_r" OR '
+                'damerau_levenshtein("name_code_gf_l", "name_code_r") <= 1 OR '
+                'damerau_levenshtein("name_code_l", "name_code_gf_r") <= 1',
+                0.01,
+                1e-6,
+            ),
             Level("jamo_typo", _dl("name_code", 1), 0.12, 1e-3),
             Level(
                 "romanized",
@@ -168,12 +184,9 @@ FIELDS: tuple[Field, ...] = (
         (
             Level("exact", '"email_l" = "email_r"', 0.80, 1e-6),
             Level("same_local_part", '"email_local_l" = "email_local_r"', 0.05, 1e-5),
-            Level(
-                "similar_local_part",
-                'jaro_winkler_similarity("email_local_l", "email_local_r") >= 0.88',
-                0.05,
-                1e-3,
-            ),
+            # Not a similarity of local parts: they are often made of the name, so two people
+            # with one name have similar ones (minjun.kim12 / minjun_kim7).
+            Level("typo", _dl("email", 1), 0.04, 1e-5),
         ),
     ),
     Field(
@@ -197,6 +210,11 @@ FIELDS: tuple[Field, ...] = (
         "gender",
         "gender",
         (Level("exact", '"gender_l" = "gender_r"', 0.97, 0.5),),
+    ),
+    Field(
+        "external_id",
+        "external_id",
+        (Level("exact", '"external_id_l" = "external_id_r"', 0.9, 1e-7),),
     ),
 )
 FIELDS_BY_NAME = {field.name: field for field in FIELDS}
@@ -251,21 +269,26 @@ def build_settings(
     present: set[str], link_type: Literal["dedupe_only", "link_only"]
 ) -> dict[str, Any]:
     """Splink settings using the comparisons and blocking rules the present columns allow."""
-    comparisons = [field.to_splink() for field in FIELDS if field.column in present]
-    rules = [sql for needed, sql in BLOCKING_RULES if set(needed) <= present]
+    comparisons: list[ComparisonCreator | dict[str, Any]] = [
+        field.to_splink() for field in FIELDS if field.column in present
+    ]
+    rules: list[BlockingRuleCreator | dict[str, Any]] = [
+        {"blocking_rule": sql} for needed, sql in BLOCKING_RULES if set(needed) <= present
+    ]
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name="unique_id",
         comparisons=comparisons,
         blocking_rules_to_generate_predictions=rules,
-        retain_matching_columns=True,
+        retain_matching_columns=True,  # Splink returns the gamma columns only with these
         retain_intermediate_calculation_columns=False,
         max_iterations=20,
     ).create_settings_dict("duckdb")
 
 
-def _deterministic_rule_sql(present: set[str]) -> list[str]:
-    rules = []
+def _deterministic_rule_sql(present: set[str]) -> list[str | BlockingRuleCreator]:
+    """Rules that admit almost no false positives, to estimate the prior match probability."""
+    rules: list[str | BlockingRuleCreator] = []
     if {"name", "birth_date"} <= present:
         rules.append("l.name = r.name AND l.birth_date = r.birth_date")
     if {"name", "phone"} <= present:
@@ -276,21 +299,20 @@ def _deterministic_rule_sql(present: set[str]) -> list[str]:
 
 
 def _training_rules(present: set[str]) -> list[str]:
-    """EM blocking rules: one that frees the name and birthday, one that frees the contacts."""
-    rules = []
-    for column in ("phone", "email", "postal_code"):
-        if column in present:
-            rules.append(f"l.{column} = r.{column}")
-            break
+    """EM blocking rules. Each session trains the comparisons its rule does not use: phone
+    frees the name and birthday, e-mail frees the phone, name + birthday frees the contacts.
+    A session that fails is rolled back, and the median over the others is used."""
+    rules = [f"l.{column} = r.{column}" for column in ("phone", "email") if column in present]
     if {"name", "birth_date"} <= present:
         rules.append("l.name = r.name AND l.birth_date = r.birth_date")
-    elif {"name", "postal_code"} <= present:
+    if {"name", "postal_code"} <= present:
         rules.append("l.name = r.name AND l.postal_code = r.postal_code")
     return rules
 
 
-def _train(linker: Linker, present: set[str], n_records: int, *, seed: int) -> float:
-    """Estimate the prior, u and m in place; returns the prior match probability."""
+def _train(linker: Linker, inputs: Any, present: set[str], n_records: int, *, seed: int) -> Linker:
+    """Estimate the prior, u and m; returns the trained linker (a fresh one if an EM
+    session failed half-way and had to be rolled back)."""
     rules = _deterministic_rule_sql(present)
     if rules:
         try:
@@ -300,35 +322,57 @@ def _train(linker: Linker, present: set[str], n_records: int, *, seed: int) -> f
         except ValueError:
             logger.warning("prior match probability not estimated; keeping the default")
     pairs = n_records * (n_records - 1) / 2
-    linker.training.estimate_u_using_random_sampling(max_pairs=min(5e6, max(pairs, 1.0)), seed=seed)
+    sample = min(U_SAMPLE_PAIRS, max(U_SAMPLE_PAIRS_PER_RECORD * n_records, 1e5), pairs)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max(sample, 1.0), seed=seed)
     for rule in _training_rules(present):
+        snapshot = linker.misc.save_model_to_json()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True
             )
-        except Exception:  # too few pairs or a level that never occurs: keep the priors
+        except (ValueError, SplinkException):
+            # Too few pairs, or an m-probability that underflows to 0: keep what we had.
             logger.warning("EM training on %r failed; keeping prior m-probabilities", rule)
-    prior = float(linker._settings_obj._probability_two_random_records_match)
-    return prior
+            linker = Linker(inputs, snapshot, log_level=None)
+    return linker
+
+
+def _identity_guard_sql(present: set[str]) -> str:
+    """SQL true when the pair's personal attributes allow it to be one person.
+
+    Contact points are shared within families: siblings and twins have the same phone,
+    address and postal code, and a naive-Bayes model adds those up into a confident match.
+    So the name and the birthday must agree before anything else counts: a strong name match
+    (exact, swapped, one jamo off, same romanization) with a birthday that does not
+    contradict it, or a looser name match (지우/지훈) with an agreeing birthday and gender,
+    or no name and an agreeing birthday. With neither column in the data, the model decides
+    alone.
+    """
+    if not {"name", "birth_date"} & present:
+        return "TRUE"
+    name = FIELDS_BY_NAME["name"]
+    g_name = "gamma_name" if "name" in present else "-1"
+    g_birth = "gamma_birth_date" if "birth_date" in present else "-1"
+    g_gender = "gamma_gender" if "gender" in present else "-1"
+    strong, loose = name.gamma("romanized"), name.gamma("similar")
+    return (
+        f"(({g_name} >= {strong} AND {g_birth} <> 0)"
+        f" OR ({g_name} >= {loose} AND {g_birth} > 0 AND {g_gender} <> 0)"
+        f" OR ({g_name} = -1 AND {g_birth} > 0))"
+    )
 
 
 def _rule_sql(present: set[str]) -> str:
-    """SQL CASE naming the deterministic rule that matches a scored pair, if any."""
-    guards = []
-    if "name" in present:
-        guards.append(f"gamma_name >= {FIELDS_BY_NAME['name'].gamma('similar')}")
-    if "birth_date" in present:
-        guards.append("gamma_birth_date <> 0")
+    """SQL CASE naming the deterministic rule that matches a scored pair, if any: the same
+    external id, phone or e-mail, when the identity guard holds and the genders agree."""
+    guard = _identity_guard_sql(present)
     if "gender" in present:
-        guards.append("gamma_gender <> 0")
-    guard = " AND ".join(guards) or "TRUE"
-    cases = []
-    if "external_id" in present:
-        cases.append("WHEN external_id_l = external_id_r THEN 'external_id'")
-    if "phone" in present:
-        cases.append("WHEN phone_l = phone_r THEN 'phone'")
-    if "email" in present:
-        cases.append("WHEN email_l = email_r THEN 'email'")
+        guard += " AND gamma_gender <> 0"
+    cases = [
+        f"WHEN gamma_{field} = {FIELDS_BY_NAME[field].gamma('exact')} THEN '{field}'"
+        for field in ("external_id", "phone", "email")
+        if field in present
+    ]
     if not cases:
         return "CAST(NULL AS VARCHAR)"
     return f"CASE WHEN {guard} THEN CASE {' '.join(cases)} END END"
@@ -344,8 +388,6 @@ def _score(
     """Train on ``frames`` (prepared, with block keys) and return the matched pairs."""
     combined = pl.concat(frames)
     present = _present_columns(combined)
-    if "external_id" in combined.columns and "external_id" in present:
-        present.add("external_id")
     settings = build_settings(present, link_type)
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
@@ -355,10 +397,16 @@ def _score(
         db_api.register(frame.to_arrow(), dataset_display_name=name)
         for frame, name in zip(frames, names, strict=True)
     ]
-    linker = Linker(inputs if link_type == "link_only" else inputs[0], settings, log_level=None)
+    linker_inputs = inputs if link_type == "link_only" else inputs[0]
+    linker = Linker(linker_inputs, settings, log_level=None)
     logging.getLogger("splink").setLevel(logging.ERROR)
-    prior = _train(linker, present, len(combined), seed=seed)
-    predictions = linker.inference.predict(warning_mode="never")
+    linker = _train(linker, linker_inputs, present, len(combined), seed=seed)
+    # Pairs the model all but rules out are not kept: at a million records all candidate
+    # pairs with both sides' columns would take gigabytes, and no pair a deterministic rule
+    # accepts scores this low (its phone or e-mail alone weighs more than the prior).
+    predictions = linker.inference.predict(
+        threshold_match_weight=MIN_MATCH_WEIGHT, warning_mode="never"
+    )
     gammas = [f"gamma_{f.name}" for f in FIELDS if f.column in present]
     source = (
         ", source_dataset_l AS left_source, source_dataset_r AS right_source"
@@ -376,11 +424,13 @@ def _score(
         SELECT *, CASE WHEN match_rule IS NOT NULL THEN {RULE_PROBABILITY}
                        ELSE match_probability END AS probability
         FROM scored
-        WHERE match_probability >= ? OR match_rule IS NOT NULL
+        WHERE (match_probability >= ? AND {_identity_guard_sql(present)})
+           OR match_rule IS NOT NULL
     """  # noqa: S608
-    pairs = con.execute(sql, [threshold]).pl()
+    pairs = con.sql(sql, params=[threshold]).pl()
     trained = linker.misc.save_model_to_json()
     con.close()
+    prior = float(trained["probability_two_random_records_match"])
     return MatchResult(pairs=pairs, settings=trained, probability_two_random_records_match=prior)
 
 

@@ -38,6 +38,7 @@ PREPARED_COLUMNS = (
     "giv",
     "name",
     "name_code",
+    "name_code_gf",
     "fam_key",
     "giv_key",
     "name_key_fg",
@@ -220,8 +221,6 @@ def _iso_date(expr: pl.Expr) -> pl.Expr:
 
 def _normalize_phones(values: pl.Series) -> pl.Series:
     """E.164 of each phone (``dangol.core.normalize.normalize_phone``); invalid → null."""
-    from django.core.exceptions import ImproperlyConfigured
-
     from dangol.core.normalize import NormalizationError, normalize_phone
 
     frame = pl.DataFrame({"raw": values}).with_columns(
@@ -237,9 +236,7 @@ def _normalize_phones(values: pl.Series) -> pl.Series:
     for raw in rest.to_list():  # distinct unusual values only
         try:
             slow.append(normalize_phone(raw).e164)
-        except (NormalizationError, ImproperlyConfigured):
-            # ImproperlyConfigured: NormalizationError translates its message eagerly, which
-            # needs Django settings; outside Django an invalid number is simply no number.
+        except NormalizationError:
             slow.append(None)
     lookup = pl.DataFrame({"raw": rest, "slow": slow}, schema={"raw": pl.String, "slow": pl.String})
     joined = frame.join(lookup, on="raw", how="left", maintain_order="left")
@@ -249,8 +246,6 @@ def _normalize_phones(values: pl.Series) -> pl.Series:
 def _normalize_emails(values: pl.Series) -> pl.Series:
     """The match key of each e-mail (``dangol.core.normalize.email_match_key``); invalid →
     null."""
-    from django.core.exceptions import ImproperlyConfigured
-
     from dangol.core.normalize import NormalizationError, email_match_key
 
     lowered = values.str.strip_chars().str.to_lowercase()
@@ -262,7 +257,7 @@ def _normalize_emails(values: pl.Series) -> pl.Series:
     for raw in rest.to_list():  # distinct unusual values only
         try:
             slow.append(email_match_key(raw))
-        except (NormalizationError, ImproperlyConfigured):
+        except NormalizationError:
             slow.append(None)
     lookup = pl.DataFrame({"raw": rest, "slow": slow}, schema={"raw": pl.String, "slow": pl.String})
     joined = frame.join(lookup, on="raw", how="left", maintain_order="left")
@@ -353,6 +348,11 @@ def prepare_records(records: pl.DataFrame, *, id_column: str) -> pl.DataFrame:
     out = out.with_columns(
         name=pl.when(pl.col("name").str.len_chars() > 0).then(pl.col("name")),
         name_code=korean.jamo_code(pl.col("name")),
+        name_code_gf=korean.jamo_code(
+            pl.when(pl.col("fam").is_not_null() & pl.col("giv").is_not_null()).then(
+                pl.concat_str("giv", "fam")
+            )
+        ),
         name_key_fg=_non_empty(pl.concat_str("fam_key", "giv_key", ignore_nulls=True)),
         name_key_gf=_non_empty(
             pl.concat_str("giv_as_fam_key", "fam_as_giv_key", ignore_nulls=True)
