@@ -24,7 +24,7 @@ CATEGORIES: list[tuple[str, str]] = [
 STEPS: list[tuple[str, str, int, float]] = [
     ("skincare/cleanser", "클렌징폼", 14_000, 1.6), ("skincare/toner", "토너", 22_000, 1.4),
     ("skincare/serum", "세럼", 38_000, 1.2), ("skincare/cream", "크림", 42_000, 1.0),
-    ("skincare/sunscreen", "선크림", 21_000, 1.1), ("skincare/mask", "시트마스크 10매", 15_000, 0.9),
+    ("skincare/sunscreen", "선크림", 21_000, 1.1), ("skincare/mask", "마스크팩", 15_000, 0.9),
     ("makeup/base", "쿠션", 32_000, 0.8), ("makeup/lip", "립틴트", 16_000, 0.9),
     ("makeup/eye", "아이섀도 팔레트", 29_000, 0.5), ("haircare/shampoo", "샴푸", 18_000, 0.8),
     ("haircare/treatment", "트리트먼트", 19_000, 0.5), ("bodycare/lotion", "바디로션", 17_000, 0.6),
@@ -75,13 +75,13 @@ def build_catalog(first_id: int = 1) -> Catalog:
         for si, (path, noun, base, spop) in enumerate(STEPS):
             for premium in (0, 1):
                 price = base * factor * (PREMIUM_FACTOR if premium else 1.0)
-                price = int(round(price / 1000.0)) * 1000 - 100  # 38,900원 style price points
+                price = round(price / 1000.0) * 1000 - 100  # 38,900원 style price points
                 name = f"{line} {'프리미엄 ' if premium else ''}{noun}"
                 sku = f"DG-{li + 1:02d}{si + 1:02d}-{'P' if premium else 'S'}"
                 weight = pop * spop * (0.25 if premium else 1.0)
                 rows.append((sku, name, path, line, brand, premium, price, si, li, weight))
     cols = list(zip(*rows, strict=True))
-    weight = np.array(cols[9], dtype=float)
+    weights = np.array(cols[9], dtype=float)
     return Catalog(
         first_id=first_id,
         sku=np.array(cols[0], dtype=object),
@@ -93,7 +93,7 @@ def build_catalog(first_id: int = 1) -> Catalog:
         price=np.array(cols[6], dtype=np.int64),
         step=np.array(cols[7], dtype=np.int64),
         line_i=np.array(cols[8], dtype=np.int64),
-        weight=weight / weight.sum(),
+        weight=weights / weights.sum(),
     )
 
 

@@ -51,8 +51,8 @@ ONLINE_CHANNELS: list[tuple[str, str, str]] = [
 ]
 
 ADMIN_EMAIL = "admin@dangol.local"
-ADMIN_PASSWORD = "dangol-admin-2025"
-DEMO_PASSWORD = "dangol-demo-2025"
+ADMIN_PASSWORD = "dangol-admin-2025"  # noqa: S105 - the public demo login
+DEMO_PASSWORD = "dangol-demo-2025"  # noqa: S105 - the public demo login
 
 CUSTOMER_TYPES = [
     "customers.customer",

@@ -15,11 +15,23 @@ import numpy as np
 from dangol.demo.purchases import DAY, Purchases, RetailCalendar
 
 RETURN_SUBJECTS = {
-    "change_of_mind": ("inquiry", "단순 변심 반품 문의", "사용 전 제품 반품 절차와 환불 일정을 안내했습니다."),
-    "defect": ("complaint", "제품 불량 불만", "펌프가 작동하지 않는다는 불만. 교환 대신 환불을 원함."),
+    "change_of_mind": (
+        "inquiry",
+        "단순 변심 반품 문의",
+        "사용 전 제품 반품 절차와 환불 일정을 안내했습니다.",
+    ),
+    "defect": (
+        "complaint",
+        "제품 불량 불만",
+        "펌프가 작동하지 않는다는 불만. 교환 대신 환불을 원함.",
+    ),
     "damaged": ("complaint", "배송 중 파손", "용기가 깨진 채 도착. 사진 확인 후 환불 처리."),
     "wrong_item": ("complaint", "오배송 불만", "주문과 다른 제품이 배송됨. 회수 후 재발송 안내."),
-    "skin_trouble": ("complaint", "피부 트러블 발생", "사용 후 붉어짐과 가려움 호소. 성분 안내 및 환불."),
+    "skin_trouble": (
+        "complaint",
+        "피부 트러블 발생",
+        "사용 후 붉어짐과 가려움 호소. 성분 안내 및 환불.",
+    ),
     "other": ("inquiry", "반품 문의", "반품 가능 여부 문의."),
 }
 ORDER_INQUIRIES = [
@@ -34,9 +46,13 @@ CHURN_COMPLAINTS = [
     ("가격 불만", "온라인몰과 매장 가격이 달라 불만."),
 ]
 CAMPAIGN_SUBJECTS = [
-    "[단골] 이달의 신상품 소식", "[단골] 회원 전용 쿠폰이 도착했어요", "[단골] 시즌 기획전 최대 20%",
-    "[단골] 명절 선물세트 미리 준비하세요", "[단골] 블랙프라이데이 특가", "[단골] 생일 축하 쿠폰",
-]  # fmt: skip
+    "[단골] 이달의 신상품 소식",
+    "[단골] 회원 전용 쿠폰이 도착했어요",
+    "[단골] 시즌 기획전 최대 20%",
+    "[단골] 명절 선물세트 미리 준비하세요",
+    "[단골] 블랙프라이데이 특가",
+    "[단골] 생일 축하 쿠폰",
+]
 B2B_TOPICS = [
     ("call", "phone", "분기 발주 협의", "다음 분기 발주 물량과 단가 협의."),
     ("meeting", "visit", "거래처 방문 미팅", "신제품 라인 소개 및 매대 배치 논의."),
@@ -70,9 +86,7 @@ def generate_interactions(
 ) -> dict[str, np.ndarray]:
     """Interactions for one chunk, ≈ ``per_customer`` per customer on average."""
     n = len(inputs.customer_id)
-    cid_index = {int(c): i for i, c in enumerate(inputs.customer_id[:1])}  # ids are contiguous
-    base_cid = int(inputs.customer_id[0]) if n else 0
-    del cid_index
+    base_cid = int(inputs.customer_id[0]) if n else 0  # a chunk's ids are contiguous
     end = cal.start_epoch + cal.days * DAY
     parts: list[dict[str, np.ndarray]] = []
 
@@ -92,7 +106,9 @@ def generate_interactions(
         k = len(ret["id"])
         part(
             ret["customer_id"],
-            channel=np.array(["phone", "chat", "email"], dtype=object)[rng.choice(3, k, p=[0.5, 0.35, 0.15])],
+            channel=np.array(["phone", "chat", "email"], dtype=object)[
+                rng.choice(3, k, p=[0.5, 0.35, 0.15])
+            ],
             direction="inbound",
             kind=subj[:, 0],
             subject=subj[:, 1],
@@ -111,18 +127,24 @@ def generate_interactions(
         topic = rng.integers(0, len(ORDER_INQUIRIES), k)
         part(
             orders["customer_id"][asked],
-            channel=np.array(["chat", "phone", "kakao"], dtype=object)[rng.choice(3, k, p=[0.5, 0.3, 0.2])],
+            channel=np.array(["chat", "phone", "kakao"], dtype=object)[
+                rng.choice(3, k, p=[0.5, 0.3, 0.2])
+            ],
             direction="inbound",
             kind="inquiry",
             subject=np.array([t[0] for t in ORDER_INQUIRIES], dtype=object)[topic],
             body=np.array([t[1] for t in ORDER_INQUIRIES], dtype=object)[topic],
-            occurred_at=np.minimum(orders["placed_at"][asked] + rng.integers(3600, 3 * DAY, k), end - 60),
+            occurred_at=np.minimum(
+                orders["placed_at"][asked] + rng.integers(3600, 3 * DAY, k), end - 60
+            ),
             staff_id=agents[rng.integers(0, len(agents), k)],
             related_type_id=np.full(k, order_ct),
             related_id=orders["id"][asked],
         )
     # 3. Store purchases come with a visit.
-    in_store = np.flatnonzero(np.isin(orders["channel_id"], inputs.store_channels) & (rng.random(m) < 0.35))
+    in_store = np.flatnonzero(
+        np.isin(orders["channel_id"], inputs.store_channels) & (rng.random(m) < 0.35)
+    )
     k = len(in_store)
     if k:
         part(
@@ -141,7 +163,9 @@ def generate_interactions(
     last = np.zeros(n, dtype=np.int64)
     np.maximum.at(last, orders["customer_id"] - base_cid, orders["placed_at"])
     unhappy = np.flatnonzero(
-        purchases.dropped_out & (last > 0) & (rng.random(n) < np.clip(0.25 * purchases.trouble, 0, 0.9))
+        purchases.dropped_out
+        & (last > 0)
+        & (rng.random(n) < np.clip(0.25 * purchases.trouble, 0, 0.9))
     )
     k = len(unhappy)
     if k:
@@ -199,24 +223,41 @@ def generate_interactions(
             channel=inputs.marketing_channel[who],
             direction="outbound",
             kind="message",
-            subject=np.array(CAMPAIGN_SUBJECTS, dtype=object)[rng.integers(0, len(CAMPAIGN_SUBJECTS), k)],
+            subject=np.array(CAMPAIGN_SUBJECTS, dtype=object)[
+                rng.integers(0, len(CAMPAIGN_SUBJECTS), k)
+            ],
             body="",
-            occurred_at=cal.start_epoch + campaign_days[pick] * DAY + 10 * 3600 + rng.integers(0, 3600, k),
+            occurred_at=cal.start_epoch
+            + campaign_days[pick] * DAY
+            + 10 * 3600
+            + rng.integers(0, 3600, k),
             staff_id=np.zeros(k, dtype=np.int64),
             related_type_id=np.zeros(k, dtype=np.int64),
             related_id=np.zeros(k, dtype=np.int64),
         )
     if not parts:
         return {}
-    keys = ["customer_id", "channel", "direction", "kind", "subject", "body", "occurred_at",
-            "staff_id", "related_type_id", "related_id"]  # fmt: skip
+    keys = [
+        "customer_id",
+        "channel",
+        "direction",
+        "kind",
+        "subject",
+        "body",
+        "occurred_at",
+        "staff_id",
+        "related_type_id",
+        "related_id",
+    ]
     out = {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in keys}
     out["organization_id"] = np.concatenate(
         [p.get("organization_id", np.zeros(len(p["customer_id"]), dtype=np.int64)) for p in parts]
     )
     order = np.lexsort((out["occurred_at"], out["customer_id"]))
     out = {key: val[order] for key, val in out.items()}
-    out["occurred_at"] = np.maximum(out["occurred_at"], inputs.signup_at[out["customer_id"] - base_cid])
+    out["occurred_at"] = np.maximum(
+        out["occurred_at"], inputs.signup_at[out["customer_id"] - base_cid]
+    )
     out["created_at"] = out["occurred_at"]
     out["id"] = np.arange(first_id, first_id + len(order), dtype=np.int64)
     return out

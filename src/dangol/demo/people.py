@@ -11,6 +11,7 @@ store, purchase-behaviour seeds) and is what ``loader`` writes.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,6 +176,8 @@ def _cat(*parts: np.ndarray | str) -> np.ndarray:
 
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """Integers as zero-padded strings."""
+    if not len(values):
+        return np.empty(0, dtype=object)
     return np.char.zfill(values.astype(str), width).astype(object)
 
 
@@ -184,9 +187,10 @@ def mobile_numbers(index: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray
     A multiplicative permutation of the 80 million-number space (010-2000-0000 … 010-9999-9999)
     keeps numbers unique without a set, and deterministic for a seed.
     """
-    space = 80_000_000
+    space = 79_700_000  # 010-5970 … 010-5999 are not assigned (libphonenumber rejects them)
     idx = (index.astype(np.int64) * 48_271 + (seed * 7_919) % space) % space
-    mid = _digits(2000 + idx // 10_000, 4)
+    middle = 2000 + idx // 10_000
+    mid = _digits(middle + np.where(middle >= 5970, 30, 0), 4)
     last = _digits(idx % 10_000, 4)
     national = _cat("010-", mid, "-", last)
     e164 = _cat("+8210", mid, last)
@@ -255,8 +259,12 @@ def solar_to_lunar(date: str) -> str | None:
     y, m, d = (int(x) for x in date.split("-"))
     if not cal.setSolarDate(y, m, d):
         return None
-    iso = str(cal.LunarIsoFormat())
-    return iso.replace(" Intercalation", "")[:10]
+    iso = str(cal.LunarIsoFormat()).replace(" Intercalation", "")[:10]
+    try:  # lunar 2/29 or x/30 has no calendar twin: such a person keeps the solar date
+        datetime.date.fromisoformat(iso)
+    except ValueError:
+        return None
+    return iso
 
 
 # --- persons ----------------------------------------------------------------------------------
@@ -275,11 +283,16 @@ def _persons(n_persons: int, seed: int, first_person_id: int) -> dict[str, np.nd
     birth_dates = (year_start + doy.astype("timedelta64[D]")).astype(str)
     # Older people more often keep their birthday by the lunar calendar.
     lunar = rng.random(n_persons) < np.where(age >= 50, 0.25, 0.04)
-    # Lunar dates never exceed the 29th/30th: clamp the day to keep every lunar date valid.
-    day = np.char.ljust(np.array([s[8:] for s in birth_dates]), 2)
-    clamp = lunar & (day.astype(int) > 29)
+    # Lunar months have 29 or 30 days, and a birth date must also be a valid calendar date
+    # (it is stored in a DATE column): lunar days stay ≤ 29, and ≤ 28 in the second month.
+    day = np.array([s[8:] for s in birth_dates]).astype(int)
+    month = np.array([s[5:7] for s in birth_dates]).astype(int)
+    limit = np.where(month == 2, 28, 29)
+    clamp = lunar & (day > limit)
     birth_dates = birth_dates.astype(object)
-    birth_dates[clamp] = _cat(np.array([s[:8] for s in birth_dates[clamp]], dtype=object), "29")
+    birth_dates[clamp] = _cat(
+        np.array([s[:8] for s in birth_dates[clamp]], dtype=object), _digits(limit[clamp], 2)
+    )
 
     fam_i = rng.choice(len(POOLS.fam), n_persons, p=POOLS.fam_p)
     family = POOLS.fam[fam_i]
@@ -458,7 +471,7 @@ def generate_records(
 ) -> pl.DataFrame:
     """``n`` registration records (with ``copy_no`` and ``is_legacy_phone`` besides the public
     columns). Chunks with disjoint id ranges can be generated independently."""
-    n_persons = persons_for_records(n) + 8
+    n_persons = n  # every person has at least one record: always enough, cut to n below
     persons = _persons(n_persons, seed, first_person_id)
     records = _records(persons, seed, first_record_id).head(n)
     # Registrations arrive in no particular order: duplicates are not neighbours.

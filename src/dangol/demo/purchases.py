@@ -209,7 +209,9 @@ def generate_purchases(
             store_ch[sel] = np.array(ids)[pick[sel] % len(ids)]
         # Customers living where there is no store shop at the flagship when they visit Seoul.
         no_store = ~np.isin(reg, list(store_by_region))
-        store_ch[no_store] = np.where(r[no_store] < 0.2, store_by_region["seoul"][0], channels["online"])
+        store_ch[no_store] = np.where(
+            r[no_store] < 0.2, store_by_region["seoul"][0], channels["online"]
+        )
         channel[store_mask] = store_ch[store_mask]
     order_b2b = b2b[cust_idx]
     channel[order_b2b] = channels["wholesale"]
@@ -289,8 +291,10 @@ def generate_purchases(
     order_id = np.arange(first_order_id, first_order_id + m, dtype=np.int64)
     line_id = np.arange(first_line_id, first_line_id + total_lines, dtype=np.int64)
     return_id = np.arange(first_return_id, first_return_id + len(ret_orders), dtype=np.int64)
-    ymd = (np.datetime64("1970-01-01") + ((placed + 9 * 3600) // DAY).astype("timedelta64[D]"))
-    number = "DG" + np.char.replace(ymd.astype(str), "-", "").astype(object) + "-" + _base34(order_id, 8)
+    ymd = np.datetime64("1970-01-01") + ((placed + 9 * 3600) // DAY).astype("timedelta64[D]")
+    number = (
+        "DG" + np.char.replace(ymd.astype(str), "-", "").astype(object) + "-" + _base34(order_id, 8)
+    )
     org = batch.org_id[cust_idx]
     return Purchases(
         orders={
@@ -326,7 +330,9 @@ def generate_purchases(
             "amount": ret_amount,
         },
         return_lines={
-            "id": np.arange(first_return_line_id, first_return_line_id + len(ret_orders), dtype=np.int64),
+            "id": np.arange(
+                first_return_line_id, first_return_line_id + len(ret_orders), dtype=np.int64
+            ),
             "ret_id": return_id,
             "order_line_id": line_id[ret_line],
             "quantity": ret_qty,

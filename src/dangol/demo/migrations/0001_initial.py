@@ -5,23 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DemoIdentityLabel',
+            name="DemoIdentityLabel",
             fields=[
-                ('customer', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='customers.customer')),
-                ('person_id', models.BigIntegerField(db_index=True, verbose_name='person')),
+                (
+                    "customer",
+                    models.OneToOneField(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="customers.customer",
+                    ),
+                ),
+                ("person_id", models.BigIntegerField(db_index=True, verbose_name="person")),
             ],
             options={
-                'verbose_name': 'demo identity label',
-                'verbose_name_plural': 'demo identity labels',
+                "verbose_name": "demo identity label",
+                "verbose_name_plural": "demo identity labels",
             },
         ),
     ]

@@ -1,0 +1,132 @@
+"""A tiny demo company loads on the test database and holds together."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count, F, Max, Min, Q, Sum
+
+from dangol.commerce.models import Order, OrderLine, Product, Return
+from dangol.core.models import ChangeLog, RoleGrant, User
+from dangol.core.normalize import email_match_key, normalize_phone
+from dangol.customers.models import Consent, ConsentEvent, ContactPoint, Customer, Interaction
+from dangol.demo import loader
+from dangol.demo.models import DemoIdentityLabel
+
+AS_OF = datetime.date(2025, 11, 1)
+
+
+@pytest.fixture
+def fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def tiny(db, fast_hashing):
+    return loader.load(300, seed=42, as_of=AS_OF, chunk=120)
+
+
+def test_every_line_references_a_product_and_orders_add_up(tiny):
+    assert Customer.objects.count() == 300
+    assert Order.objects.count() > 1_000
+    product_ids = set(Product.objects.values_list("id", flat=True))
+    assert set(OrderLine.objects.values_list("product_id", flat=True).distinct()) <= product_ids
+    bad = Order.objects.annotate(s=Sum("lines__line_total")).exclude(total=F("s"))
+    assert not bad.exists()
+    assert not Order.objects.exclude(total=F("subtotal") - F("discount")).exists()
+    assert Return.objects.exists()
+    assert not Return.objects.exclude(customer_id=F("order__customer_id")).exists()
+
+
+def test_aggregates_equal_the_sums_of_the_orders(tiny):
+    live = Order.objects.exclude(status="cancelled")
+    sums = {
+        r["customer_id"]: r
+        for r in live.values("customer_id").annotate(
+            n=Count("id"), spent=Sum(F("total") - F("returned_amount")),
+            first=Min("placed_at"), last=Max("placed_at"),
+        )
+    }  # fmt: skip
+    for c in Customer.objects.all():
+        s = sums.get(c.pk)
+        if s is None:
+            assert c.order_count == 0 and c.lifecycle_stage == "lead"
+            continue
+        assert c.order_count == s["n"]
+        assert c.total_spent == Decimal(s["spent"])
+        assert c.first_purchase_at == s["first"] and c.last_purchase_at == s["last"]
+        assert c.lifecycle_stage in ("customer", "repeat", "lapsed")
+
+
+def test_consents_have_history_and_reconfirmation_dates(tiny):
+    assert Consent.objects.count() > 100
+    for c in Consent.objects.all()[:300]:
+        events = ConsentEvent.objects.filter(customer_id=c.customer_id, channel=c.channel)
+        assert events.exists()
+        assert events.order_by("-at", "-id").first().status == c.status
+        if c.status == "granted":
+            assert (
+                c.reconfirm_due
+                == (c.granted_at + datetime.timedelta(days=730)).astimezone(datetime.UTC).date()
+                or abs((c.reconfirm_due - c.granted_at.date()).days - 730) <= 1
+            )
+
+
+def test_identity_labels_cover_every_record_and_the_duplicates(tiny):
+    assert DemoIdentityLabel.objects.count() == 300
+    dup_people = (
+        DemoIdentityLabel.objects.values("person_id").annotate(n=Count("customer_id"))
+        .filter(n__gt=1)
+    )  # fmt: skip
+    assert dup_people.exists()
+
+
+def test_contact_points_are_normalized_like_the_services(tiny):
+    for cp in ContactPoint.objects.filter(kind="mobile")[:200]:
+        phone = normalize_phone(cp.value)
+        assert (cp.match_key, cp.normalized, cp.last4) == (phone.e164, phone.e164, phone.last4)
+        assert cp.is_legacy == phone.is_legacy
+    for cp in ContactPoint.objects.filter(kind="email")[:200]:
+        assert cp.match_key == email_match_key(cp.value)
+
+
+def test_staff_roles_owners_and_timeline(tiny):
+    assert User.objects.filter(email="admin@dangol.local", is_superuser=True).exists()
+    rep = User.objects.get(email="sales@dangol.local")
+    grant = RoleGrant.objects.get(role=rep.role, object_type="customers.customer")
+    assert grant.scope == "own"
+    marketer = User.objects.get(email="marketing@dangol.local")
+    assert not marketer.role.can_view_pii
+    assert Customer.objects.filter(owner__isnull=False).exists()
+    assert Customer.objects.filter(owner__isnull=True, team__isnull=False).count() > 200
+    assert Interaction.objects.filter(kind="complaint").exists()
+    assert not Interaction.objects.filter(occurred_at__lt=F("customer__created_at")).exists()
+    assert ChangeLog.objects.filter(action="demo.loaded").count() == 1
+
+
+def test_same_seed_gives_the_same_company(db, fast_hashing):
+    def fingerprint():
+        return (
+            list(
+                Customer.objects.order_by("id").values_list(
+                    "full_name", "order_count", "total_spent"
+                )
+            ),
+            list(Order.objects.order_by("id").values_list("number", "total")[:500]),
+        )
+
+    loader.load(150, seed=3, as_of=AS_OF)
+    first = fingerprint()
+    loader.wipe()
+    loader.load(150, seed=3, as_of=AS_OF)
+    assert fingerprint() == first
+
+
+def test_command_refuses_a_database_with_customers(tiny):
+    with pytest.raises(CommandError, match="already has customers"):
+        call_command("demo", "--size", "100", "--no-serve")
+    assert Customer.objects.filter(~Q(id=0)).count() == 300
