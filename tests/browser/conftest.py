@@ -106,3 +106,151 @@ def sign_in(page: Any) -> Callable[[str, str], None]:
         page.locator("form[action='/login/'] button[type=submit]").click()
 
     return go
+
+
+@pytest.fixture
+def showcase(make_user: Any, make_customer: Any) -> Callable[..., dict[str, Any]]:
+    """``showcase(owner)``: a realistic customer (contacts, orders, calls, consents, tags, an
+    organization) owned by `owner`, built through the services."""
+
+    def build(owner: Any) -> dict[str, Any]:
+        import datetime
+        from decimal import Decimal
+
+        from django.utils import timezone
+
+        from dangol.commerce import services as commerce
+        from dangol.core.services import define_custom_field, tag_objects
+        from dangol.customers import services
+
+        now = timezone.now()
+        define_custom_field(
+            object_type="customers.customer",
+            key="skin",
+            label="피부 타입",
+            field_type="choice",
+            choices=["건성", "지성", "복합성"],
+        )
+        customer = make_customer(
+            full_name="김민준",
+            owner=owner,
+            lifecycle_stage="repeat",
+            region="seoul",
+            gender="M",
+            birth_date=datetime.date(1988, 4, 12),
+            signup_channel="온라인몰",
+            custom_fields={"skin": "복합성"},
+            contacts=[("mobile", "010-1234-5678"), ("email", "minjun.kim@example.com")],
+        )
+        services.add_address(
+            customer=customer,
+            line1="서울특별시 강남구 테헤란로 152",
+            line2="12층",
+            postal_code="06236",
+            region="seoul",
+            city="강남구",
+            actor=owner,
+        )
+        for i, name in enumerate(["이서연", "박지훈", "최유진", "정하늘", "강도윤"]):
+            other = make_customer(
+                full_name=name,
+                owner=owner,
+                lifecycle_stage=["customer", "lead", "prospect", "repeat", "lapsed"][i],
+                region=["busan", "seoul", "gyeonggi", "incheon", "daegu"][i],
+                contacts=[("mobile", f"010-{2000 + i * 111}-{3000 + i * 7}")],
+            )
+            tag_objects(objs=[other], names=["신규"] if i % 2 else ["VIP"])
+        tag_objects(objs=[customer], names=["VIP", "선물 포장"])
+        org = services.create_organization(
+            name="한빛상사",
+            owner=owner,
+            actor=owner,
+            industry="유통",
+            region="seoul",
+            size="50-299",
+        )
+        services.link_to_organization(
+            customer=customer, organization=org, role="구매 담당", is_primary=True, actor=owner
+        )
+        channel = commerce.create_sales_channel(
+            code="online", name="공식 온라인몰", kind="online", actor=None
+        )
+        cream = commerce.create_product(
+            actor=None,
+            sku="HYD-CRM-50",
+            name="수분 크림 50ml",
+            price=Decimal(38000),
+            brand="단골뷰티",
+            line="수분",
+            tier="standard",
+        )
+        serum = commerce.create_product(
+            actor=None,
+            sku="VIT-SRM-30",
+            name="비타민 세럼 30ml",
+            price=Decimal(52000),
+            brand="단골뷰티",
+            line="비타민",
+            tier="premium",
+        )
+        orders = []
+        for days, lines in [(120, [(cream, 2)]), (45, [(serum, 1), (cream, 1)]), (6, [(serum, 2)])]:
+            orders.append(
+                commerce.place_order(
+                    data=commerce.OrderInput(
+                        customer=customer,
+                        channel=channel,
+                        organization=org if days == 45 else None,
+                        placed_at=now - datetime.timedelta(days=days),
+                        lines=[commerce.LineInput(p, q) for p, q in lines],
+                    ),
+                    actor=None,
+                )
+            )
+        services.grant_consent(
+            customer=customer,
+            channel="sms",
+            actor=owner,
+            evidence="가입 시 동의",
+            at=now - datetime.timedelta(days=200),
+        )
+        services.grant_consent(
+            customer=customer,
+            channel="email",
+            actor=owner,
+            evidence="가입 시 동의",
+            at=now - datetime.timedelta(days=200),
+        )
+        services.withdraw_consent(
+            customer=customer,
+            channel="email",
+            actor=owner,
+            evidence="수신 거부 링크",
+            at=now - datetime.timedelta(days=30),
+        )
+        services.record_interaction(
+            customer=customer,
+            channel="phone",
+            kind="call",
+            direction="outbound",
+            subject="재구매 안내",
+            body="비타민 세럼 재입고 안내, 다음 주 방문 예정",
+            occurred_at=now - datetime.timedelta(days=5),
+            actor=owner,
+        )
+        services.record_interaction(
+            customer=customer,
+            channel="store",
+            kind="visit",
+            direction="inbound",
+            subject="매장 방문 상담",
+            body="피부 타입 상담 후 샘플 제공",
+            occurred_at=now - datetime.timedelta(days=20),
+            actor=owner,
+        )
+        services.add_note(
+            customer=customer, body="선물 포장을 선호함. 연말 선물 세트 제안.", actor=owner
+        )
+        return {"customer": customer, "organization": org, "product": serum, "order": orders[-1]}
+
+    return build

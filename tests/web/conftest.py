@@ -28,3 +28,42 @@ def signed_in(client: Any, make_user: Any) -> Any:
         return client, user
 
     return sign_in
+
+
+@pytest.fixture
+def make_product(db: Any) -> Any:
+    """``make_product(name=..., price=...)`` through the commerce service."""
+    import uuid
+    from decimal import Decimal
+
+    from dangol.commerce import services
+
+    def make(**kw: Any) -> Any:
+        return services.create_product(
+            actor=None,
+            sku=kw.pop("sku", f"SKU-{uuid.uuid4().hex[:8]}"),
+            name=kw.pop("name", "수분 크림"),
+            price=kw.pop("price", Decimal("32000")),
+            **kw,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_order(db: Any, make_product: Any) -> Any:
+    """``make_order(customer, amount=..., placed_at=...)``: a paid order of one product."""
+    from decimal import Decimal
+
+    from dangol.commerce import services
+
+    def make(customer: Any, amount: int = 32000, quantity: int = 1, **kw: Any) -> Any:
+        product = kw.pop("product", None) or make_product(price=Decimal(amount))
+        return services.place_order(
+            data=services.OrderInput(
+                customer=customer, lines=[services.LineInput(product, quantity)], **kw
+            ),
+            actor=None,
+        )
+
+    return make

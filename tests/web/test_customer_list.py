@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dangol.web.views import customers as customer_views
+from dangol.customers import views as customer_views
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,10 @@ def test_filters_by_stage_and_query(signed_in: Any, make_customer: Any) -> None:
     assert "<html" not in fragment
 
 
-@pytest.mark.parametrize("sort", ["recent", "spend", "name"])
+@pytest.mark.parametrize(
+    "sort",
+    ["recent", "spend", "name", "-name", "created", "-last_purchase", "last_purchase", "stage"],
+)
 def test_keyset_pages_cover_every_customer_once(
     signed_in: Any, make_customer: Any, monkeypatch: Any, sort: str
 ) -> None:

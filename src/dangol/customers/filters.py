@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -137,7 +137,9 @@ class CustomerFilterForm(forms.Form):
     purchase_from = forms.DateField(
         label=_("Last purchase from"), required=False, widget=DATE_WIDGET
     )
-    purchase_to = forms.DateField(label=_("Last purchase until"), required=False, widget=DATE_WIDGET)
+    purchase_to = forms.DateField(
+        label=_("Last purchase until"), required=False, widget=DATE_WIDGET
+    )
     cf = forms.ChoiceField(
         label=_("Custom field"), required=False, widget=forms.Select(attrs=SELECT)
     )
@@ -221,15 +223,15 @@ class CustomerFilterForm(forms.Form):
         return qs
 
     @staticmethod
-    def _consent_q(status: str, channel: str) -> Q:
-        consents = Consent.objects.filter(
-            customer=OuterRef("pk"), purpose=ConsentPurpose.MARKETING
-        )
+    def _consent_q(status: str, channel: str) -> Exists | Any:
+        consents = Consent.objects.filter(customer=OuterRef("pk"), purpose=ConsentPurpose.MARKETING)
         if channel:
             consents = consents.filter(channel=channel)
         if status == ConsentFilter.NONE:
             return ~Exists(consents)
-        wanted = ConsentStatus.GRANTED if status == ConsentFilter.GRANTED else ConsentStatus.WITHDRAWN
+        wanted = (
+            ConsentStatus.GRANTED if status == ConsentFilter.GRANTED else ConsentStatus.WITHDRAWN
+        )
         return Exists(consents.filter(status=wanted))
 
     @staticmethod

@@ -157,7 +157,9 @@ class ProfileForm(forms.Form):
         widget=forms.TextInput(attrs=TEXT),
     )
     lifecycle_stage = forms.ChoiceField(
-        label=_("Lifecycle stage"), choices=LifecycleStage.choices, widget=forms.Select(attrs=SELECT)
+        label=_("Lifecycle stage"),
+        choices=LifecycleStage.choices,
+        widget=forms.Select(attrs=SELECT),
     )
     gender = forms.ChoiceField(
         label=_("Gender"), choices=Gender.choices, required=False, widget=forms.Select(attrs=SELECT)
@@ -255,10 +257,10 @@ class BulkAction:
 class BulkForm(forms.Form):
     """A selection of customers and what to do with it."""
 
-    ids = forms.TypedMultipleChoiceField(coerce=int, error_messages={"required": _("Select customers first.")})
-    action = forms.ChoiceField(
-        choices=[(a, a) for a in (*BulkAction.CHANGES, *BulkAction.EXPORTS)]
+    ids = forms.TypedMultipleChoiceField(
+        coerce=int, error_messages={"required": _("Select customers first.")}
     )
+    action = forms.ChoiceField(choices=[(a, a) for a in (*BulkAction.CHANGES, *BulkAction.EXPORTS)])
     owner = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False)
     tag = forms.CharField(max_length=64, required=False)
 
@@ -280,9 +282,10 @@ class BulkForm(forms.Form):
         action = data.get("action")
         if action == BulkAction.ASSIGN_OWNER and not data.get("owner"):
             self.add_error("owner", _("Choose the new owner."))
-        if action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG) and not (
-            data.get("tag") or ""
-        ).strip():
+        if (
+            action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG)
+            and not (data.get("tag") or "").strip()
+        ):
             self.add_error("tag", _("Enter a tag."))
         return data
 

@@ -65,6 +65,7 @@ from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
 PAGE_SIZE = 50
 ORGANIZATION_PAGE_SIZE = 50
 TIMELINE_KIND_CHOICES = selectors.TIMELINE_KINDS
+TIMELINE_PAGE = selectors.TIMELINE_PAGE
 
 
 def _page(qs: Any, order: KeysetOrder, request: HttpRequest, size: int) -> Any:
@@ -97,12 +98,20 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         raise Http404
     filters = CustomerFilterForm(request.GET)
     sort, column, descending = parse_sort(request.GET.get("sort", ""))
-    order = KeysetOrder(column.field, descending=descending, kind=column.kind, nullable=column.nullable)
-    qs = filters.apply(selectors.customers_for(user)).select_related("owner", "team").prefetch_related(
-        Prefetch(
-            "contact_points",
-            queryset=ContactPoint.objects.filter(kind=ContactKind.MOBILE).order_by("-is_primary", "id"),
-            to_attr="mobiles",
+    order = KeysetOrder(
+        column.field, descending=descending, kind=column.kind, nullable=column.nullable
+    )
+    qs = (
+        filters.apply(selectors.customers_for(user))
+        .select_related("owner", "team")
+        .prefetch_related(
+            Prefetch(
+                "contact_points",
+                queryset=ContactPoint.objects.filter(kind=ContactKind.MOBILE).order_by(
+                    "-is_primary", "id"
+                ),
+                to_attr="mobiles",
+            )
         )
     )
     page = _page(qs, order, request, PAGE_SIZE)
@@ -137,8 +146,10 @@ def _sort_links(params: QueryDict, current: str) -> dict[str, dict[str, Any]]:
         state = "asc" if current == key else "desc" if current == f"-{key}" else ""
         # First click: the natural direction (names A→Z, figures and dates biggest/newest first).
         target = (
-            f"-{key}" if state == "asc" else key
-        ) if state else (key if key in ("name", "stage") else f"-{key}")
+            (f"-{key}" if state == "asc" else key)
+            if state
+            else (key if key in ("name", "stage") else f"-{key}")
+        )
         query = f"{rest}&sort={target}" if rest else f"sort={target}"
         links[key] = {"query": query, "state": state}
     return links
@@ -165,7 +176,7 @@ def customer_bulk(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return _back_to_list(request)
     action = form.cleaned_data["action"]
     if action in BulkAction.EXPORTS:
@@ -221,7 +232,10 @@ def _export_rows(request: HttpRequest, customers: list[Customer]) -> list[list[A
         Customer.objects.filter(pk__in=[c.pk for c in customers])
         .select_related("owner", "team")
         .prefetch_related(
-            Prefetch("contact_points", queryset=ContactPoint.objects.order_by("kind", "-is_primary", "id"))
+            Prefetch(
+                "contact_points",
+                queryset=ContactPoint.objects.order_by("kind", "-is_primary", "id"),
+            )
         )
         .order_by("id")
     )
@@ -260,7 +274,9 @@ def _export_rows(request: HttpRequest, customers: list[Customer]) -> list[list[A
                 email,
                 c.order_count,
                 int(c.total_spent) if c.total_spent == int(c.total_spent) else float(c.total_spent),
-                timezone.localtime(c.last_purchase_at).strftime("%Y-%m-%d %H:%M") if c.last_purchase_at else "",
+                timezone.localtime(c.last_purchase_at).strftime("%Y-%m-%d %H:%M")
+                if c.last_purchase_at
+                else "",
                 timezone.localtime(c.created_at).strftime("%Y-%m-%d"),
                 str(c.owner) if c.owner else "",
                 str(c.team) if c.team else "",
@@ -291,7 +307,9 @@ def _export(request: HttpRequest, customers: list[Customer], action: str) -> Htt
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
-    for column, width in zip("ABCDEFGHIJKL", (10, 14, 14, 10, 16, 26, 8, 14, 17, 12, 14, 14), strict=True):
+    for column, width in zip(
+        "ABCDEFGHIJKL", (10, 14, 14, 10, 16, 26, 8, 14, 17, 12, 14, 14), strict=True
+    ):
         sheet.column_dimensions[column].width = width
     for (cell,) in sheet.iter_rows(min_row=2, min_col=8, max_col=8):
         cell.number_format = "#,##0"
@@ -331,7 +349,7 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
     else:
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
     return redirect(f"{reverse('web:customer_list')}?{form.data.get('query', '')}")
 
 
@@ -349,7 +367,9 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
 # --- the customer 360 -----------------------------------------------------------------------
 
 
-def _visible_customer(request: HttpRequest, customer_id: int, action: Action = Action.VIEW) -> Customer:
+def _visible_customer(
+    request: HttpRequest, customer_id: int, action: Action = Action.VIEW
+) -> Customer:
     customer = Customer.objects.visible_to(request.user, action).filter(pk=customer_id).first()
     if customer is None:
         raise Http404
@@ -375,9 +395,10 @@ def _timeline_context(
         before=before,
         kinds=(kind,) if kind else selectors.TIMELINE_KINDS,
         channels=(channel,) if channel else (),
+        limit=TIMELINE_PAGE,
     )
     more = None
-    if len(entries) == selectors.TIMELINE_PAGE:
+    if len(entries) == TIMELINE_PAGE:
         params = {"before": entries[-1].at.isoformat()}
         if kind:
             params["kind"] = kind
@@ -431,6 +452,7 @@ def _kind_choices() -> list[tuple[str, str]]:
         ("return", _("Returns")),
         ("note", _("Notes")),
         ("consent", _("Consent changes")),
+        ("history", _("Record history")),
     ]
 
 
@@ -513,7 +535,9 @@ def customer_contacts(request: HttpRequest, customer_id: int) -> HttpResponse:
     )
 
 
-def _form_error_response(request: HttpRequest, template: str, context: dict[str, Any], target: str) -> HttpResponse:
+def _form_error_response(
+    request: HttpRequest, template: str, context: dict[str, Any], target: str
+) -> HttpResponse:
     response = render(request, template, context)
     response["HX-Retarget"] = target
     response["HX-Reswap"] = "outerHTML"
@@ -544,31 +568,44 @@ def customer_log(request: HttpRequest, customer_id: int, what: str) -> HttpRespo
                     actor=request.user,
                 )
                 entry = selectors.TimelineEntry(
-                    kind="note", at=note.created_at, id=note.pk, title=note.body[:80],
-                    detail=note.body, staff=str(request.user), obj=note,
+                    kind="note",
+                    at=note.created_at,
+                    id=note.pk,
+                    title=note.body[:80],
+                    detail=note.body,
+                    staff=str(request.user),
+                    obj=note,
                 )
             else:
                 interaction = services.record_interaction(
                     customer=customer, actor=request.user, **form.service_arguments()
                 )
                 entry = selectors.TimelineEntry(
-                    kind="interaction", at=interaction.occurred_at, id=interaction.pk,
+                    kind="interaction",
+                    at=interaction.occurred_at,
+                    id=interaction.pk,
                     title=interaction.subject or str(interaction.get_kind_display()),
-                    channel=interaction.channel, detail=interaction.body,
-                    staff=str(request.user), obj=interaction,
+                    channel=interaction.channel,
+                    detail=interaction.body,
+                    staff=str(request.user),
+                    obj=interaction,
                 )
         except ValidationFailed as exc:
             add_service_errors(form, exc)
         else:
-            fresh = NoteForm(prefix="note") if what == "note" else InteractionForm(
-                initial={"kind": what}, prefix=what
+            fresh = (
+                NoteForm(prefix="note")
+                if what == "note"
+                else InteractionForm(initial={"kind": what}, prefix=what)
             )
             return render(
                 request,
                 "customers/_logged.html",
                 {"customer": customer, "entry": entry, "form": fresh, "what": what, "new": True},
             )
-    return _form_error_response(request, "customers/_log_form.html", form_context, f"#log-{what}-form")
+    return _form_error_response(
+        request, "customers/_log_form.html", form_context, f"#log-{what}-form"
+    )
 
 
 @login_required
@@ -577,6 +614,7 @@ def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
     """Record that the customer agreed to, or withdrew, a channel: the consent card again."""
     customer = _visible_customer(request, customer_id, Action.CHANGE)
     form = ConsentChangeForm(request.POST, prefix="consent")
+    saved = False
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -603,13 +641,13 @@ def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
             add_service_errors(form, exc)
         else:
             form = ConsentChangeForm(prefix="consent")
-            messages.success(request, _("The consent change was recorded."))
+            saved = True
     view = selectors.customer_360(user=request.user, customer_id=customer.pk)
     assert view is not None
     return render(
         request,
         "customers/_consents.html",
-        {"view": view, "consent_form": form, "can_change": True},
+        {"view": view, "consent_form": form, "can_change": True, "consent_saved": saved},
     )
 
 
@@ -702,4 +740,3 @@ def organization_detail(request: HttpRequest, organization_id: int) -> HttpRespo
             "custom_fields": _custom_values(org, definitions_for("customers.organization")),
         },
     )
-

@@ -29,6 +29,15 @@ class NavItem:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", pgettext_lazy("navigation", "Home"), "web:home", "home"),
     NavItem("customers", _("Customers"), "web:customer_list", "users", "customers.customer"),
+    NavItem(
+        "organizations",
+        _("Organizations"),
+        "web:organization_list",
+        "building",
+        "customers.organization",
+    ),
+    NavItem("orders", _("Orders"), "web:order_list", "receipt", "commerce.order"),
+    NavItem("products", _("Products"), "web:product_list", "package", "commerce.product"),
 )
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 T = TypeVar("T", bound=models.Model)
 
@@ -26,19 +26,25 @@ class KeysetOrder:
     """Order by `field` (ascending unless `descending`), then by ``id`` the same way.
 
     `kind` says how the column's value is written into the cursor: "int", "str", "decimal" or
-    "datetime". The column must not be nullable.
+    "datetime". A `nullable` column lists its NULLs last in both directions (as the API does).
     """
 
     field: str
     descending: bool = True
     kind: str = "int"
+    nullable: bool = False
 
-    def order_by(self, *, reverse: bool = False) -> list[str]:
+    def order_by(self, *, reverse: bool = False) -> list[Any]:
         desc = self.descending != reverse
         sign = "-" if desc else ""
-        return (
-            [f"{sign}{self.field}"] if self.field == "id" else [f"{sign}{self.field}", f"{sign}id"]
-        )
+        if self.field == "id":
+            return [f"{sign}id"]
+        if self.nullable:
+            # NULLs last in the list's order, hence first when walking it backwards.
+            nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+            col = F(self.field)
+            return [col.desc(**nulls) if desc else col.asc(**nulls), f"{sign}id"]
+        return [f"{sign}{self.field}", f"{sign}id"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ def _encode_value(value: Any) -> Any:
 
 
 def _decode_value(raw: Any, kind: str) -> Any:
+    if raw is None:
+        return None
     try:
         if kind == "datetime":
             return datetime.datetime.fromisoformat(str(raw))
@@ -98,7 +106,14 @@ def _beyond(order: KeysetOrder, value: Any, pk: int, *, forward: bool) -> Q:
     op = "gt" if greater else "lt"
     if order.field == "id":
         return Q(**{f"id__{op}": pk})
-    return Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": pk})
+    isnull = f"{order.field}__isnull"
+    if value is None:  # the cursor sits among the NULLs at the end of the list
+        among_nulls = Q(**{isnull: True, f"id__{op}": pk})
+        return among_nulls if forward else among_nulls | Q(**{isnull: False})
+    cond = Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": pk})
+    if order.nullable and forward:
+        cond |= Q(**{isnull: True})
+    return cond
 
 
 def keyset_page(

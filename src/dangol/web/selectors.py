@@ -1,4 +1,6 @@
-"""Read queries of the staff app's shell (the dashboard). Domain lists live with their domains."""
+"""Read queries of the staff app's shell (the dashboard, saved views, people to assign).
+
+Domain lists live with their domains."""
 
 from __future__ import annotations
 
@@ -6,11 +8,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from dangol.commerce.models import Order, OrderStatus
+from dangol.core.models import User
 from dangol.core.visibility import Action, can
 from dangol.customers.models import Customer, Organization, RecordStatus
+from dangol.web.models import SavedView
 
 
 @dataclass(frozen=True)
@@ -41,3 +46,17 @@ def dashboard_counts(*, user: Any) -> DashboardCounts:
         orders = visible_orders.count()
         recent = visible_orders.filter(placed_at__gte=timezone.now() - timedelta(days=30)).count()
     return DashboardCounts(customers, organizations, orders, recent)
+
+
+def saved_views(*, user: Any, page: str) -> list[SavedView]:
+    """`user`'s own views of `page` and those others share, own ones first (one query)."""
+    views = SavedView.objects.filter(Q(owner_id=user.pk) | Q(shared=True), page=page)
+    return sorted(
+        views.select_related("owner")[:100],
+        key=lambda v: (v.owner_id != user.pk, v.name.casefold(), v.pk),
+    )
+
+
+def assignable_users() -> QuerySet[User]:
+    """Active staff who can own records, for owner pickers."""
+    return User.objects.filter(is_active=True).select_related("team").order_by("display_name", "id")

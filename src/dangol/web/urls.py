@@ -1,8 +1,8 @@
 """URLs of the staff app, included at the site root: ``path("", include("dangol.web.urls"))``."""
 
-from django.urls import path
+from django.urls import include, path
 
-from dangol.web.views import account, customers, home, search
+from dangol.web.views import account, home, search
 
 app_name = "web"
 
@@ -36,6 +36,7 @@ urlpatterns = [
         account.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    # customers
-    path("customers/", customers.customer_list, name="customer_list"),
+    # domain pages: each domain keeps its own (names stay in this "web" namespace)
+    path("", include("dangol.customers.urls")),
+    path("", include("dangol.commerce.urls")),
 ]

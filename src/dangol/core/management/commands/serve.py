@@ -10,9 +10,11 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from gunicorn.app.base import BaseApplication
 
@@ -51,6 +53,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+            # Hashed static names need the manifest; build it once for this var directory.
+            call_command("collectstatic", interactive=False, verbosity=0)
         worker: subprocess.Popen[bytes] | None = None
         if not settings.REDIS_URL and not opts["no_worker"]:
             worker = subprocess.Popen(
