@@ -119,6 +119,13 @@ def install(api: NinjaAPI) -> None:
             status=413,
         )
 
+    @api.exception_handler(OverflowError)
+    def overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+        # SQLite refuses integers beyond 64 bits (PostgreSQL raises DataError, below).
+        return api.create_response(
+            request, error_body("bad_request", _("A value is out of range.")), status=400
+        )
+
     @api.exception_handler(DataError)
     def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
         # A value that passed validation but that the database cannot store or compare.

@@ -373,3 +373,9 @@ def test_health_endpoints(client, db):
         and ready.json()["database"] == "ok"
         and ready.json()["queue"] == "ok"
     )
+
+
+def test_out_of_range_ids_are_400_not_500(admin, api):
+    r = api(admin).get(f"/api/v1/customers/{2**70}")
+    assert r.status_code in (400, 404, 422)
+    assert r.json()["code"] in ("bad_request", "not_found", "validation_failed")
