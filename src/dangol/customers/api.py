@@ -218,8 +218,6 @@ def _tagged_ids(tag: str) -> Any:
 def list_customers(request: AuthedRequest, filters: Query[CustomerFilters]) -> dict[str, Any]:
     qs = filter_customers(selectors.customers_for(request.user, include_archived=True), filters)
     qs = qs.prefetch_related("contact_points", "external_ids")
-    if filters.q:
-        qs = qs.distinct()
     page = paginate(
         qs, sort=filters.sort, allowed=CUSTOMER_SORTS, cursor=filters.cursor, limit=filters.limit
     )

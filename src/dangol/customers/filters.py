@@ -187,7 +187,7 @@ class CustomerFilterForm(forms.Form):
     def apply(self, qs: QuerySet[Customer]) -> QuerySet[Customer]:
         f = self.values
         if len(f.get("q", "")) >= 2:
-            qs = qs.filter(search_filter(f["q"])).distinct()
+            qs = qs.filter(search_filter(f["q"]))
         if "stage" in f:
             qs = qs.filter(lifecycle_stage=f["stage"])
         if "owner" in f:

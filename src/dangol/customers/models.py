@@ -198,6 +198,7 @@ class Customer(models.Model):
             models.Index(fields=["created_at", "id"]),
             models.Index(fields=["total_spent", "id"]),
             models.Index(fields=["lifecycle_stage", "id"]),
+            models.Index(fields=["given_name"]),
         ]
 
     def __str__(self) -> str:

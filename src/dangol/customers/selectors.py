@@ -7,6 +7,7 @@ size of the customer's history.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from dangol.customers.models import (
     ContactPoint,
     Customer,
     CustomerHistory,
+    ExternalId,
     Interaction,
     Note,
     Organization,
@@ -42,12 +44,21 @@ def customers_for(user: Any, *, include_archived: bool = False) -> QuerySet[Cust
     return qs
 
 
+NAME_SUBSTRING_MIN = 3  # below this a fragment matches a given name or a name's start
+
+
 def search_filter(q: str) -> Q:
     """What a search box means: a name fragment, an e-mail prefix, the last 4 digits of a phone,
     a full phone number, or an external id."""
     q = q.strip()
     digits = re.sub(r"\D", "", q)
-    cond = Q(full_name__contains=q)
+    compact = q.replace(" ", "")
+    if len(compact) >= NAME_SUBSTRING_MIN:
+        # A longer fragment: anywhere in the name (pg_trgm GIN index on PostgreSQL).
+        cond = Q(full_name__contains=compact)
+    else:
+        # "민준" or "김민": a given name, or the start of a name; both use a b-tree index.
+        cond = Q(given_name=compact) | Q(full_name__gte=compact, full_name__lt=compact + "\uffff")
     if "@" in q or re.fullmatch(r"[A-Za-z0-9._%+-]{3,}", q):
         key = q.lower()
         cond |= Q(
@@ -65,7 +76,7 @@ def search_filter(q: str) -> Q:
             cond |= Q(pk__in=ContactPoint.objects.filter(match_key=e164).values("customer_id"))
         except NormalizationError:
             pass
-    cond |= Q(external_ids__key=q)
+    cond |= Q(pk__in=ExternalId.objects.filter(key=q, customer__isnull=False).values("customer_id"))
     return cond
 
 
@@ -73,7 +84,7 @@ def search(*, user: Any, q: str, limit: int = 10) -> list[Customer]:
     """Customers matching `q`, best known first; empty for a query under 2 characters."""
     if len(q.strip()) < 2:
         return []
-    qs = customers_for(user).filter(search_filter(q)).distinct()
+    qs = customers_for(user).filter(search_filter(q))  # subqueries only: no join, no DISTINCT
     return list(qs.order_by("-last_purchase_at", "-id").select_related("owner")[:limit])
 
 
@@ -168,6 +179,7 @@ def log_pii_reads(user: Any, reads: dict[Customer, list[ContactPoint]], read: Pi
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def _national(e164: str) -> str:
     import phonenumbers
 
