@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 DANGOL := $(BIN)/dangol
 PG_URL ?= postgres://postgres@127.0.0.1:5432/dangol_test
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 export DJANGO_SETTINGS_MODULE := dangol.settings
 
