@@ -236,6 +236,12 @@ if not DEBUG:
 # --- API ------------------------------------------------------------------------------------
 API_RATE_LIMIT_PER_MINUTE = env_int("DANGOL_API_RATE_LIMIT", 0 if TESTING else 600)
 API_MAX_BULK = 1000
+# Matching import rows to existing customers: "deterministic" (same external id, mobile or
+# e-mail) or "probabilistic" (then Splink for the rest; unsure rows go to the review queue).
+IMPORT_CUSTOMER_MATCHER = {
+    "deterministic": "dangol.integration.imports.identity.deterministic_matcher",
+    "probabilistic": "dangol.integration.dedupe.matcher.probabilistic_matcher",
+}[os.environ.get("DANGOL_IMPORT_MATCHING", "deterministic")]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024  # a 1,000-record bulk call fits
 
 LOGGING = {

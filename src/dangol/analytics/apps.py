@@ -6,3 +6,6 @@ class AnalyticsConfig(AppConfig):
     name = "dangol.analytics"
     label = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self) -> None:
+        from dangol.analytics import ml_steps  # noqa: F401  (registers the churn and NBO steps)

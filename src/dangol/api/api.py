@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
+from dangol.analytics.api import router as analytics_router
 from dangol.api import errors
 from dangol.api.auth import SessionAuth, TokenAuth
 from dangol.commerce.api import order_router, product_router
@@ -16,6 +17,7 @@ from dangol.customers.api import (
     org_router,
 )
 from dangol.customers.api import router as customer_router
+from dangol.integration.api import duplicate_router, export_router, quality_router
 from dangol.integration.api import router as import_router
 
 DESCRIPTION = """
@@ -43,5 +45,9 @@ api.add_router("/interactions", interaction_router)
 api.add_router("/merges", merge_router)
 api.add_router("/changes", changes_router)
 api.add_router("/imports", import_router)
+api.add_router("/duplicates", duplicate_router)
+api.add_router("/quality", quality_router)
+api.add_router("/exports", export_router)
+api.add_router("/analytics", analytics_router)
 api.add_router("/products", product_router)
 api.add_router("/orders", order_router)

@@ -6,18 +6,18 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
-from dangol.api.types import ApiDateTime
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
 from dangol.core.http import AuthedRequest
 from dangol.core.models import User
+from dangol.core.schemas import ApiDateTime
 from dangol.core.visibility import Action, can
 from dangol.customers import changefeed, merge, selectors, services
+from dangol.customers.filters import CustomerFilters, filter_customers
 from dangol.customers.models import (
     Consent,
     ConsentEvent,
@@ -156,62 +156,6 @@ def _customer_out(
 
 def _read(request: AuthedRequest) -> selectors.PiiRead:
     return selectors.PiiRead("api", request.path, request.META.get("REMOTE_ADDR"))
-
-
-class CustomerFilters(Schema):
-    q: str | None = None
-    lifecycle_stage: str | None = None
-    status: str = RecordStatus.ACTIVE.value
-    owner_id: int | None = None
-    team_id: int | None = None
-    region: str | None = None
-    tag: str | None = None
-    source: str | None = None
-    created_after: ApiDateTime | None = None
-    created_before: ApiDateTime | None = None
-    last_purchase_after: ApiDateTime | None = None
-    last_purchase_before: ApiDateTime | None = None
-    updated_after: ApiDateTime | None = None
-    sort: str = "-id"
-    cursor: str | None = None
-    limit: int = 50
-    reveal: bool = Field(
-        default=False,
-        description="Unmask contact points (roles with the PII permission only; every "
-        "unmasked read is written to the PII access log).",
-    )
-
-
-def filter_customers(qs: QuerySet[Customer], f: CustomerFilters) -> QuerySet[Customer]:
-    """Apply list filters (shared by the API and exports)."""
-    if f.q:
-        qs = qs.filter(selectors.search_filter(f.q))
-    if f.status:
-        qs = qs.filter(status=f.status)
-    for name in ("lifecycle_stage", "owner_id", "team_id", "region", "source"):
-        if (value := getattr(f, name)) is not None:
-            qs = qs.filter(**{name: value})
-    if f.tag:
-        qs = qs.filter(pk__in=_tagged_ids(f.tag))
-    ranges = {
-        "created_after": "created_at__gte",
-        "created_before": "created_at__lt",
-        "last_purchase_after": "last_purchase_at__gte",
-        "last_purchase_before": "last_purchase_at__lt",
-        "updated_after": "updated_at__gte",
-    }
-    for name, lookup in ranges.items():
-        if (value := getattr(f, name)) is not None:
-            qs = qs.filter(**{lookup: value})
-    return qs
-
-
-def _tagged_ids(tag: str) -> Any:
-    from dangol.core.models import TaggedItem
-
-    return TaggedItem.objects.filter(
-        tag__name=tag, content_type__app_label="customers", content_type__model="customer"
-    ).values("object_id")
 
 
 @router.get("", response=CustomerPage, summary="List customers")

@@ -17,8 +17,10 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from ninja import Field, Schema
 
 from dangol.core.models import CustomFieldDefinition, CustomFieldType, TaggedItem, Team, User
+from dangol.core.schemas import ApiDateTime
 from dangol.customers.models import (
     Consent,
     ConsentChannel,
@@ -26,6 +28,7 @@ from dangol.customers.models import (
     ConsentStatus,
     Customer,
     LifecycleStage,
+    RecordStatus,
     Region,
 )
 from dangol.customers.selectors import search_filter
@@ -249,3 +252,63 @@ class CustomerFilterForm(forms.Form):
             falsy = {"false", "no", "0", "n", "아니요", "아니오"}
             return True if lowered in truthy else False if lowered in falsy else None
         return raw
+
+
+# --- the API's and exports' list filters ------------------------------------------------------
+# (The staff list above reads a form; API clients and export jobs send these typed fields.)
+
+
+class CustomerFilters(Schema):
+    """List filters of the REST API and of export jobs (query parameters / JSON)."""
+
+    q: str | None = None
+    lifecycle_stage: str | None = None
+    status: str = RecordStatus.ACTIVE.value
+    owner_id: int | None = None
+    team_id: int | None = None
+    region: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    created_after: ApiDateTime | None = None
+    created_before: ApiDateTime | None = None
+    last_purchase_after: ApiDateTime | None = None
+    last_purchase_before: ApiDateTime | None = None
+    updated_after: ApiDateTime | None = None
+    sort: str = "-id"
+    cursor: str | None = None
+    limit: int = 50
+    reveal: bool = Field(
+        default=False,
+        description="Unmask contact points (roles with the PII permission only; every "
+        "unmasked read is written to the PII access log).",
+    )
+
+
+def filter_customers(qs: QuerySet[Customer], f: CustomerFilters) -> QuerySet[Customer]:
+    """Apply list filters (shared by the API and exports)."""
+    if f.q:
+        qs = qs.filter(search_filter(f.q))
+    if f.status:
+        qs = qs.filter(status=f.status)
+    for name in ("lifecycle_stage", "owner_id", "team_id", "region", "source"):
+        if (value := getattr(f, name)) is not None:
+            qs = qs.filter(**{name: value})
+    if f.tag:
+        qs = qs.filter(pk__in=_tagged_ids(f.tag))
+    ranges = {
+        "created_after": "created_at__gte",
+        "created_before": "created_at__lt",
+        "last_purchase_after": "last_purchase_at__gte",
+        "last_purchase_before": "last_purchase_at__lt",
+        "updated_after": "updated_at__gte",
+    }
+    for name, lookup in ranges.items():
+        if (value := getattr(f, name)) is not None:
+            qs = qs.filter(**{lookup: value})
+    return qs
+
+
+def _tagged_ids(tag: str) -> Any:
+    return TaggedItem.objects.filter(
+        tag__name=tag, content_type__app_label="customers", content_type__model="customer"
+    ).values("object_id")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from dangol.api.types import ApiDateTime
+from dangol.core.schemas import ApiDateTime
 from dangol.customers.models import (
     ConsentChannel,
     ConsentPurpose,

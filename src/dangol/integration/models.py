@@ -201,3 +201,288 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.line}"
+
+
+# --- identity resolution in the base: duplicate candidates and their review -------------------
+# (docs/adr/0009-dedupe-quality-exports.md)
+
+DEDUPE_SETTINGS_OBJECT_TYPE = "integration.dedupesettings"
+PLAN_OBJECT_TYPE = "integration.informationplanitem"
+
+
+class CandidateStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for review")
+    MERGED = "merged", _("Merged")
+    DISMISSED = "dismissed", _("Not the same person")
+
+
+class CandidateOrigin(models.TextChoices):
+    BATCH = "batch", _("Duplicate search")
+    IMPORT = "import", _("Import")
+
+
+class DuplicateCandidate(models.Model):
+    """Two active customers the matcher thinks may be one person, and what became of the pair.
+
+    ``left_id < right_id`` always, and a pair exists once: a new search never creates it again
+    and never reopens a dismissed pair. ``evidence`` is ``{field: level}`` for each compared
+    field (``exact``, ``jamo_typo``, ``lunar``, ``different``, ``missing`` ...; see
+    ``matching.evidence_labels``) plus ``match_rule`` when a deterministic rule matched.
+    Candidates stay with their records when those are merged (a no-op merge handler below), so
+    a merge's undo finds them unchanged.
+    """
+
+    left = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", verbose_name=_("record")
+    )
+    right = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("other record"),
+    )
+    probability = models.FloatField(_("match probability"))
+    evidence = models.JSONField(_("evidence"), default=dict, blank=True)
+    origin = models.CharField(
+        _("found by"), max_length=10, choices=CandidateOrigin.choices, default=CandidateOrigin.BATCH
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=CandidateStatus.choices, default=CandidateStatus.PENDING
+    )
+    merge = models.ForeignKey(
+        "customers.MergeRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewer"),
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    created_at = models.DateTimeField(_("found"), default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("duplicate candidate")
+        verbose_name_plural = _("duplicate candidates")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["left", "right"], name="duplicatecandidate_unique_pair"
+            ),
+            models.CheckConstraint(
+                condition=Q(left__lt=models.F("right")), name="duplicatecandidate_ordered_pair"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-probability", "id"]),
+            models.Index(fields=["right"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.left_id} ~ #{self.right_id} ({self.probability:.3f})"
+
+
+class DedupeSettings(models.Model):
+    """How duplicate search behaves (one row, ``pk=1``; see ``selectors.dedupe_settings``).
+
+    Pairs at or above ``review_threshold`` are stored for review; with ``auto_merge`` on, pairs
+    at or above ``auto_merge_threshold`` are merged at once (undoable). The import matcher
+    links an incoming row to an existing customer from ``import_link_threshold`` and sends the
+    rows between the two thresholds to review. ``shared_id_sources`` names the source systems
+    whose ids identify a person across systems (a membership card number used by the shop and
+    the POS): only those take part in the external-id comparison.
+    """
+
+    review_threshold = models.FloatField(_("review from probability"), default=0.9)
+    auto_merge = models.BooleanField(_("merge automatically"), default=False)
+    auto_merge_threshold = models.FloatField(
+        _("merge automatically from probability"), default=0.99
+    )
+    import_link_threshold = models.FloatField(
+        _("imports: link to an existing customer from probability"), default=0.99
+    )
+    shared_id_sources = models.JSONField(_("sources with shared person ids"), default=list)
+    stale_months = models.PositiveSmallIntegerField(
+        _("stale after months without update or purchase"), default=24
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("duplicate search settings")
+        verbose_name_plural = _("duplicate search settings")
+
+    def __str__(self) -> str:
+        return str(_("Duplicate search settings"))
+
+
+class DedupeRunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+
+
+class DedupeRun(models.Model):
+    """One duplicate search over the active customers, with what it found and did."""
+
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=DedupeRunStatus.choices,
+        default=DedupeRunStatus.RUNNING,
+    )
+    records = models.PositiveIntegerField(_("records compared"), default=0)
+    pairs_found = models.PositiveIntegerField(_("pairs found"), default=0)
+    created_count = models.PositiveIntegerField(_("new candidates"), default=0)
+    updated_count = models.PositiveIntegerField(_("candidates updated"), default=0)
+    skipped_count = models.PositiveIntegerField(_("pairs already decided"), default=0)
+    auto_merged_count = models.PositiveIntegerField(_("merged automatically"), default=0)
+    error_message = models.TextField(_("error"), blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("duplicate search")
+        verbose_name_plural = _("duplicate searches")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+# --- data quality -----------------------------------------------------------------------------
+
+
+class QualityField(models.TextChoices):
+    """The customer fields whose completeness and validity are measured."""
+
+    NAME = "name", _("Name")
+    BIRTH_DATE = "birth_date", _("Birth date")
+    GENDER = "gender", _("Gender")
+    PHONE = "phone", _("Phone")
+    EMAIL = "email", _("E-mail")
+    ADDRESS = "address", _("Address")
+    REGION = "region", _("Region")
+
+
+class PlanLevel(models.TextChoices):
+    REQUIRED = "required", _("Required")
+    RECOMMENDED = "recommended", _("Recommended")
+
+
+class InformationPlanItem(models.Model):
+    """The customer information plan: one field declared required or recommended for the
+    customers of one source system (``source=""``: every source without a plan of its own).
+
+    The quality score weighs required fields twice as much as recommended ones; the customer
+    import rejects rows missing a field that the plan of the file's source requires.
+    """
+
+    source = models.CharField(_("source system"), max_length=50, blank=True)
+    field = models.CharField(_("field"), max_length=16, choices=QualityField.choices)
+    level = models.CharField(_("level"), max_length=12, choices=PlanLevel.choices)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("information plan field")
+        verbose_name_plural = _("customer information plan")
+        ordering = ["source", "field"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "field"], name="informationplan_unique_field")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source or '*'}: {self.field} {self.level}"
+
+
+class QualitySnapshot(models.Model):
+    """The data-quality figures of one day (written by a nightly job), for the trend."""
+
+    day = models.DateField(_("day"), unique=True)
+    customers = models.PositiveIntegerField(_("active customers"), default=0)
+    score = models.FloatField(_("quality score"), null=True, blank=True)
+    duplicate_rate = models.FloatField(_("duplicate rate"), default=0.0)
+    stale_rate = models.FloatField(_("stale share"), default=0.0)
+    figures = models.JSONField(_("figures"), default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("data quality snapshot")
+        verbose_name_plural = _("data quality snapshots")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.score}"
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", _("CSV")
+    XLSX = "xlsx", _("Excel (XLSX)")
+    PARQUET = "parquet", _("Parquet")
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+
+
+class ExportJob(models.Model):
+    """A customer list written to a file in the background.
+
+    ``filters`` are the customer API's list filters (``CustomerFilters``). The rows are the
+    customers the requester may export (``visible_to(user, Action.EXPORT)``); contact data is
+    unmasked only when ``unmasked`` (a role with the PII permission), and every customer so
+    exported is in the PII access log. Only the requester may download the file, which lives
+    under ``MEDIA_ROOT/exports/``.
+    """
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    format = models.CharField(_("format"), max_length=8, choices=ExportFormat.choices)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    segment = models.CharField(_("segment"), max_length=100, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    unmasked = models.BooleanField(_("contact data unmasked"), default=False)
+    row_count = models.PositiveIntegerField(_("rows"), default=0)
+    file_path = models.CharField(_("file"), max_length=300, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["requested_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} #{self.pk}"
+
+
+def _keep_candidates_with_their_records(src: Any, dst: Any, log: Any) -> None:
+    """Duplicate candidates are not moved by a merge: each stays with the records it names."""
+
+
+def _register_merge_handler() -> None:
+    from dangol.customers.merge import register_merge_handler
+
+    register_merge_handler(DuplicateCandidate)(_keep_candidates_with_their_records)
+
+
+_register_merge_handler()

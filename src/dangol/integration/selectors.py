@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from dangol.core.visibility import Action
+from dangol.core.visibility import Action, Scope, can_view_pii, scope_for
+from dangol.customers.models import Address, ContactPoint, Customer, ExternalId, RecordStatus
+from dangol.customers.selectors import ContactView, PiiRead, log_pii_reads, present_contacts
 from dangol.integration.imports.readers import write_rows
 from dangol.integration.models import (
+    CandidateStatus,
+    DedupeSettings,
+    DuplicateCandidate,
     ImportFormat,
     ImportJob,
     ImportRowError,
@@ -94,3 +100,110 @@ def rejected_rows_file(job: ImportJob, *, with_reasons: bool = False) -> tuple[b
         f"{stem}.{EXTENSIONS[ImportFormat(job.format)]}",
         CONTENT_TYPES[ImportFormat(job.format)],
     )
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+def dedupe_settings(*, for_update: bool = False) -> DedupeSettings:
+    """The duplicate-search settings (created with the defaults on first use)."""
+    qs = DedupeSettings.objects.select_for_update() if for_update else DedupeSettings.objects
+    conf = qs.filter(pk=1).first()
+    if conf is None:
+        conf, _created = DedupeSettings.objects.get_or_create(pk=1)
+    return conf
+
+
+def candidates_for(
+    user: Any, status: str | None = CandidateStatus.PENDING
+) -> QuerySet[DuplicateCandidate]:
+    """The candidate pairs whose two records `user` may change (Action.CHANGE on customers,
+    within the role's scope), best first. Pending pairs are shown only while both records are
+    active (a record merged elsewhere leaves the queue; the next search finds its survivor)."""
+    scope = scope_for(user, "customers.customer", Action.CHANGE)
+    if scope is None:
+        return DuplicateCandidate.objects.none()
+    qs = DuplicateCandidate.objects.all()
+    if status:
+        qs = qs.filter(status=status)
+    if status == CandidateStatus.PENDING:
+        qs = qs.filter(left__status=RecordStatus.ACTIVE, right__status=RecordStatus.ACTIVE)
+    if scope != Scope.ALL:
+        visible = Customer.objects.visible_to(user, Action.CHANGE).values("pk")
+        qs = qs.filter(left_id__in=visible, right_id__in=visible)
+    return qs.select_related("left", "right", "reviewer", "merge")
+
+
+def candidate_for(user: Any, candidate_id: int) -> DuplicateCandidate | None:
+    return candidates_for(user, status=None).filter(pk=candidate_id).first()
+
+
+@dataclass
+class SideView:
+    """One record of a pair as the reviewer may see it."""
+
+    customer: Customer
+    contacts: list[ContactView]
+    addresses: list[Address]
+    external_ids: list[ExternalId]
+
+
+@dataclass
+class PairView:
+    """A candidate pair side by side, with the evidence explained field by field."""
+
+    candidate: DuplicateCandidate
+    left: SideView
+    right: SideView
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    revealed: bool = False
+
+
+def pair_views(
+    user: Any,
+    candidates: list[DuplicateCandidate],
+    *,
+    reveal: bool = False,
+    read: PiiRead | None = None,
+) -> list[PairView]:
+    """The pairs side by side in a fixed number of queries. Contact data is masked unless
+    `reveal` and the user holds the PII permission; such a reveal needs `read` and is written
+    to the PII access log (one row per customer, in bulk)."""
+    from dangol.integration.dedupe.evidence import explain
+
+    ids = {c.left_id for c in candidates} | {c.right_id for c in candidates}
+    customers = {
+        c.pk: c
+        for c in Customer.objects.filter(pk__in=ids).prefetch_related(
+            Prefetch(
+                "contact_points",
+                queryset=ContactPoint.objects.order_by("kind", "-is_primary", "id"),
+            ),
+            Prefetch("addresses", queryset=Address.objects.order_by("-is_primary", "id")),
+            "external_ids",
+        )
+    }
+    unmask = reveal and read is not None and can_view_pii(user)
+    if unmask:
+        assert read is not None
+        log_pii_reads(user, {c: list(c.contact_points.all()) for c in customers.values()}, read)
+
+    def side(cid: int) -> SideView:
+        c = customers[cid]
+        return SideView(
+            customer=c,
+            contacts=present_contacts(user, list(c.contact_points.all()), reveal=unmask),
+            addresses=list(c.addresses.all()),
+            external_ids=list(c.external_ids.all()),
+        )
+
+    return [
+        PairView(
+            candidate=cand,
+            left=side(cand.left_id),
+            right=side(cand.right_id),
+            evidence=explain(cand.evidence),
+            revealed=unmask,
+        )
+        for cand in candidates
+    ]

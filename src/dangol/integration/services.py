@@ -8,8 +8,9 @@ docs/adr/0005-import-pipeline.md explains, and emits a single ``import.completed
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -18,22 +19,49 @@ from django.utils.translation import gettext as _
 
 from dangol.commerce.models import Order, Product
 from dangol.core import audit, events
-from dangol.core.errors import Conflict, Forbidden, ServiceError, ValidationFailed
+from dangol.core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    ValidationFailed,
+)
 from dangol.core.models import User
-from dangol.core.visibility import Action, can
-from dangol.customers.models import Consent, Customer
+from dangol.core.visibility import Action, Scope, can, can_view_pii, scope_for
+from dangol.customers.models import Consent, Customer, MergeRecord, RecordStatus
 from dangol.integration.imports import pipeline
 from dangol.integration.imports.identity import Matcher
 from dangol.integration.imports.mapping import compile_mapping
 from dangol.integration.imports.readers import detect_format
 from dangol.integration.imports.targets import TARGETS
+from dangol.integration.imports.writer import in_batches
 from dangol.integration.models import (
     ACTIVE_STATUSES,
+    DEDUPE_SETTINGS_OBJECT_TYPE,
+    PLAN_OBJECT_TYPE,
+    CandidateOrigin,
+    CandidateStatus,
+    DedupeRun,
+    DedupeRunStatus,
+    DedupeSettings,
+    DuplicateCandidate,
+    ExportFormat,
+    ExportJob,
+    ExportStatus,
     ImportJob,
     ImportStatus,
     ImportTarget,
+    InformationPlanItem,
     MappingTemplate,
+    PlanLevel,
+    QualityField,
+    QualitySnapshot,
 )
+from dangol.integration.selectors import dedupe_settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 TARGET_MODELS: dict[str, type] = {
     ImportTarget.CUSTOMERS: Customer,
@@ -295,4 +323,453 @@ def cancel_import(*, job: ImportJob, actor: Any) -> ImportJob:
     job.finished_at = job.updated_at = timezone.now()
     job.save(update_fields=["status", "finished_at", "updated_at"])
     audit.record(actor, "import.cancelled", job, after=job.counts())
+    return job
+
+
+# --- duplicates in the base (docs/adr/0009-dedupe-quality-exports.md) ------------------------
+
+Finder = Callable[..., "pl.DataFrame"]
+
+
+def _is_user(actor: Any) -> bool:
+    return isinstance(actor, User)
+
+
+def can_manage_dedupe(user: Any) -> bool:
+    """Whether `user` may change the duplicate-search settings and start a search."""
+    return bool(getattr(user, "is_superuser", False)) or can(
+        user, Action.CHANGE, DEDUPE_SETTINGS_OBJECT_TYPE
+    )
+
+
+def _check_probability(errors: list[FieldError], name: str, value: Any) -> None:
+    if not isinstance(value, int | float) or not 0.0 < float(value) <= 1.0:
+        errors.append(FieldError(name, "out_of_range", _("Between 0 and 1.")))
+
+
+@transaction.atomic
+def update_dedupe_settings(*, actor: Any, changes: dict[str, Any]) -> DedupeSettings:
+    """Change the thresholds, automatic merging, shared-id sources or the stale period."""
+    if _is_user(actor) and not can_manage_dedupe(actor):
+        raise Forbidden()
+    conf = dedupe_settings(for_update=True)
+    before = audit.snapshot(conf)
+    errors: list[FieldError] = []
+    allowed = {
+        "review_threshold",
+        "auto_merge",
+        "auto_merge_threshold",
+        "import_link_threshold",
+        "shared_id_sources",
+        "stale_months",
+    }
+    for name in set(changes) - allowed:
+        errors.append(FieldError(name, "unknown_field", _("This setting does not exist.")))
+    for name in ("review_threshold", "auto_merge_threshold", "import_link_threshold"):
+        if name in changes:
+            _check_probability(errors, name, changes[name])
+    if "stale_months" in changes and not (
+        isinstance(changes["stale_months"], int) and 1 <= changes["stale_months"] <= 240
+    ):
+        errors.append(FieldError("stale_months", "out_of_range", _("Between 1 and 240.")))
+    if "shared_id_sources" in changes and not (
+        isinstance(changes["shared_id_sources"], list)
+        and all(isinstance(s, str) and 0 < len(s) <= 50 for s in changes["shared_id_sources"])
+    ):
+        errors.append(FieldError("shared_id_sources", "invalid", _("Give a list of source names.")))
+    if errors:
+        raise ValidationFailed(errors)
+    for name, value in changes.items():
+        setattr(conf, name, value)
+    if conf.auto_merge_threshold < conf.review_threshold:
+        raise ValidationFailed.single(
+            "auto_merge_threshold",
+            "below_review_threshold",
+            _("Automatic merging cannot start below the review threshold."),
+        )
+    conf.updated_by = actor if _is_user(actor) else None
+    conf.updated_at = timezone.now()
+    conf.save()
+    audit.record(actor, "dedupe.settings_changed", conf, before=before, after=audit.snapshot(conf))
+    return conf
+
+
+def _existing_pairs(found: pl.DataFrame) -> pl.DataFrame:
+    """The stored candidates among the pairs of ``found`` (one query per 1,000 left ids)."""
+    import polars as pl
+
+    rows: list[tuple[int, int, int, str]] = []
+    for batch in in_batches(found["left_id"].unique().sort().to_list()):
+        rows.extend(
+            DuplicateCandidate.objects.filter(left_id__in=batch).values_list(
+                "left_id", "right_id", "id", "status"
+            )
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "left_id": pl.Int64,
+            "right_id": pl.Int64,
+            "candidate_id": pl.Int64,
+            "status": pl.String,
+        },
+        orient="row",
+    )
+
+
+@transaction.atomic
+def store_candidates(
+    found: pl.DataFrame, *, origin: str = CandidateOrigin.BATCH
+) -> tuple[int, int, int]:
+    """Store the pairs of ``found`` (``left_id, right_id, probability, match_rule, evidence`` as
+    made by ``dedupe.evidence.with_evidence``) as candidates: new pairs are created, pending
+    ones get the new probability and evidence, decided ones (merged, dismissed) are left alone.
+    Returns (created, updated, skipped). Set-based: one read and bulk writes."""
+    import polars as pl
+
+    from dangol.integration.dedupe.evidence import evidence_dict
+
+    if found.is_empty():
+        return 0, 0, 0
+    found = found.filter(pl.col("left_id") != pl.col("right_id")).unique(
+        ["left_id", "right_id"], keep="first"
+    )
+    joined = found.join(_existing_pairs(found), on=["left_id", "right_id"], how="left")
+    now = timezone.now()
+    new = joined.filter(pl.col("candidate_id").is_null())
+    DuplicateCandidate.objects.bulk_create(
+        (
+            DuplicateCandidate(
+                left_id=r["left_id"],
+                right_id=r["right_id"],
+                probability=r["probability"],
+                evidence=evidence_dict(r["evidence"], r["match_rule"]),
+                origin=origin,
+                created_at=now,
+                updated_at=now,
+            )
+            for r in new.iter_rows(named=True)
+        ),
+        batch_size=1000,
+        ignore_conflicts=True,  # a concurrent search or import stored the same pair
+    )
+    pending = joined.filter(pl.col("status") == CandidateStatus.PENDING.value)
+    DuplicateCandidate.objects.bulk_update(
+        [
+            DuplicateCandidate(
+                pk=r["candidate_id"],
+                probability=r["probability"],
+                evidence=evidence_dict(r["evidence"], r["match_rule"]),
+                updated_at=now,
+            )
+            for r in pending.iter_rows(named=True)
+        ],
+        ["probability", "evidence", "updated_at"],
+        batch_size=1000,
+    )
+    skipped = joined.height - new.height - pending.height
+    return new.height, pending.height, skipped
+
+
+def find_duplicates(*, actor: Any = None, finder: Finder | None = None) -> DedupeRun:
+    """Search the active customers for duplicates and store the pairs for review; with
+    automatic merging on, merge the pairs above its threshold. Idempotent: a pair is stored
+    once, and decided pairs are never reopened. ``finder`` replaces the matching engine
+    (``matching.find_duplicate_pairs``) in tests. Runs outside a transaction (the matching
+    takes seconds to minutes); storing and each merge are transactions of their own."""
+    from dangol.integration.dedupe.evidence import with_evidence
+    from dangol.integration.dedupe.frames import matching_frame
+
+    if _is_user(actor) and not can_manage_dedupe(actor):
+        raise Forbidden()
+    conf = dedupe_settings()
+    run = DedupeRun.objects.create(started_by=actor if _is_user(actor) else None)
+    try:
+        if finder is None:
+            from dangol.integration.matching import find_duplicate_pairs
+
+            finder = find_duplicate_pairs
+        frame = matching_frame(
+            Customer.objects.filter(status=RecordStatus.ACTIVE),
+            shared_id_sources=conf.shared_id_sources,
+        )
+        pairs = finder(frame, id_column="id", threshold=conf.review_threshold)
+        found = with_evidence(pairs)
+        created, updated, skipped = store_candidates(found)
+        merged = auto_merge_candidates(actor=actor) if conf.auto_merge else 0
+    except Exception as exc:
+        DedupeRun.objects.filter(pk=run.pk).update(
+            status=DedupeRunStatus.FAILED, error_message=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    DedupeRun.objects.filter(pk=run.pk).update(
+        status=DedupeRunStatus.COMPLETED,
+        records=frame.height,
+        pairs_found=found.height,
+        created_count=created,
+        updated_count=updated,
+        skipped_count=skipped,
+        auto_merged_count=merged,
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    with transaction.atomic():
+        audit.record(actor, "dedupe.completed", run, after=audit.snapshot(run))
+        events.emit("dedupe.completed", run, created=created, auto_merged=merged)
+    return run
+
+
+def _survivor_of(left: Customer, right: Customer) -> Customer:
+    """The record an automatic merge keeps: more orders, else the older one."""
+    return min((left, right), key=lambda c: (-c.order_count, c.created_at, c.pk))
+
+
+def auto_merge_candidates(*, actor: Any = None) -> int:
+    """Merge the pending pairs at or above the automatic-merge threshold (each in its own
+    transaction; a pair whose merge was undone once is left to people). Returns the count."""
+    conf = dedupe_settings()
+    ids = list(
+        DuplicateCandidate.objects.filter(
+            status=CandidateStatus.PENDING,
+            probability__gte=conf.auto_merge_threshold,
+            left__status=RecordStatus.ACTIVE,
+            right__status=RecordStatus.ACTIVE,
+            merge__isnull=True,
+        )
+        .order_by("-probability", "id")
+        .values_list("pk", flat=True)
+    )
+    merged = 0
+    for pk in ids:
+        candidate = DuplicateCandidate.objects.select_related("left", "right").get(pk=pk)
+        if not (
+            candidate.left.status == RecordStatus.ACTIVE
+            and candidate.right.status == RecordStatus.ACTIVE
+        ):
+            continue  # one side went into an earlier pair of this run; the next search sees it
+        survivor = _survivor_of(candidate.left, candidate.right)
+        try:
+            merge_candidate(
+                candidate=candidate, survivor_id=survivor.pk, actor=actor, automatic=True
+            )
+        except (Conflict, ValidationFailed):
+            continue
+        merged += 1
+    return merged
+
+
+def _require_pair(actor: Any, candidate: DuplicateCandidate) -> None:
+    """Both records must be ones `actor` may change; otherwise the pair does not exist."""
+    if not _is_user(actor):
+        return
+    visible = Customer.objects.visible_to(actor, Action.CHANGE)
+    if visible.filter(pk__in=[candidate.left_id, candidate.right_id]).count() != 2:
+        raise NotFound()
+
+
+@transaction.atomic
+def merge_candidate(
+    *, candidate: DuplicateCandidate, survivor_id: int, actor: Any, automatic: bool = False
+) -> MergeRecord:
+    """Merge the pair into ``survivor_id`` (one of its two records) through
+    ``merge_customers``; the candidate records the merge so that it can be undone."""
+    from dangol.customers.merge import merge_customers
+
+    candidate = DuplicateCandidate.objects.select_for_update().get(pk=candidate.pk)
+    _require_pair(actor, candidate)
+    if candidate.status != CandidateStatus.PENDING:
+        raise Conflict(_("This pair was already decided."), "already_decided")
+    if survivor_id not in (candidate.left_id, candidate.right_id):
+        raise ValidationFailed.single(
+            "survivor_id", "invalid", _("Choose one of the two records to keep.")
+        )
+    other_id = candidate.right_id if survivor_id == candidate.left_id else candidate.left_id
+    records = {c.pk: c for c in Customer.objects.filter(pk__in=[survivor_id, other_id])}
+    record = merge_customers(
+        survivor=records[survivor_id],
+        duplicates=[records[other_id]],
+        actor=actor,
+        automatic=automatic,
+        probability=candidate.probability,
+    )
+    candidate.status = CandidateStatus.MERGED
+    candidate.merge = record
+    candidate.reviewer = actor if _is_user(actor) and not automatic else None
+    candidate.decided_at = candidate.updated_at = timezone.now()
+    candidate.save(update_fields=["status", "merge", "reviewer", "decided_at", "updated_at"])
+    audit.record(
+        actor,
+        "duplicate.merged",
+        candidate,
+        after={"survivor_id": survivor_id, "merge_id": record.pk, "automatic": automatic},
+    )
+    return record
+
+
+@transaction.atomic
+def dismiss_candidate(*, candidate: DuplicateCandidate, actor: Any) -> DuplicateCandidate:
+    """Record that the pair is not one person: no search brings it back."""
+    candidate = DuplicateCandidate.objects.select_for_update().get(pk=candidate.pk)
+    _require_pair(actor, candidate)
+    if candidate.status != CandidateStatus.PENDING:
+        raise Conflict(_("This pair was already decided."), "already_decided")
+    candidate.status = CandidateStatus.DISMISSED
+    candidate.reviewer = actor if _is_user(actor) else None
+    candidate.decided_at = candidate.updated_at = timezone.now()
+    candidate.save(update_fields=["status", "reviewer", "decided_at", "updated_at"])
+    audit.record(
+        actor, "duplicate.dismissed", candidate, after={"probability": candidate.probability}
+    )
+    return candidate
+
+
+@transaction.atomic
+def undo_candidate_merge(*, candidate: DuplicateCandidate, actor: Any) -> DuplicateCandidate:
+    """Undo the pair's merge exactly (``unmerge``); the pair goes back to the queue and is
+    never merged automatically again."""
+    from dangol.customers.merge import unmerge
+
+    candidate = DuplicateCandidate.objects.select_for_update().get(pk=candidate.pk)
+    _require_pair(actor, candidate)
+    if candidate.status != CandidateStatus.MERGED or candidate.merge is None:
+        raise Conflict(_("This pair was not merged."), "not_merged")
+    unmerge(merge=candidate.merge, actor=actor)
+    candidate.status = CandidateStatus.PENDING
+    candidate.reviewer = actor if _is_user(actor) else None
+    candidate.decided_at = candidate.updated_at = timezone.now()
+    candidate.save(update_fields=["status", "reviewer", "decided_at", "updated_at"])
+    audit.record(actor, "duplicate.merge_undone", candidate, after={"merge_id": candidate.merge_id})
+    return candidate
+
+
+# --- data quality -----------------------------------------------------------------------------
+
+
+def can_view_quality(user: Any) -> bool:
+    """Quality figures count the whole base: they need the "all customers" view scope."""
+    return scope_for(user, "customers.customer", Action.VIEW) == Scope.ALL
+
+
+def can_manage_plan(user: Any) -> bool:
+    """Whether `user` may declare the customer information plan."""
+    return bool(getattr(user, "is_superuser", False)) or can(user, Action.CHANGE, PLAN_OBJECT_TYPE)
+
+
+@transaction.atomic
+def set_information_plan(
+    *, source: str, levels: dict[str, str | None], actor: Any
+) -> list[InformationPlanItem]:
+    """Declare the plan of `source` ("" = the default for every source without its own):
+    ``{field: "required" | "recommended" | None}``; None (or a field left out) takes the
+    field out of the plan. Replaces the source's plan as a whole."""
+    if _is_user(actor) and not can_manage_plan(actor):
+        raise Forbidden()
+    errors: list[FieldError] = []
+    if len(source) > 50:
+        errors.append(FieldError("source", "too_long", _("At most 50 characters.")))
+    for name, level in levels.items():
+        if name not in QualityField.values:
+            errors.append(FieldError(name, "unknown_field", _("This field is not measured.")))
+        elif level is not None and level not in PlanLevel.values:
+            errors.append(FieldError(name, "invalid_choice", _("Required or recommended.")))
+    if errors:
+        raise ValidationFailed(errors)
+    before = list(InformationPlanItem.objects.filter(source=source).values_list("field", "level"))
+    InformationPlanItem.objects.filter(source=source).delete()
+    now = timezone.now()
+    items = InformationPlanItem.objects.bulk_create(
+        [
+            InformationPlanItem(source=source, field=name, level=level, updated_at=now)
+            for name, level in sorted(levels.items())
+            if level is not None
+        ]
+    )
+    after = {i.field: i.level for i in items}
+    if items:
+        audit.record(actor, "quality.plan_set", items[0], before=dict(before), after=after)
+    return items
+
+
+@transaction.atomic
+def take_quality_snapshot(*, day: Any = None) -> QualitySnapshot:
+    """Compute today's data-quality figures and keep them (one row per day, replaced when run
+    again the same day)."""
+    from dangol.integration.quality import quality_report
+
+    report = quality_report(today=day)
+    snapshot, _created = QualitySnapshot.objects.update_or_create(
+        day=report.day,
+        defaults={
+            "customers": report.customers,
+            "score": report.score,
+            "duplicate_rate": report.duplicate_rate,
+            "stale_rate": report.stale_rate,
+            "figures": report.as_dict(),
+            "created_at": timezone.now(),
+        },
+    )
+    return snapshot
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_export(
+    *, actor: User, format: str, filters: dict[str, Any] | None = None, enqueue: bool = True
+) -> ExportJob:
+    """Queue an export of the customers `actor` may export that match `filters` (the
+    customer API's list filters). Contact data is unmasked only for roles with the PII
+    permission (and then each exported customer is written to the PII access log)."""
+    from dangol.integration.exports import parse_filters
+
+    if not can(actor, Action.EXPORT, Customer):
+        raise Forbidden()
+    if format not in ExportFormat.values:
+        raise ValidationFailed.single("format", "invalid_choice", _("Choose CSV, XLSX or Parquet."))
+    filters = dict(filters or {})
+    parse_filters(filters)
+    job = ExportJob.objects.create(
+        requested_by=actor, format=format, filters=filters, unmasked=can_view_pii(actor)
+    )
+    audit.record(actor, "export.requested", job, after={"format": format, "filters": filters})
+    if enqueue:
+        from dangol.integration.tasks import run_export_job
+
+        job_id = job.pk
+        transaction.on_commit(lambda: run_export_job(job_id))
+    return job
+
+
+def run_export(*, job: ExportJob) -> ExportJob:
+    """Write a queued export's file (streamed in chunks) and record the outcome."""
+    from dangol.integration.exports import write_export
+
+    claimed = ExportJob.objects.filter(
+        pk=job.pk, status__in=(ExportStatus.QUEUED, ExportStatus.FAILED)
+    ).update(status=ExportStatus.RUNNING, started_at=timezone.now(), error_message="")
+    job.refresh_from_db()
+    if not claimed:
+        return job
+    try:
+        relative, count = write_export(job)
+    except Exception as exc:
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.FAILED, error_message=str(exc)[:2000], finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        if isinstance(exc, ServiceError):
+            return job
+        raise
+    with transaction.atomic():
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.COMPLETED,
+            file_path=relative,
+            row_count=count,
+            finished_at=timezone.now(),
+        )
+        job.refresh_from_db()
+        audit.record(
+            job.requested_by, "export.completed", job, after={"rows": count, "file": relative}
+        )
     return job

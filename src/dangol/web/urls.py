@@ -39,4 +39,5 @@ urlpatterns = [
     # domain pages: each domain keeps its own (names stay in this "web" namespace)
     path("", include("dangol.customers.urls")),
     path("", include("dangol.commerce.urls")),
+    path("", include("dangol.integration.urls")),
 ]

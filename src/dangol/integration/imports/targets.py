@@ -292,6 +292,9 @@ class CustomerTarget(Target):
             reasons.append(_reason("birth_date", "out_of_range", _("Enter a real birth date.")))
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
+        from dangol.integration.quality import check_import_rows
+
+        check_import_rows(ctx.source, rows)  # the customer information plan of this source
         seen: dict[str, Row] = {}
         for row in rows:
             if row.reasons:

@@ -7,8 +7,11 @@ Subcommands:
   [--json]``: fit BG/NBD, Pareto/NBD and Gamma-Gamma to a customer_id,date,amount
   CSV and report the parameters (and, with ``--output``, per-customer predictions).
 
+- ``run [--only NAME ...] [--as-of YYYY-MM-DD] [--json]``: run the analytics engine on the
+  database now (all registered steps, or only the named ones) and report the run.
+
 Each subcommand is one ``_add_<name>`` (its arguments) plus one ``_handle_<name>``
-registered in ``SUBCOMMANDS``; a ``run`` subcommand slots in the same way.
+registered in the handlers of ``Command.handle``.
 """
 
 from __future__ import annotations
@@ -124,8 +127,29 @@ def _clv_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _add_run(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="Run the analytics engine (RFM, CLV, grades ...) on the database now.",
+        description=(
+            "Compute every customer's metrics set-based and replace them in one transaction; "
+            "log the run and each step in the model-run table."
+        ),
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="Run only this step (repeatable); the other columns keep their values.",
+    )
+    parser.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", help="Last day of data to use (default: yesterday)."
+    )
+    parser.add_argument("--json", action="store_true", help="Print the run as JSON.")
+
+
 class Command(BaseCommand):
-    help = "Offline analytics jobs. Subcommands: clv."
+    help = "Analytics jobs. Subcommands: clv, run."
     # Offline and read-only: it reads a file, not the database, so skip system checks.
     requires_system_checks: list[str] = []
 
@@ -134,10 +158,61 @@ class Command(BaseCommand):
             dest="subcommand", metavar="SUBCOMMAND", required=True, title="subcommands"
         )
         _add_clv(subparsers)
+        _add_run(subparsers)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        handlers: dict[str, Callable[[dict[str, Any]], None]] = {"clv": self._handle_clv}
+        handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "clv": self._handle_clv,
+            "run": self._handle_run,
+        }
         handlers[opts["subcommand"]](opts)
+
+    def _handle_run(self, opts: dict[str, Any]) -> None:
+        from dangol.analytics import services
+        from dangol.analytics.models import RunTrigger
+        from dangol.core.errors import ServiceError
+
+        as_of = _parse_date(opts["as_of"], option="--as-of") if opts["as_of"] else None
+        try:
+            run = services.run_analytics(only=opts["only"], as_of=as_of, trigger=RunTrigger.COMMAND)
+        except ServiceError as exc:
+            details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+            raise CommandError(f"{exc.message}{' (' + details + ')' if details else ''}") from exc
+        steps = list(run.steps.order_by("id"))
+        report = {
+            "run": run.pk,
+            "status": run.status,
+            "as_of": run.as_of.isoformat(),
+            "rows_in": run.rows_in,
+            "rows_out": run.rows_out,
+            "seconds": run.duration_seconds,
+            "error": run.error,
+            "steps": [
+                {
+                    "name": s.model,
+                    "status": s.status,
+                    "seconds": s.duration_seconds,
+                    "rows_out": s.rows_out,
+                    "quality": s.quality,
+                    "error": s.error,
+                }
+                for s in steps
+            ],
+        }
+        if opts["json"]:
+            self.stdout.write(json.dumps(report, indent=2, default=str))
+            return
+        lines = [
+            f"Run #{run.pk} as of {report['as_of']}: {run.status}, "
+            f"{run.rows_out:,} customers in {run.duration_seconds or 0:.1f} s "
+            f"({', '.join(f'{k} {v:,}' for k, v in run.rows_in.items())})"
+        ]
+        for s in report["steps"]:
+            lines.append(
+                f"  {s['name']:<10} {s['status']:<10} {s['seconds'] or 0:>7.2f} s"
+                f"{'  ' + s['error'] if s['error'] else ''}"
+            )
+        self.stdout.write("\n".join(lines))
 
     def _handle_clv(self, opts: dict[str, Any]) -> None:
         observation_end = _parse_date(opts["observation_end"], option="--observation-end")

@@ -1,0 +1,143 @@
+"""Staff pages: the duplicate queue (masked, reveal logged, merge / dismiss / undo, another
+team's pair 404), data quality with the plan form, exports with requester-only download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dangol.core.models import PiiAccessLog
+from dangol.customers.models import Customer, RecordStatus
+from dangol.integration import services
+from dangol.integration.models import CandidateStatus, DuplicateCandidate, ExportJob
+from dangol.integration.tests.test_duplicates import engine_pairs
+from dangol.web.testing import apply_test_settings
+
+
+@pytest.fixture(autouse=True)
+def _web(settings: Any, tmp_path: Path) -> None:
+    apply_test_settings(settings)
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def signed_in(client: Any, user: Any) -> Any:
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def cand(make_user: Any, make_customer: Any) -> DuplicateCandidate:
+    lead = make_user("lead", team="seoul", email="lead@dangol.test")
+    a = make_customer(
+        full_name="박지훈", owner=lead, team=lead.team, contacts=[("mobile", "010-5555-6666")]
+    )
+    b = make_customer(full_name="박지운", owner=lead, team=lead.team)
+    services.find_duplicates(finder=engine_pairs([(a.pk, b.pk, 0.95, "phone")]))
+    return DuplicateCandidate.objects.get()
+
+
+def test_queue_shows_masked_pairs_and_reveal_is_logged(
+    client: Any, cand: DuplicateCandidate
+) -> None:
+    lead = Customer.objects.get(pk=cand.left_id).owner
+    signed_in(client, lead)
+    page = client.get("/data/duplicates/")
+    text = page.content.decode()
+    assert page.status_code == 200 and "박지훈" in text and "박지운" in text
+    assert "010-****-6666" in text and "010-5555-6666" not in text
+    revealed = client.post(f"/data/duplicates/{cand.pk}/reveal/").content.decode()
+    assert "010-5555-6666" in revealed
+    logged = PiiAccessLog.objects.get(user=lead, channel="web")  # b has no contact data
+    assert logged.object_id == str(cand.left_id)
+
+
+def test_queue_query_count_does_not_grow_with_pairs(
+    client: Any, cand: DuplicateCandidate, make_customer: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    lead = Customer.objects.get(pk=cand.left_id).owner
+    assert lead is not None
+    signed_in(client, lead)
+    client.get("/data/duplicates/")
+    with CaptureQueriesContext(connection) as one:
+        client.get("/data/duplicates/")
+    more: list[tuple[int, int, float, str | None]] = []
+    for i in range(3):
+        a = make_customer(
+            full_name=f"최유나{i}",
+            owner=lead,
+            team=lead.team,
+            contacts=[("mobile", f"010-7777-000{i}")],
+        )
+        b = make_customer(full_name=f"최유니{i}", owner=lead, team=lead.team)
+        more.append((a.pk, b.pk, 0.93, None))
+    services.find_duplicates(finder=engine_pairs(more))
+    with CaptureQueriesContext(connection) as four:
+        page = client.get("/data/duplicates/")
+    assert page.content.decode().count("duplicate-pair") == 4
+    assert len(four) == len(one)
+
+
+def test_merge_then_undo_then_dismiss(client: Any, cand: DuplicateCandidate) -> None:
+    lead = Customer.objects.get(pk=cand.left_id).owner
+    signed_in(client, lead)
+    client.post(f"/data/duplicates/{cand.pk}/merge/", {"survivor": cand.right_id})
+    assert Customer.objects.get(pk=cand.left_id).status == RecordStatus.MERGED
+    merged_page = client.get("/data/duplicates/?status=merged").content.decode()
+    assert f"/data/duplicates/{cand.pk}/undo/" in merged_page
+    client.post(f"/data/duplicates/{cand.pk}/undo/")
+    assert Customer.objects.get(pk=cand.left_id).status == RecordStatus.ACTIVE
+    client.post(f"/data/duplicates/{cand.pk}/dismiss/")
+    cand.refresh_from_db()
+    assert cand.status == CandidateStatus.DISMISSED
+
+
+def test_another_teams_pair_is_not_found(
+    client: Any, cand: DuplicateCandidate, make_user: Any
+) -> None:
+    signed_in(client, make_user("lead", team="busan"))
+    assert "박지훈" not in client.get("/data/duplicates/").content.decode()
+    assert client.get(f"/data/duplicates/{cand.pk}/").status_code == 404
+    assert (
+        client.post(f"/data/duplicates/{cand.pk}/merge/", {"survivor": cand.left_id}).status_code
+        == 404
+    )
+    cand.refresh_from_db()
+    assert cand.status == CandidateStatus.PENDING
+
+
+def test_quality_page_and_plan_form(
+    client: Any, admin: Any, make_customer: Any, make_user: Any
+) -> None:
+    make_customer(full_name="홍길동", source="pos", contacts=[("mobile", "011-234-5678")])
+    signed_in(client, admin)
+    page = client.get("/data/quality/")
+    assert page.status_code == 200 and "pos" in page.content.decode()
+    client.post("/data/quality/plan/", {"source": "pos", "level_email": "required"})
+    from dangol.integration.quality import plan_for
+
+    assert plan_for("pos") == {"email": "required"}
+    signed_in(client, make_user("lead"))
+    assert client.get("/data/quality/").status_code == 404
+
+
+def test_export_page_and_download(
+    client: Any, make_user: Any, make_customer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    marketer = make_user("marketer")
+    make_customer(full_name="김민준", contacts=[("mobile", "010-1234-5678")])
+    signed_in(client, marketer)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/data/exports/", {"format": "csv", "q": "김민준"})
+    job = ExportJob.objects.get()
+    assert job.row_count == 1 and job.filters == {"q": "김민준"}
+    listing = client.get("/data/exports/").content.decode()
+    assert f"/data/exports/{job.pk}/download/" in listing
+    body = b"".join(client.get(f"/data/exports/{job.pk}/download/").streaming_content)
+    assert "010-****-5678" in body.decode("utf-8-sig")
+    signed_in(client, make_user("manager"))
+    assert client.get(f"/data/exports/{job.pk}/download/").status_code == 404

@@ -1,0 +1,227 @@
+"""Staff pages of identity resolution, data quality and exports: the duplicate review queue,
+the quality figures with the information plan, and the user's exports. Thin: parse, check,
+call one service or selector, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from dangol.core.errors import ServiceError
+from dangol.core.visibility import Action, can, can_view_pii
+from dangol.customers.models import Customer
+from dangol.customers.selectors import PiiRead
+from dangol.integration import selectors, services
+from dangol.integration.models import (
+    CandidateStatus,
+    DedupeRun,
+    ExportFormat,
+    ExportJob,
+    ExportStatus,
+    PlanLevel,
+    QualityField,
+    QualitySnapshot,
+)
+from dangol.web.htmx import client_ip
+
+QUEUE_SIZE = 20
+EXPORT_FILTERS = ("q", "lifecycle_stage", "region", "source", "tag")
+
+
+def _read(request: HttpRequest) -> PiiRead:
+    return PiiRead("web", request.path, client_ip(request))
+
+
+@login_required
+@require_GET
+def duplicate_list(request: HttpRequest) -> HttpResponse:
+    if not can(request.user, Action.CHANGE, Customer):
+        raise Http404
+    status = request.GET.get("status", CandidateStatus.PENDING)
+    status = status if status in CandidateStatus.values else CandidateStatus.PENDING
+    qs = selectors.candidates_for(request.user, status=status).order_by("-probability", "-id")
+    candidates = list(qs[:QUEUE_SIZE])
+    context = {
+        "pairs": selectors.pair_views(request.user, candidates),
+        "status": status,
+        "statuses": CandidateStatus.choices,
+        "total": qs.count(),
+        "can_reveal": can_view_pii(request.user),
+        "can_manage": services.can_manage_dedupe(request.user),
+        "last_run": DedupeRun.objects.order_by("-started_at", "-id").first(),
+    }
+    return render(request, "integration/duplicate_list.html", context)
+
+
+def _pair_page(request: HttpRequest, candidate_id: int, *, reveal: bool) -> HttpResponse:
+    cand = selectors.candidate_for(request.user, candidate_id)
+    if cand is None:
+        raise Http404
+    view = selectors.pair_views(request.user, [cand], reveal=reveal, read=_read(request))[0]
+    return render(
+        request,
+        "integration/duplicate_detail.html",
+        {"pair": view, "can_reveal": can_view_pii(request.user) and not view.revealed},
+    )
+
+
+@login_required
+@require_GET
+def duplicate_detail(request: HttpRequest, candidate_id: int) -> HttpResponse:
+    return _pair_page(request, candidate_id, reveal=False)
+
+
+@login_required
+@require_POST
+def duplicate_reveal(request: HttpRequest, candidate_id: int) -> HttpResponse:
+    """Show the pair's contact data unmasked (PII roles only; logged)."""
+    return _pair_page(request, candidate_id, reveal=True)
+
+
+def _decide(request: HttpRequest, candidate_id: int, action: str) -> HttpResponse:
+    cand = selectors.candidate_for(request.user, candidate_id)
+    if cand is None:
+        raise Http404
+    try:
+        if action == "merge":
+            survivor = request.POST.get("survivor", "")
+            services.merge_candidate(
+                candidate=cand,
+                survivor_id=int(survivor) if survivor.isdigit() else 0,
+                actor=request.user,
+            )
+            messages.success(request, _("The two records were merged."))
+        elif action == "dismiss":
+            services.dismiss_candidate(candidate=cand, actor=request.user)
+            messages.success(request, _("Marked as two different people."))
+        else:
+            services.undo_candidate_merge(candidate=cand, actor=request.user)
+            messages.success(request, _("The merge was undone."))
+    except ServiceError as exc:
+        messages.error(request, str(exc) if not exc.errors else str(exc.errors[0].message))
+    nxt = request.POST.get("next", "")
+    return redirect(
+        nxt if nxt.startswith("/") and not nxt.startswith("//") else "web:duplicate_list"
+    )
+
+
+@login_required
+@require_POST
+def duplicate_merge(request: HttpRequest, candidate_id: int) -> HttpResponse:
+    return _decide(request, candidate_id, "merge")
+
+
+@login_required
+@require_POST
+def duplicate_dismiss(request: HttpRequest, candidate_id: int) -> HttpResponse:
+    return _decide(request, candidate_id, "dismiss")
+
+
+@login_required
+@require_POST
+def duplicate_undo(request: HttpRequest, candidate_id: int) -> HttpResponse:
+    return _decide(request, candidate_id, "undo")
+
+
+@login_required
+@require_POST
+def duplicate_search(request: HttpRequest) -> HttpResponse:
+    if not services.can_manage_dedupe(request.user):
+        raise Http404
+    from dangol.integration.tasks import find_duplicates_job
+
+    find_duplicates_job()
+    messages.success(request, _("The duplicate search has started."))
+    return redirect("web:duplicate_list")
+
+
+@login_required
+@require_GET
+def quality(request: HttpRequest) -> HttpResponse:
+    from dangol.integration.quality import FIELDS, plan_table, quality_report
+
+    if not services.can_view_quality(request.user):
+        raise Http404
+    report = quality_report()
+    labels = dict(QualityField.choices)
+    context = {
+        "report": report,
+        "fields": [(f, labels[f], report.fields[f]) for f in FIELDS],
+        "sources": [
+            {**s, "rows": [(f, labels[f], s["fields"][f], s["plan"].get(f, "")) for f in FIELDS]}
+            for s in report.sources
+        ],
+        "trend": list(QualitySnapshot.objects.order_by("-day")[:30])[::-1],
+        "plan": plan_table(),
+        "plan_fields": [(f, labels[f]) for f in FIELDS],
+        "levels": PlanLevel.choices,
+        "can_manage": services.can_manage_plan(request.user),
+    }
+    return render(request, "integration/quality.html", context)
+
+
+@login_required
+@require_POST
+def quality_plan(request: HttpRequest) -> HttpResponse:
+    """Save the plan of one source from the form (one select per field)."""
+    source = request.POST.get("source", "").strip()
+    levels: dict[str, str | None] = {
+        f: (request.POST.get(f"level_{f}") or None) for f in QualityField.values
+    }
+    try:
+        services.set_information_plan(source=source, levels=levels, actor=request.user)
+        messages.success(request, _("The information plan was saved."))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect("web:quality")
+
+
+@login_required
+def export_list(request: HttpRequest) -> HttpResponse:
+    if not can(request.user, Action.EXPORT, Customer):
+        raise Http404
+    if request.method == "POST":
+        filters = {k: v for k in EXPORT_FILTERS if (v := request.POST.get(k, "").strip())}
+        try:
+            services.request_export(
+                actor=request.user,  # type: ignore[arg-type]
+                format=request.POST.get("format", ""),
+                filters=filters,
+            )
+            messages.success(request, _("The export has started; it appears below when ready."))
+        except ServiceError as exc:
+            messages.error(request, str(exc) if not exc.errors else str(exc.errors[0].message))
+        return redirect("web:export_list")
+    jobs = ExportJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at", "-id")[
+        :50
+    ]
+    context: dict[str, Any] = {
+        "jobs": jobs,
+        "formats": ExportFormat.choices,
+        "unmasked": can_view_pii(request.user),
+        "initial": {k: request.GET.get(k, "") for k in EXPORT_FILTERS},
+    }
+    return render(request, "integration/export_list.html", context)
+
+
+@login_required
+@require_GET
+def export_download(request: HttpRequest, export_id: int) -> FileResponse:
+    from dangol.integration.exports import CONTENT_TYPES, export_file
+
+    job = ExportJob.objects.filter(
+        pk=export_id, requested_by_id=request.user.pk, status=ExportStatus.COMPLETED
+    ).first()
+    path = export_file(job) if job is not None else None
+    if job is None or path is None or not path.is_file():
+        raise Http404
+    response = FileResponse(path.open("rb"), content_type=CONTENT_TYPES[ExportFormat(job.format)])
+    response["Content-Disposition"] = content_disposition_header(True, path.name)
+    return response
