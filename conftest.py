@@ -136,3 +136,43 @@ def api(db: Any) -> Callable[..., Any]:
         return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
     return make
+
+
+class _Mailbox:
+    """What the test SMTP server received, as parsed messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        from email import policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+    def bodies(self) -> list[str]:
+        return [m.get_body(preferencelist=("plain",)).get_content() for m in self.messages]
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[_Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free loopback port; Django sends to it over SMTP."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield mailbox
+    finally:
+        controller.stop()

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.utils import timezone
 
 from dangol.core import auth
@@ -133,15 +132,18 @@ def test_password_change(signed_in: Any) -> None:
     assert ChangeLog.objects.filter(action="user.password_changed").exists()
 
 
-def test_password_reset_by_email_also_lifts_a_lock(client: Any, make_user: Any) -> None:
+def test_password_reset_by_email_also_lifts_a_lock(
+    client: Any, make_user: Any, smtp_server: Any
+) -> None:
     user = make_user()
     User.objects.filter(pk=user.pk).update(
         locked_until=timezone.now() + timedelta(minutes=10), failed_logins=0
     )
     response = client.post("/password-reset/", {"email": user.email})
     assert response["Location"] == "/password-reset/sent/"
-    assert len(mail.outbox) == 1
-    body = mail.outbox[0].body
+    assert len(smtp_server.messages) == 1  # delivered over SMTP to the test server
+    assert smtp_server.messages[0]["To"] == user.email
+    body = smtp_server.bodies()[0]
     link = re.search(r"http://testserver(/password-reset/[^/\s]+/[^/\s]+/)", body)
     assert link, body
     form_page = client.get(link.group(1), follow=True)
@@ -154,7 +156,7 @@ def test_password_reset_by_email_also_lifts_a_lock(client: Any, make_user: Any) 
     assert login(client, user.email, "Fresh-pw-2026!").status_code == 302
 
 
-def test_password_reset_does_not_reveal_unknown_addresses(client: Any) -> None:
+def test_password_reset_does_not_reveal_unknown_addresses(client: Any, smtp_server: Any) -> None:
     response = client.post("/password-reset/", {"email": "nobody@dangol.test"})
     assert response["Location"] == "/password-reset/sent/"
-    assert mail.outbox == []
+    assert smtp_server.messages == []
