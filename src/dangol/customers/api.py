@@ -253,7 +253,9 @@ def _visible_customer(
 def get_customer(request: AuthedRequest, customer_id: int, reveal: bool = False) -> dict[str, Any]:
     """`reveal=true` unmasks contact points for roles with the PII permission (logged)."""
     read = _read(request) if reveal else None
-    view = selectors.customer_360(user=request.user, customer_id=customer_id, read=read)
+    view = selectors.customer_360(
+        user=request.user, customer_id=customer_id, read=read, with_history=False
+    )
     if view is None:
         raise NotFound()
     c = view.customer

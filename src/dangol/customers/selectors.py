@@ -240,11 +240,14 @@ def customer_detail_queryset(user: Any) -> QuerySet[Customer]:
     )
 
 
-def customer_360(*, user: Any, customer_id: int, read: PiiRead | None = None) -> Customer360 | None:
+def customer_360(
+    *, user: Any, customer_id: int, read: PiiRead | None = None, with_history: bool = True
+) -> Customer360 | None:
     """The 360 view of one customer, or None when it does not exist or is not visible.
 
     Contact points are masked, unless `read` says where an unmasked read happens: then users
-    with the PII permission see them in full and the read is logged.
+    with the PII permission see them in full and the read is logged. `with_history=False`
+    skips the consent history and the notes (two queries) for callers that show neither.
     """
     customer = customer_detail_queryset(user).filter(pk=customer_id).first()
     if customer is None:
@@ -259,8 +262,11 @@ def customer_360(*, user: Any, customer_id: int, read: PiiRead | None = None) ->
     contacts = list(customer.contact_points.all())
     if read is not None:
         log_pii_reads(user, {customer: contacts}, read)
-    history = list(ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:50])
-    notes = list(Note.objects.filter(customer=customer).select_related("author")[:20])
+    history: list[ConsentEvent] = []
+    notes: list[Note] = []
+    if with_history:
+        history = list(ConsentEvent.objects.filter(customer=customer).order_by("-at", "-id")[:50])
+        notes = list(Note.objects.filter(customer=customer).select_related("author")[:20])
     aov = customer.average_order_value
     return Customer360(
         customer=customer,
