@@ -273,6 +273,7 @@ def _reasons() -> pl.Expr:
     pct = (pl.col("confidence") * 100).round(0).cast(pl.Int64)
     lift = pl.col("lift").round(1)
     cross = _format(
+        # xgettext:no-python-format
         _("bought {x}; {pct}% of {x} buyers buy {y}, {lift}x the usual rate"),
         x=pl.col("because_name"),
         y=pl.col("name"),
@@ -280,6 +281,7 @@ def _reasons() -> pl.Expr:
         lift=lift,
     )
     up = _format(
+        # xgettext:no-python-format
         _("bought {x}; {pct}% of {line} line buyers also own the premium {y}"),
         x=pl.col("because_name"),
         y=pl.col("name"),
