@@ -207,3 +207,278 @@ def pair_views(
         )
         for cand in candidates
     ]
+
+
+# --- the import wizard of the staff app ------------------------------------------------------
+
+SAMPLE_ROWS = 5
+
+
+@dataclass
+class FileSample:
+    """The first rows of a file as the import would read them (nothing is written)."""
+
+    format: str
+    encoding: str
+    header: list[str]
+    rows: list[dict[str, str]]
+
+
+def file_sample(
+    f: Any, *, file_format: str, encoding: str = "", rows: int = SAMPLE_ROWS
+) -> FileSample:
+    """Read the header and the first `rows` records of an open binary file with the import's
+    reader (the encoding is detected when not given). A file that cannot be read raises
+    ``ValidationFailed`` with a translated reason (wrong encoding, not an XLSX, no header)."""
+    import zipfile
+
+    from django.utils.translation import gettext as _
+
+    from dangol.core.errors import ValidationFailed
+    from dangol.integration.imports.readers import Reader
+
+    if encoding:
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise ValidationFailed.single(
+                "encoding", "invalid_choice", _("Unknown encoding.")
+            ) from None
+    reader = Reader(f, file_format, encoding)
+    out: list[dict[str, str]] = []
+    try:
+        for rec in reader:
+            if "__invalid__" not in rec.values:
+                out.append(rec.values)
+            if len(out) >= rows:
+                break
+    except ValidationFailed:
+        raise
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ValidationFailed.single(
+            "file",
+            "unreadable",
+            _("The file could not be read as %(format)s: %(error)s")
+            % {"format": ImportFormat(file_format).label, "error": exc},
+        ) from None
+    header = [h for h in reader.header if h]
+    if not header:
+        raise ValidationFailed.single(
+            "file", "no_header", _("The file is empty or its first row holds no column names.")
+        )
+    return FileSample(str(file_format), reader.encoding, list(reader.header), out)
+
+
+def job_sample(
+    job: ImportJob, *, encoding: str | None = None, rows: int = SAMPLE_ROWS
+) -> FileSample:
+    """The first rows of a job's file, in the job's encoding unless `encoding` is given."""
+    from dangol.integration.imports.pipeline import open_file
+
+    with open_file(job) as f:
+        return file_sample(
+            f,
+            file_format=job.format,
+            encoding=job.encoding if encoding is None else encoding,
+            rows=rows,
+        )
+
+
+# Headers seen in Korean POS, web-shop and ERP exports beyond the targets' own aliases. Keys are
+# compared without spaces, underscores, dashes, dots and brackets, in lower case.
+EXTRA_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "customers": {
+        "external_id": (
+            "회원코드",
+            "고객코드",
+            "멤버십번호",
+            "member_no",
+            "customer_no",
+            "memberid",
+        ),
+        "full_name": ("고객이름", "회원이름", "성함", "fullname", "customer_name"),
+        "mobile": (
+            "mobile",
+            "휴대폰번호",
+            "핸드폰번호",
+            "휴대전화번호",
+            "휴대번호",
+            "모바일",
+            "cellphone",
+            "mobile_no",
+        ),
+        "phone": ("전화", "집전화", "일반전화", "telephone"),
+        "email": ("email", "이메일주소", "메일주소", "e_mail", "mail"),
+        "birth_date": ("birth", "birthdate", "생년", "출생일", "date_of_birth"),
+        "gender": ("gender", "성별구분"),
+        "region": ("region", "시도명"),
+        "signup_channel": ("가입매장", "가입처"),
+    },
+    "consents": {
+        "customer_external_id": ("회원코드", "고객코드", "id", "customer_no", "member_no"),
+    },
+    "orders": {"customer_external_id": ("회원코드", "고객코드")},
+    "products": {},
+}
+# Words inside a header that point at a field when no alias matched (first hit wins).
+CONTAINS: dict[str, tuple[tuple[str, str], ...]] = {
+    "customers": (
+        ("휴대", "mobile"),
+        ("핸드폰", "mobile"),
+        ("mobile", "mobile"),
+        ("이메일", "email"),
+        ("email", "email"),
+        ("생년월일", "birth_date"),
+        ("birth", "birth_date"),
+        ("회원번호", "external_id"),
+        ("고객번호", "external_id"),
+        ("성명", "full_name"),
+        ("전화", "phone"),
+    ),
+    "consents": (
+        ("수신동의", "granted"),
+        ("동의여부", "granted"),
+        ("consent", "granted"),
+        ("optin", "granted"),
+        ("동의일", "at"),
+        ("회원번호", "customer_external_id"),
+        ("고객번호", "customer_external_id"),
+    ),
+    "orders": (),
+    "products": (),
+}
+# A consent column names its channel: "문자수신동의" → sms.
+CONSENT_CHANNEL_WORDS = (
+    ("문자", "sms"),
+    ("sms", "sms"),
+    ("카카오", "kakao"),
+    ("알림톡", "kakao"),
+    ("이메일", "email"),
+    ("메일", "email"),
+    ("email", "email"),
+    ("푸시", "push"),
+    ("push", "push"),
+    ("전화", "phone"),
+    ("tm", "phone"),
+)
+
+
+def _header_key(text: str) -> str:
+    import re
+
+    return re.sub(r"[\s_\-./()\[\]]+", "", text).lower()
+
+
+def _looks_mobile(values: list[str]) -> bool:
+    import re
+
+    digits = [re.sub(r"\D", "", v) for v in values if v.strip()]
+    digits = [d[2:] if d.startswith("82") else d for d in digits]
+    return bool(digits) and all(re.fullmatch(r"0?1[016789]\d{7,8}", d) for d in digits)
+
+
+@dataclass
+class MappingSuggestion:
+    """A guessed mapping: ``{column: field}``, transforms (fixed values) and why."""
+
+    mapping: dict[str, str]
+    transforms: dict[str, Any]
+    defaults: dict[str, str]
+
+
+def suggest_mapping(
+    target: str, header: list[str], rows: list[dict[str, str]]
+) -> MappingSuggestion:
+    """Guess which column feeds which field from the headers (the target's Korean and English
+    aliases, then known synonyms, then words inside the header) and the sample values (a
+    "전화번호" column holding mobiles feeds ``mobile``). For consents, a "문자수신동의" column
+    feeds ``granted`` and fixes the channel to SMS for every row."""
+    from dangol.integration.imports.mapping import auto_mapping
+    from dangol.integration.imports.targets import TARGETS
+
+    target_cls = TARGETS.get(target)
+    if target_cls is None:
+        return MappingSuggestion({}, {}, {})
+    specs = target_cls.specs
+    names = {s.name for s in specs}
+    mapping = auto_mapping(header, specs)
+    used = set(mapping.values())
+    extra = {
+        _header_key(alias): name
+        for name, aliases in EXTRA_ALIASES.get(target, {}).items()
+        for alias in aliases
+        if name in names
+    }
+    for column in header:
+        if column in mapping or not column:
+            continue
+        key = _header_key(column)
+        name = extra.get(key) or next(
+            (f for word, f in CONTAINS.get(target, ()) if word in key and f not in used), None
+        )
+        if name and name in names and name not in used:
+            mapping[column] = name
+            used.add(name)
+    if target == "customers" and "mobile" not in used:
+        for column, name in list(mapping.items()):
+            if name == "phone" and _looks_mobile([r.get(column, "") for r in rows]):
+                mapping[column] = "mobile"
+                break
+    transforms: dict[str, Any] = {}
+    defaults: dict[str, str] = {}
+    if target == "consents" and "channel" not in used:
+        granted = next((c for c, f in mapping.items() if f == "granted"), None)
+        key = _header_key(granted or "")
+        channel = next((ch for word, ch in CONSENT_CHANNEL_WORDS if word in key), None)
+        if channel:
+            defaults["channel"] = channel
+            transforms["channel"] = [{"op": "default", "value": channel}]
+    return MappingSuggestion({c: mapping[c] for c in header if c in mapping}, transforms, defaults)
+
+
+def consent_columns(header: list[str]) -> list[str]:
+    """Columns that hold consents (imported with the consents target, not with customers)."""
+    return [
+        c for c in header if any(w in _header_key(c) for w in ("수신동의", "동의여부", "optin"))
+    ]
+
+
+def known_sources(limit: int = 50) -> list[str]:
+    """Source system names used by earlier imports and saved mappings, for suggestions."""
+    jobs = ImportJob.objects.order_by().values_list("source", flat=True).distinct()[:limit]
+    saved = MappingTemplate.objects.order_by().values_list("source", flat=True).distinct()[:limit]
+    return sorted({*jobs, *saved})[:limit]
+
+
+def _job_customer_ids(job: ImportJob) -> QuerySet[ExternalId]:
+    """External ids of `job`'s source attached while the job ran (its customers)."""
+    qs = ExternalId.objects.filter(source=job.source, customer__isnull=False)
+    if job.started_at is not None:
+        qs = qs.filter(created_at__gte=job.started_at)
+    if job.finished_at is not None:
+        qs = qs.filter(created_at__lte=job.finished_at)
+    return qs
+
+
+def review_pairs_from_import(user: Any, job: ImportJob) -> int:
+    """How many pairs of the duplicate review queue `job` sent there (pending pairs found by an
+    import while it ran, one record of which got an id of the job's source)."""
+    from dangol.integration.models import CandidateOrigin
+
+    if job.dry_run or job.started_at is None or job.target != "customers":
+        return 0
+    ids = _job_customer_ids(job).values("customer_id")
+    qs = candidates_for(user).filter(origin=CandidateOrigin.IMPORT, created_at__gte=job.started_at)
+    from django.db.models import Q
+
+    return qs.filter(Q(left_id__in=ids) | Q(right_id__in=ids)).count()
+
+
+def imported_customers(user: Any, job: ImportJob, limit: int = 10) -> list[Customer]:
+    """A few of the customers `job` created or linked that `user` may see, newest first."""
+    if job.dry_run or job.started_at is None or job.target != "customers":
+        return []
+    ids = _job_customer_ids(job).values("customer_id")
+    return list(
+        Customer.objects.visible_to(user).filter(pk__in=ids).order_by("-created_at", "-id")[:limit]
+    )

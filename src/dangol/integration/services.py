@@ -773,3 +773,103 @@ def run_export(*, job: ExportJob) -> ExportJob:
             job.requested_by, "export.completed", job, after={"rows": count, "file": relative}
         )
     return job
+
+
+# --- the import wizard of the staff app ------------------------------------------------------
+
+
+@transaction.atomic
+def configure_import(
+    *,
+    job: ImportJob,
+    actor: Any,
+    mapping: dict[str, str],
+    transforms: dict[str, Any] | None = None,
+    encoding: str | None = None,
+    template: MappingTemplate | None = None,
+) -> ImportJob:
+    """Set the column mapping (and, when given, the encoding) of a job that is not running and
+    not finished. A changed job goes back to ``uploaded``: an earlier dry run no longer holds."""
+    _require_import(actor, job.target)
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status in ACTIVE_STATUSES:
+        raise Conflict(_("This import is already running."), "already_running")
+    if job.status == ImportStatus.COMPLETED:
+        raise Conflict(_("This import is finished; upload the file again."), "finished")
+    if encoding:
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise ValidationFailed.single(
+                "encoding", "invalid_choice", _("Unknown encoding.")
+            ) from None
+    if template is not None and template.target != job.target:
+        raise ValidationFailed.single(
+            "mapping_template", "wrong_target", _("This mapping is for another target.")
+        )
+    transforms = transforms or {}
+    mapping = {c: f for c, f in mapping.items() if f}
+    compile_mapping(mapping, transforms, TARGETS[job.target].specs)
+    new_encoding = job.encoding if encoding is None else encoding
+    before = {"mapping": job.mapping, "transforms": job.transforms, "encoding": job.encoding}
+    after = {"mapping": mapping, "transforms": transforms, "encoding": new_encoding}
+    job.mapping_template = template or job.mapping_template
+    if after != before:
+        job.mapping, job.transforms, job.encoding = mapping, transforms, new_encoding
+        _reset(job)
+        job.dry_run = False
+        job.status = ImportStatus.UPLOADED
+    job.updated_at = timezone.now()
+    job.save()
+    audit.record(actor, "import.configured", job, before=before, after=after)
+    return job
+
+
+def save_mapping_template(
+    *,
+    name: str,
+    source: str,
+    target: str,
+    mapping: dict[str, str],
+    actor: Any,
+    transforms: dict[str, Any] | None = None,
+) -> MappingTemplate:
+    """Save a mapping under `name` for `source`: a new template, or the one of that name
+    replaced (a template of that name for another target is a conflict)."""
+    mapping = {c: f for c, f in mapping.items() if f}
+    existing = MappingTemplate.objects.filter(source=source.strip(), name=name.strip()).first()
+    if existing is None:
+        return create_mapping_template(
+            name=name,
+            source=source,
+            target=target,
+            mapping=mapping,
+            transforms=transforms,
+            actor=actor,
+        )
+    if existing.target != target:
+        raise Conflict(_("A mapping with this name exists for another target."), "duplicate")
+    return update_mapping_template(
+        template=existing, mapping=mapping, transforms=transforms or {}, actor=actor
+    )
+
+
+def import_same_file(*, job: ImportJob, target: str, actor: Any) -> ImportJob:
+    """A new job reading `job`'s file into another target (the consent columns of a customer
+    file, say). The file is copied, so each job keeps its own."""
+    from django.core.files.uploadedfile import UploadedFile as DjangoUploadedFile
+
+    from dangol.integration.imports.pipeline import open_file
+
+    with open_file(job) as f:
+        upload = DjangoUploadedFile(
+            file=f, name=job.original_name or "import", size=job.total_bytes
+        )
+        return create_import_job(
+            target=target,
+            source=job.source,
+            actor=actor,
+            upload=upload,
+            encoding=job.encoding,
+            file_format=job.format,
+        )

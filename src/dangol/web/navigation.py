@@ -41,6 +41,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("duplicates", _("Duplicates"), "web:duplicate_list", "users", "customers.customer"),
     NavItem("data_quality", _("Data quality"), "web:quality", "activity", "customers.customer"),
     NavItem("exports", _("Exports"), "web:export_list", "download", "customers.customer"),
+    NavItem("imports", _("Imports"), "web:import_list", "upload", "customers.customer"),
 )
 
 

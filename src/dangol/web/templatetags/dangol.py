@@ -83,6 +83,7 @@ def short_date(value: datetime.date | datetime.datetime | None) -> str:
 
 # Our own line icons (24×24, stroked with currentColor): no third-party icon set is copied.
 _ICONS: dict[str, tuple[str, ...]] = {
+    "upload": ("M12 20V9", "M7 14l5-5 5 5", "M5 4h14"),
     "home": ("M4 11l8-7 8 7", "M6 9.5V20h12V9.5", "M10 20v-5h4v5"),
     "users": (
         "M5.5 8a3.5 3.5 0 1 0 7 0a3.5 3.5 0 1 0-7 0",
