@@ -11,7 +11,6 @@ from ninja import Router, Status
 
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
-from dangol.api.types import ApiDateTime
 from dangol.commerce import selectors, services
 from dangol.commerce.models import Order, OrderLine, Product, ProductCategory, SalesChannel
 from dangol.commerce.schemas import (
@@ -30,6 +29,7 @@ from dangol.commerce.schemas import (
 )
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
 from dangol.core.http import AuthedRequest
+from dangol.core.schemas import ApiDateTime
 from dangol.core.visibility import Action, can
 from dangol.customers.models import Customer, ExternalId, Organization
 from dangol.customers.schemas import BulkOut, BulkResult

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from dangol.api.types import ApiDateTime
 from dangol.commerce.models import ProductTier, ReturnReason
+from dangol.core.schemas import ApiDateTime
 
 TierT = ProductTier
 ReasonT = ReturnReason
