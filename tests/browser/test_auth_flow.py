@@ -31,7 +31,7 @@ def test_sign_in_in_korean(page: Any, shot: Any, make_user: Any, make_customer: 
     expect(page.get_by_role("heading", name="안녕하세요, 김지은님")).to_be_visible()
     expect(page.get_by_test_id("count-customers")).to_have_text("1")
     nav = page.get_by_role("navigation", name="주 메뉴")
-    expect(nav.get_by_role("link", name="고객")).to_be_visible()
+    expect(nav.get_by_role("link", name="고객", exact=True)).to_be_visible()
     shot("home_ko")
 
 

@@ -110,7 +110,7 @@ def test_main_pages_render(
     sign_in(manager.email)
     nav = page.get_by_role("navigation", name="주 메뉴")
 
-    nav.get_by_role("link", name="고객").click()
+    nav.get_by_role("link", name="고객", exact=True).click()
     expect(page.get_by_role("heading", name="고객", exact=True)).to_be_visible()
     page.locator("input[name=ids]").first.check()
     expect(page.get_by_role("region", name="선택한 고객에 대한 작업")).to_be_visible()

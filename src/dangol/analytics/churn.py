@@ -380,7 +380,12 @@ def build_labels(orders: pl.DataFrame, *, cutoff: dt.date, horizon_days: int) ->
 
 
 def _matrix(features: pl.DataFrame) -> FloatArray:
-    return features.select(pl.col(FEATURES).cast(pl.Float64)).to_numpy().astype(np.float64)
+    """The feature matrix; a feature missing for every row (e.g. no region known for anyone)
+    becomes a constant 0, which scikit-learn's binning cannot take as all-NaN."""
+    matrix = features.select(pl.col(FEATURES).cast(pl.Float64)).to_numpy().astype(np.float64)
+    if matrix.shape[0]:
+        matrix[:, np.isnan(matrix).all(axis=0)] = 0.0
+    return matrix
 
 
 def _labelled(

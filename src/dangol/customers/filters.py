@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -153,8 +154,45 @@ class CustomerFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"class": "form-control"}),
     )
 
+    # Analytics of the last run (the analytics app's CustomerMetrics, read through the app
+    # registry: customers does not import analytics). Served by the metrics indexes.
+    grade = forms.ChoiceField(
+        label=_("Grade"), required=False, choices=[], widget=forms.Select(attrs=SELECT)
+    )
+    rfm_segment = forms.ChoiceField(
+        label=_("RFM segment"), required=False, choices=[], widget=forms.Select(attrs=SELECT)
+    )
+    churn_band = forms.ChoiceField(
+        label=_("Churn risk"), required=False, choices=[], widget=forms.Select(attrs=SELECT)
+    )
+    clv_min = forms.DecimalField(label=_("12-month CLV from"), required=False, min_value=0)
+    clv_max = forms.DecimalField(label=_("12-month CLV up to"), required=False, min_value=0)
+    cols = forms.MultipleChoiceField(
+        label=_("Columns"),
+        required=False,
+        choices=[
+            ("grade", _("Grade")),
+            ("segment", _("RFM segment")),
+            ("churn", _("Churn risk")),
+            ("clv", _("12-month CLV")),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        metrics = _metrics_model()
+        if metrics is not None:
+            tiers = apps.get_model("analytics", "GradeTier").objects.filter(program__is_active=True)
+            self.fields["grade"].choices = [  # type: ignore[attr-defined]
+                ("", _("Any grade")),
+                *tiers.order_by("-rank").values_list("code", "name"),
+            ]
+            for name, empty in (("rfm_segment", _("Any segment")), ("churn_band", _("Any risk"))):
+                self.fields[name].choices = [  # type: ignore[attr-defined]
+                    ("", empty),
+                    *metrics._meta.get_field(name).choices,
+                ]
         self.custom_fields = {
             d.key: d
             for d in CustomFieldDefinition.objects.filter(
@@ -184,7 +222,7 @@ class CustomerFilterForm(forms.Form):
     def active_count(self) -> int:
         """How many filters besides the search box narrow the list (for the "Filters (3)" badge)."""
         vals = self.values
-        skip = {"q", "cf_value"} | ({"consent_channel"} if "consent" not in vals else set())
+        skip = {"q", "cf_value", "cols"} | ({"consent_channel"} if "consent" not in vals else set())
         return sum(1 for k in vals if k not in skip)
 
     def apply(self, qs: QuerySet[Customer]) -> QuerySet[Customer]:
@@ -219,11 +257,37 @@ class CustomerFilterForm(forms.Form):
             qs = qs.filter(
                 last_purchase_at__lt=_start_of(f["purchase_to"] + datetime.timedelta(days=1))
             )
+        qs = self._apply_analytics(qs, f)
         if "cf" in f and "cf_value" in f:
             value = self._custom_value(self.custom_fields[f["cf"]], f["cf_value"])
             if value is not None:
                 qs = qs.filter(**{f"custom_fields__{f['cf']}": value})
         return qs
+
+    @property
+    def columns(self) -> set[str]:
+        """The optional analytics columns asked for (``?cols=grade&cols=clv``)."""
+        return set(self.values.get("cols") or ())
+
+    @staticmethod
+    def _apply_analytics(qs: QuerySet[Customer], f: dict[str, Any]) -> QuerySet[Customer]:
+        metrics = _metrics_model()
+        wanted = {k: f[k] for k in ("grade", "rfm_segment", "churn_band", "clv_min", "clv_max")
+                  if k in f}  # fmt: skip
+        if metrics is None or not wanted:
+            return qs
+        rows = metrics.objects.all()
+        if "grade" in wanted:
+            rows = rows.filter(grade__code=wanted["grade"], grade__program__is_active=True)
+        if "rfm_segment" in wanted:
+            rows = rows.filter(rfm_segment=wanted["rfm_segment"])
+        if "churn_band" in wanted:
+            rows = rows.filter(churn_band=wanted["churn_band"])
+        if "clv_min" in wanted:
+            rows = rows.filter(clv_12m__gte=float(wanted["clv_min"]))
+        if "clv_max" in wanted:
+            rows = rows.filter(clv_12m__lte=float(wanted["clv_max"]))
+        return qs.filter(pk__in=rows.values("customer_id"))
 
     @staticmethod
     def _consent_q(status: str, channel: str) -> Exists | Any:
@@ -252,6 +316,13 @@ class CustomerFilterForm(forms.Form):
             falsy = {"false", "no", "0", "n", "아니요", "아니오"}
             return True if lowered in truthy else False if lowered in falsy else None
         return raw
+
+
+def _metrics_model() -> Any:
+    """The analytics app's CustomerMetrics, when that app is installed."""
+    if not apps.is_installed("dangol.analytics"):
+        return None
+    return apps.get_model("analytics", "CustomerMetrics")
 
 
 # --- the API's and exports' list filters ------------------------------------------------------

@@ -13,6 +13,7 @@ import io
 from typing import Any
 from urllib.parse import urlencode
 
+from django.apps import apps as django_apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -114,6 +115,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             )
         )
     )
+    if filters.columns:  # the optional analytics columns: one join, no query per row
+        qs = qs.select_related("metrics", "metrics__grade")
     page = _page(qs, order, request, PAGE_SIZE)
     base_query = _query_without(request.GET, "after", "before", "view")
     context = {
@@ -132,6 +135,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "save_form": SavedViewForm(initial={"query": base_query}),
         "owners": web_selectors.assignable_users(),
         "tags": Tag.objects.order_by("name")[:200],
+        "cols": filters.columns,
     }
     if wants_fragment(request):
         return render(request, "customers/list.html#results", context)
@@ -441,8 +445,41 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "consent_form": ConsentChangeForm(prefix="consent"),
         "kind_choices": _kind_choices(),
         "channel_choices": InteractionChannel.choices,
+        "analytics": _analytics(view.customer),
     }
     return render(request, "customers/detail.html", context)
+
+
+def _analytics(customer: Customer) -> dict[str, Any] | None:
+    """The customer's analytics from the last run: metrics with the grade (one query) and the
+    names of the offered products (one more). Read through the app registry: the customers app
+    does not import the analytics or commerce apps (ARCHITECTURE §4.1)."""
+    if not django_apps.is_installed("dangol.analytics"):
+        return None
+    metrics_model = django_apps.get_model("analytics", "CustomerMetrics")
+    metrics = metrics_model.objects.filter(customer_id=customer.pk).select_related("grade").first()
+    if metrics is None:
+        return None
+    offers = [o for o in (metrics.next_best_offers or []) if isinstance(o, dict)]
+    ids: set[int] = {
+        int(o[k]) for o in offers for k in ("product_id", "because_product_id") if o.get(k)
+    }
+    product_model = django_apps.get_model("commerce", "Product")
+    names = dict(product_model.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    return {
+        "metrics": metrics,
+        "grade": metrics.grade,
+        "offers": [
+            {
+                "name": names.get(o.get("product_id") or 0, f"#{o.get('product_id')}"),
+                "kind": o.get("kind", ""),
+                "reason": o.get("reason", ""),
+                "score": o.get("score"),
+            }
+            for o in offers
+        ],
+        "drivers": [str(d) for d in (metrics.churn_drivers or [])],
+    }
 
 
 def _kind_choices() -> list[tuple[str, str]]:

@@ -40,4 +40,5 @@ urlpatterns = [
     path("", include("dangol.customers.urls")),
     path("", include("dangol.commerce.urls")),
     path("", include("dangol.integration.urls")),
+    path("", include("dangol.analytics.urls")),
 ]

@@ -185,3 +185,17 @@ def test_customers_to_save_ranks_by_value_at_risk() -> None:
     top = churn.customers_to_save(scores, value, top=3)
     assert top["customer_id"].to_list() == [3, 2, 1]
     assert np.allclose(top["value_at_risk"].to_numpy(), [200.0, 150.0, 90.0])
+
+
+def test_scores_with_customer_attributes_missing_for_everyone() -> None:
+    """The engine may know no region, gender or birth year for anyone: that must not break."""
+    shop = make_shop(800, seed=5)
+    customers = shop.customers.select(
+        "customer_id",
+        "created_at",
+        pl.lit(None, dtype=pl.String).alias("region"),
+        pl.lit(None, dtype=pl.String).alias("gender"),
+    )
+    result = churn.train_and_score(shop.orders, customers, as_of=shop.end)
+    assert result.scores.height > 0
+    assert result.scores["churn_risk"].is_between(0.0, 1.0).all()
