@@ -8,7 +8,10 @@ same rows in the same run (the ceiling: no parsing, no checks, no lookups).
 Expects a configured, migrated database (the bench harness provides one; ``python
 bench/imports.py small`` makes a temporary SQLite database, or uses DANGOL_DATABASE_URL). Rows
 are imported with a fresh source name, so existing data is neither read as matches nor changed.
-Returns ``{"customers_rows_per_s", "order_lines_per_s", "raw_*_rows_per_s", ...}``.
+The raw insert writes, per customer, the customer, its contact points, its external id and its
+change-feed entry, and per order the order and its lines, in transactions of the pipeline's
+``CHUNK_SIZE``. Returns ``{"customers_rows_per_s", "order_lines_per_s", "raw_*_rows_per_s",
+"peak_rss_mb", ...}``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -92,11 +96,12 @@ def _raw_baseline(job_customers: Any, n: int, source: str) -> tuple[float, float
     from django.utils import timezone
 
     from dangol.commerce.models import Order, OrderLine, Product
-    from dangol.customers.models import ContactPoint, Customer, ExternalId
+    from dangol.customers.models import ChangeFeedEntry, ContactPoint, Customer, ExternalId
+    from dangol.integration.imports.pipeline import CHUNK_SIZE
     from dangol.integration.imports.writer import TableWriter, allocate_ids
 
     now = timezone.now()
-    chunk = 5_000
+    chunk = CHUNK_SIZE  # the pipeline's transaction size
     started = time.perf_counter()
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
@@ -149,6 +154,9 @@ def _raw_baseline(job_customers: Any, n: int, source: str) -> tuple[float, float
             TableWriter(ExternalId, ("customer_id", "source", "key", "created_at"), now).insert(
                 [(cid, source + "-raw", f"R{cid}", now) for cid in ids]
             )
+            TableWriter(
+                ChangeFeedEntry, ("object_type", "object_id", "op", "data", "at"), now
+            ).insert([("customer", cid, "created", {}, now) for cid in ids])
     customers_s = time.perf_counter() - started
     product_id = Product.objects.values_list("id", flat=True).first()
     customer_id = Customer.objects.values_list("id", flat=True).first()
@@ -225,6 +233,8 @@ def run(size: str) -> dict[str, Any]:
         "raw_order_lines_per_s": round(lines / raw_o),
         "customers_share_of_raw": round(raw_c / c_s, 3),
         "orders_share_of_raw": round(raw_o / o_s, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "customer_counts": c_job.counts(),
         "order_counts": o_job.counts(),
     }

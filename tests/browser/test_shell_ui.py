@@ -55,7 +55,9 @@ def test_customer_list(
         )
     sign_in(user.email)
 
-    page.get_by_role("navigation", name="주 메뉴").get_by_role("link", name="고객", exact=True).click()
+    page.get_by_role("navigation", name="주 메뉴").get_by_role(
+        "link", name="고객", exact=True
+    ).click()
     expect(page.get_by_role("heading", name="고객", exact=True)).to_be_visible()
     table = page.get_by_role("table")
     expect(table.get_by_role("row")).to_have_count(4)

@@ -16,11 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
 from dangol.customers.models import ContactKind, ContactPoint, Customer, RecordStatus
-from dangol.integration.imports.writer import in_batches
+from dangol.integration.imports.writer import in_keys, qn
 
 DEFAULT_MATCHER = "dangol.integration.imports.identity.deterministic_matcher"
 
@@ -53,18 +54,25 @@ def deterministic_matcher(
     if not keys:
         return {}
     owners: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for kind in (ContactKind.MOBILE, ContactKind.EMAIL):
-        wanted = [k for knd, k in keys if knd == kind]
-        for batch in in_batches(wanted):
-            qs = ContactPoint.objects.filter(
-                kind=kind,
-                match_key__in=batch,
-                customer__isnull=False,
-                customer__status=RecordStatus.ACTIVE,
+    cp, cust = ContactPoint._meta.db_table, Customer._meta.db_table
+    visible_sql, visible_params = "", []
+    if visible is not None:
+        sub, sub_params = visible.values("pk").query.sql_with_params()
+        visible_sql, visible_params = f" AND cp.customer_id IN ({sub})", list(sub_params)
+    with connection.cursor() as cursor:
+        for kind in (ContactKind.MOBILE, ContactKind.EMAIL):
+            wanted = [k for knd, k in keys if knd == kind]
+            if not wanted:
+                continue
+            # one join against the chunk's keys (an in-memory table), not batches of IN lists
+            cond, params = in_keys("cp.match_key", wanted)
+            cursor.execute(
+                f"SELECT cp.match_key, cp.customer_id FROM {qn(cp)} cp "  # noqa: S608
+                f"JOIN {qn(cust)} c ON c.id = cp.customer_id "
+                f"WHERE cp.kind = %s AND {cond} AND c.status = %s{visible_sql}",
+                [kind.value, *params, RecordStatus.ACTIVE.value, *visible_params],
             )
-            if visible is not None:
-                qs = qs.filter(customer__in=visible)
-            for key, customer_id in qs.values_list("match_key", "customer_id"):
+            for key, customer_id in cursor.fetchall():
                 owners[(str(kind), key)].add(customer_id)
     out: dict[int, int] = {}
     for c in candidates:

@@ -88,6 +88,13 @@ class CompiledMapping:
             out[name] = v
         return out
 
+    def apply_many(self, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        """``apply`` for a chunk of rows."""
+        if self.transforms:
+            return [self.apply(values) for values in rows]
+        columns = self.columns
+        return [{f: values.get(c, "") for c, f in columns} for values in rows]
+
 
 def compile_mapping(
     mapping: dict[str, str], transforms: dict[str, Any], specs: Sequence[FieldSpec]

@@ -34,9 +34,12 @@ from dangol.commerce.models import (
 )
 from dangol.core.models import User
 from dangol.core.money import MINOR_UNITS, quantize
-from dangol.core.normalize import clean_name, full_name, split_name
+from dangol.core.normalize import clean_name
+from dangol.customers import changefeed
 from dangol.customers.models import (
     CONSENT_RECONFIRM_YEARS,
+    ChangeFeedEntry,
+    ChangeOp,
     Consent,
     ConsentChannel,
     ConsentEvent,
@@ -51,11 +54,18 @@ from dangol.customers.models import (
     RecordStatus,
     Region,
 )
-from dangol.integration.imports import parsing
+from dangol.integration.imports import parsing, speedpaths
 from dangol.integration.imports.identity import MatchCandidate, Matcher
 from dangol.integration.imports.mapping import FieldSpec, Reason
 from dangol.integration.imports.parsing import FieldIssue
-from dangol.integration.imports.writer import TableWriter, allocate_ids, in_batches, update_rows
+from dangol.integration.imports.writer import (
+    TableWriter,
+    allocate_ids,
+    in_batches,
+    in_keys,
+    qn,
+    update_rows,
+)
 from dangol.integration.models import ImportTarget, RowOutcome
 
 
@@ -140,29 +150,44 @@ class Target:
 
     def __init__(self, fields: set[str]) -> None:
         self.fields = fields
-        self.parsers = [
-            (s.name, _parser(s), s.required) for s in self.specs if s.name in fields
-        ] + [(s.name, None, True) for s in self.specs if s.required and s.name not in fields]
+        self.parsers: list[tuple[str, Callable[[str], Any] | None, bool, str]] = [
+            (s.name, _parser(s), s.required, s.kind) for s in self.specs if s.name in fields
+        ] + [
+            (s.name, None, True, s.kind) for s in self.specs if s.required and s.name not in fields
+        ]
+        self.now = timezone.now()
+        self.today = timezone.localdate(self.now)
 
     def clean(self, texts: dict[str, str]) -> tuple[dict[str, Any], list[Reason]]:
-        data: dict[str, Any] = {}
-        reasons: list[Reason] = []
-        for name, parse, required in self.parsers:
-            text = texts.get(name, "")
-            if not text or not text.strip():
-                if required:
-                    reasons.append(_reason(name, "required", _("This field is required.")))
-                continue
-            try:
-                data[name] = parse(text) if parse is not None else text
-            except FieldIssue as exc:
-                reasons.append(_reason(name, exc.code, exc.message))
-        if not reasons:
-            self.check(data, reasons)
-        return data, reasons
+        """Check one row (the per-value path; ``clean_many`` gives the same for a chunk)."""
+        return self.clean_many([texts])[0]
+
+    def clean_many(
+        self, texts: Sequence[dict[str, str]]
+    ) -> list[tuple[dict[str, Any], list[Reason]]]:
+        """Check a chunk's rows column by column (``speedpaths.parse_column``), then the
+        cross-field rules row by row. Reasons keep the order of the fields."""
+        self.now = timezone.now()
+        self.today = timezone.localdate(self.now)
+        out: list[tuple[dict[str, Any], list[Reason]]] = [({}, []) for _t in texts]
+        for name, parse, required, kind in self.parsers:
+            column = speedpaths.parse_column(kind, parse, [t.get(name, "") for t in texts])
+            for (data, reasons), value in zip(out, column, strict=True):
+                if value is speedpaths.MISSING:
+                    if required:
+                        reasons.append(_reason(name, "required", _("This field is required.")))
+                elif isinstance(value, FieldIssue):
+                    reasons.append(_reason(name, value.code, value.message))
+                else:
+                    data[name] = value
+        for data, reasons in out:
+            if not reasons:
+                self.check(data, reasons)
+        return out
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
-        """Cross-field rules of one row (override)."""
+        """Cross-field rules of one row (override); ``self.now`` / ``self.today`` are the
+        chunk's clock."""
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
         raise NotImplementedError
@@ -192,26 +217,48 @@ CONTACT_FIELDS = (
 def _visible_ids(visible: QuerySet[Customer] | None, ids: set[int]) -> set[int]:
     if visible is None or not ids:
         return ids
-    out: set[int] = set()
-    for batch in in_batches(sorted(ids)):
-        out.update(visible.filter(pk__in=batch).values_list("pk", flat=True))
-    return out
+    sub, params = visible.values("pk").query.sql_with_params()
+    cond, key_params = in_keys("c.id", sorted(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id FROM {qn(Customer._meta.db_table)} c "  # noqa: S608 - names from _meta
+            f"WHERE {cond} AND c.id IN ({sub})",
+            [*key_params, *params],
+        )
+        return {int(r[0]) for r in cursor.fetchall()}
 
 
 def customers_by_external_id(
     source: str, keys: Sequence[str], visible: QuerySet[Customer] | None
 ) -> tuple[dict[str, int], set[str]]:
-    """``{key: customer id}`` of known keys the user may change, and the known keys they may not."""
+    """``{key: customer id}`` of known keys the user may change, and the known keys they may not.
+    One query for the whole chunk (a join against its keys)."""
     found: dict[str, int] = {}
-    for batch in in_batches(list(keys)):
-        found.update(
-            ExternalId.objects.filter(
-                source=source, key__in=batch, customer__isnull=False
-            ).values_list("key", "customer_id")
-        )
+    if keys:
+        cond, params = in_keys(qn("key"), list(keys))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {qn('key')}, customer_id FROM {qn(ExternalId._meta.db_table)} "  # noqa: S608
+                f"WHERE source = %s AND {cond} AND customer_id IS NOT NULL",
+                [source, *params],
+            )
+            found.update(cursor.fetchall())
     allowed = _visible_ids(visible, set(found.values()))
     hidden = {k for k, cid in found.items() if cid not in allowed}
     return {k: cid for k, cid in found.items() if cid in allowed}, hidden
+
+
+def record_changes(object_type: str, changes: Sequence[tuple[Sequence[int], ChangeOp]]) -> None:
+    """``changefeed.record(object_type, ids, op)`` for each ``(ids, op)``, as one insert through
+    ``TableWriter`` (the same rows: empty data, this moment, this transaction's id), since the
+    ORM's ``bulk_create`` costs as much as the rest of a customer chunk."""
+    rows = [(object_type, i, op.value) for ids, op in changes for i in ids]
+    if not rows:
+        return
+    txid, now = changefeed._txid(), timezone.now()
+    TableWriter(
+        ChangeFeedEntry, ("object_type", "object_id", "op", "data", "at", "txid"), now
+    ).insert([(t, i, op, {}, now, txid) for t, i, op in rows])
 
 
 class CustomerTarget(Target):
@@ -272,15 +319,9 @@ class CustomerTarget(Target):
     )
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
-        family, given, full = (
-            data.get("family_name", ""),
-            data.get("given_name", ""),
-            data.get("full_name", ""),
+        family, given, full = speedpaths.resolve_name(
+            data.get("family_name", ""), data.get("given_name", ""), data.get("full_name", "")
         )
-        if full and not (family or given):
-            family, given = split_name(full)
-        if family or given:
-            full = full_name(family, given)
         if not full:
             reasons.append(_reason("full_name", "required", _("Enter the customer's name.")))
         elif len(given) > 100 or len(family) > 100 or len(full) > 160:
@@ -288,7 +329,7 @@ class CustomerTarget(Target):
         if family or given or full:
             data["family_name"], data["given_name"], data["full_name"] = family, given, full
         birth = data.get("birth_date")
-        if birth is not None and (birth > timezone.localdate() or birth.year < 1900):
+        if birth is not None and (birth > self.today or birth.year < 1900):
             reasons.append(_reason("birth_date", "out_of_range", _("Enter a real birth date.")))
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
@@ -492,13 +533,20 @@ class CustomerTarget(Target):
         TableWriter(ExternalId, ("customer_id", "source", "key", "created_at"), now).insert(
             [(cid, ctx.source, key, now) for cid, key in new_ext]
         )
+        # the change feed: one bulk write per chunk, in this transaction
+        record_changes(
+            "customer", [(new_ids, ChangeOp.CREATED), (sorted(updates), ChangeOp.UPDATED)]
+        )
 
-    def clean(self, texts: dict[str, str]) -> tuple[dict[str, Any], list[Reason]]:
-        data, reasons = super().clean(texts)
-        for fname, _kind in CONTACT_FIELDS:
-            if fname in data:
-                data["_raw_" + fname] = texts[fname].strip()[:254]
-        return data, reasons
+    def clean_many(
+        self, texts: Sequence[dict[str, str]]
+    ) -> list[tuple[dict[str, Any], list[Reason]]]:
+        out = super().clean_many(texts)
+        for t, (data, _reasons) in zip(texts, out, strict=True):
+            for fname, _kind in CONTACT_FIELDS:
+                if fname in data:
+                    data["_raw_" + fname] = t[fname].strip()[:254]
+        return out
 
 
 # --- consents ---------------------------------------------------------------------------------
@@ -576,7 +624,7 @@ class ConsentTarget(Target):
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
         at = data.get("at")
-        if at is not None and at > timezone.now() + datetime.timedelta(minutes=5):
+        if at is not None and at > self.now + datetime.timedelta(minutes=5):
             reasons.append(
                 _reason("at", "in_future", _("A consent cannot be given in the future."))
             )
@@ -944,7 +992,7 @@ class OrderTarget(Target):
             if name in data and data[name] < 0:
                 reasons.append(_reason(name, "negative", _("Cannot be negative.")))
         at = data.get("placed_at")
-        if at is not None and at > timezone.now() + datetime.timedelta(days=1):
+        if at is not None and at > self.now + datetime.timedelta(days=1):
             reasons.append(_reason("placed_at", "in_future", _("This is in the future.")))
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
@@ -993,6 +1041,16 @@ class OrderTarget(Target):
         for batch in in_batches(numbers):
             taken.update(Order.objects.filter(number__in=batch).values_list("number", flat=True))
 
+        memo: dict[tuple[Any, str], Decimal] = {}
+
+        def rounded(amount: Any, currency: str) -> Decimal:
+            """``quantize``, once per distinct (amount, currency) of the chunk."""
+            key = (amount, currency)
+            hit = memo.get(key)
+            if hit is None:
+                hit = memo[key] = quantize(amount, currency)
+            return hit
+
         order_rows: list[tuple[Any, ...]] = []
         line_rows: list[tuple[Any, ...]] = []
         touched: set[int] = set()
@@ -1037,8 +1095,8 @@ class OrderTarget(Target):
                         _("Give the price in the order's currency."),
                     )
                     break
-                unit = quantize(unit_raw if unit_raw is not None else price, cur)
-                disc = quantize(d.get("line_discount", 0), cur)
+                unit = rounded(unit_raw if unit_raw is not None else price, cur)
+                disc = rounded(d.get("line_discount", 0), cur)
                 total = unit * d["quantity"] - disc
                 if total < 0:
                     problem = (
@@ -1050,7 +1108,7 @@ class OrderTarget(Target):
                     break
                 subtotal += total
                 lines.append((pid, d["quantity"], unit, disc, total))
-            discount = quantize(head.get("order_discount", 0), cur)
+            discount = rounded(head.get("order_discount", 0), cur)
             if problem is None and discount > subtotal:
                 problem = (
                     group[0],

@@ -11,6 +11,7 @@ reading anything back.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -26,8 +27,23 @@ def in_batches(values: Sequence[T], size: int = IN_BATCH) -> Iterator[Sequence[T
         yield values[i : i + size]
 
 
-def _q(name: str) -> str:
+def qn(name: str) -> str:
+    """A table or column name quoted for the current database."""
     return connection.ops.quote_name(name)
+
+
+_q = qn
+
+
+def in_keys(column_sql: str, keys: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``column IN (keys)`` for any number of keys as one parameter, so a chunk's lookup is one
+    join against an in-memory table instead of batches of IN lists: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column_sql} = ANY(%s)", [list(keys)]
+    return f"{column_sql} IN (SELECT value FROM json_each(%s))", [  # noqa: S608
+        json.dumps(list(keys), ensure_ascii=False)
+    ]
 
 
 def allocate_ids(model: type[models.Model], n: int) -> list[int]:
@@ -50,6 +66,10 @@ def allocate_ids(model: type[models.Model], n: int) -> list[int]:
     return list(range(start, start + n))
 
 
+def _json(v: Any) -> Any:
+    return json.dumps(v, ensure_ascii=False) if v is not None else None
+
+
 def _datetime_sqlite(value: Any) -> Any:
     """What Django stores for an aware datetime on SQLite: naive UTC, ``str()`` format."""
     if value is None:
@@ -59,11 +79,28 @@ def _datetime_sqlite(value: Any) -> Any:
     return value.isoformat(" ")
 
 
+def _by_value(conv: Any) -> Any:
+    """``conv`` computed once per distinct value of a column (constant columns such as the
+    chunk's timestamp, repeated dates and amounts)."""
+    cache: dict[Any, Any] = {}
+
+    def call(v: Any) -> Any:
+        try:
+            return cache[v]
+        except KeyError:
+            out = cache[v] = conv(v)
+            return out
+        except TypeError:  # unhashable
+            return conv(v)
+
+    return call
+
+
 def _converter(f: models.Field) -> Any:
     """A function making a Python value ready for the raw cursor, or None to pass it as is."""
     postgres = connection.vendor == "postgresql"
     if isinstance(f, models.JSONField):
-        return lambda v: json.dumps(v, ensure_ascii=False) if v is not None else None
+        return _json
     if isinstance(f, models.DateTimeField):
         return None if postgres else _datetime_sqlite
     if isinstance(f, models.DateField):
@@ -103,20 +140,18 @@ class TableWriter:
         self.tail = tuple(v for _, v in self.fill)
         self.postgres = connection.vendor == "postgresql"
 
-    def _prepared(self, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-        convs = self.convs
-        tail = self.tail
-        if not any(convs):
-            for row in rows:
-                yield (*row, *tail)
-            return
-        pairs = list(enumerate(convs))
-        for row in rows:
-            out = list(row)
-            for i, conv in pairs:
-                if conv is not None:
-                    out[i] = conv(out[i])
-            yield (*out, *tail)
+    def _prepared(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+        """The rows with converted values and the filled columns, converted column by column
+        (each distinct value once)."""
+        tail = [itertools.repeat(v, len(rows)) for v in self.tail]
+        if not any(self.convs):
+            return zip(*zip(*rows, strict=True), *tail, strict=True)
+        columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
+        for i, conv in enumerate(self.convs):
+            if conv is not None:
+                memo = conv if conv is _json else _by_value(conv)
+                columns[i] = map(memo, columns[i])
+        return zip(*columns, *tail, strict=True)
 
     def insert(self, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
