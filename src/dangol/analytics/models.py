@@ -448,3 +448,89 @@ class CustomerMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"metrics of {self.customer_id}"
+
+
+# --- segments (docs/adr/0010-segments.md) -------------------------------------------------------
+
+
+class SegmentKind(models.TextChoices):
+    DYNAMIC = "dynamic", _("Dynamic (evaluated live)")
+    STATIC = "static", _("Static (a snapshot)")
+
+
+class SegmentStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    ARCHIVED = "archived", _("Archived")
+
+
+class Segment(models.Model):
+    """A named group of customers defined by rules (``analytics/segments.py``).
+
+    A dynamic segment is evaluated live each time it is read; a static one holds the customers
+    of its last snapshot (``SegmentMember``). Either can take a snapshot: it records when and how
+    many, so a campaign can target exactly the customers it was sent to. Whoever reads a segment
+    sees only the members within their own scope (``Customer.objects.visible_to``).
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=SegmentKind.choices, default=SegmentKind.DYNAMIC
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=SegmentStatus.choices, default=SegmentStatus.ACTIVE
+    )
+    definition = models.JSONField(_("definition"), default=dict)
+    snapshot_at = models.DateTimeField(_("snapshot taken"), null=True, blank=True)
+    snapshot_count = models.PositiveIntegerField(
+        _("customers in the snapshot"), null=True, blank=True
+    )
+    snapshot_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(status="active"), name="segment_unique_active_name"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "-id"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMember(models.Model):
+    """One customer of a segment's last snapshot (written in bulk by ``INSERT … SELECT``)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="members")
+    # Written in bulk from rows just read: no per-row foreign-key triggers (see CustomerGrade).
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("customer",)
+
+    class Meta:
+        verbose_name = _("segment member")
+        verbose_name_plural = _("segment members")
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "customer"], name="segmentmember_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}: {self.customer_id}"

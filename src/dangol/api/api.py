@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from dangol.analytics.api import router as analytics_router
+from dangol.analytics.segment_api import router as segment_router
 from dangol.api import errors
 from dangol.api.auth import SessionAuth, TokenAuth
 from dangol.commerce.api import order_router, product_router
@@ -49,5 +50,6 @@ api.add_router("/duplicates", duplicate_router)
 api.add_router("/quality", quality_router)
 api.add_router("/exports", export_router)
 api.add_router("/analytics", analytics_router)
+api.add_router("/segments", segment_router)
 api.add_router("/products", product_router)
 api.add_router("/orders", order_router)

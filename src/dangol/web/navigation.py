@@ -39,6 +39,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("orders", _("Orders"), "web:order_list", "receipt", "commerce.order"),
     NavItem("products", _("Products"), "web:product_list", "package", "commerce.product"),
     NavItem("analytics", _("Analytics"), "web:analytics", "activity", "customers.customer"),
+    NavItem("segments", _("Segments"), "web:segment_list", "filter", "customers.customer"),
     NavItem("duplicates", _("Duplicates"), "web:duplicate_list", "users", "customers.customer"),
     NavItem("data_quality", _("Data quality"), "web:quality", "activity", "customers.customer"),
     NavItem("exports", _("Exports"), "web:export_list", "download", "customers.customer"),

@@ -41,4 +41,5 @@ urlpatterns = [
     path("", include("dangol.commerce.urls")),
     path("", include("dangol.integration.urls")),
     path("", include("dangol.analytics.urls")),
+    path("", include("dangol.analytics.segment_urls")),
 ]
