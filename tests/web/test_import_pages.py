@@ -188,15 +188,15 @@ def test_upload_detects_cp949_and_suggests_the_mapping(client: Any, manager: Any
     assert [f["name"] for f in page.context["required"]] == ["external_id"]
 
 
-@pytest.mark.parametrize(
+@pytest.mark.parametrize(  # the UI speaks Korean by default: messages are matched in Korean
     ("extra", "field", "text"),
     [
         ({"file": pos_upload("members.pdf", b"%PDF")}, "file", "CSV, XLSX"),
         ({"encoding": "utf-8"}, "encoding", "utf-8"),
-        ({"file": pos_upload("members.xlsx", b"not a zip")}, "file", "could not be read"),
-        ({"file": pos_upload("empty.csv", b"")}, "file", "no column names"),
-        ({"source": ""}, "source", "Name the system"),
-        ({"target": "organizations"}, "target", "Choose what the file holds"),
+        ({"file": pos_upload("members.xlsx", b"not a zip")}, "file", "읽을 수 없습니다"),
+        ({"file": pos_upload("empty.csv", b"")}, "file", "열 이름이 없습니다"),
+        ({"source": ""}, "source", "출처 시스템을 입력하세요"),
+        ({"target": "organizations"}, "target", "데이터 종류를 선택하세요"),
     ],
 )
 def test_upload_refuses_bad_files_with_a_reason(
