@@ -63,9 +63,34 @@ def size_label(size: str) -> str:
     return re.sub(r"[^0-9a-z]", "", size.lower())
 
 
-def database_url(engine: str, size: str, *, var_dir: Path, pg_base: str = PG_BASE) -> str:
-    """One database per engine and size: var/bench/<size>.sqlite3 or dangol_bench_<size>."""
+# An already-loaded database to benchmark instead of the per-size one (e.g. a `large` dataset
+# loaded once by `dangol demo --size large`): its URL, of the engine asked for.
+DATABASE_ENV = "DANGOL_BENCH_DATABASE_URL"
+
+
+def database_url(
+    engine: str,
+    size: str,
+    *,
+    var_dir: Path,
+    pg_base: str = PG_BASE,
+    env: dict[str, str] | None = None,
+) -> str:
+    """One database per engine and size: var/bench/<size>.sqlite3 or dangol_bench_<size>.
+
+    ``DANGOL_BENCH_DATABASE_URL`` names an already-loaded database to use instead (it must be
+    of ``engine``); it is reused like any other dataset, and only built if it has no customers.
+    """
     label = size_label(size)
+    given = (os.environ if env is None else env).get(DATABASE_ENV, "").strip()
+    if given:
+        kind = "sqlite" if given.startswith("sqlite:") else ""
+        if given.startswith(("postgres://", "postgresql://")):
+            kind = "postgres"
+        if kind != engine_name(engine):
+            wanted = ENGINE_NAMES[engine_name(engine)]
+            raise ValueError(f"{DATABASE_ENV}={given!r} is not a {wanted} database")
+        return given
     if engine_name(engine) == "postgres":
         return f"{pg_base.rstrip('/')}/dangol_bench_{label}"
     return f"sqlite:///{var_dir / 'bench' / f'{label}.sqlite3'}"
@@ -224,7 +249,18 @@ def prepare(
         options=settings,
     )
     info["customers"] = customers
+    info["database"] = database_label(url, var_dir)
     return ctx, info
+
+
+def database_label(url: str, var_dir: Path | None = None) -> str:
+    """The database of a URL without credentials: a file path or a PostgreSQL database name."""
+    if url.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[-1]
+        if var_dir is not None and path.startswith(str(var_dir)):
+            path = "$DANGOL_VAR_DIR" + path[len(str(var_dir)) :]
+        return path
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 def run_benchmarks(ctx: Context, benchmarks: list[Benchmark], log: Log = print) -> dict[str, Any]:
@@ -380,7 +416,8 @@ def render_markdown(result: dict[str, Any], level: str = "###") -> str:
         f"- Software: Python {m['python']}, Django {m['django']}, {m['database']}",
         f"- Code: git {m['git_commit'] or 'unknown'}"
         + (" with uncommitted changes in the tree" if m.get("git_dirty") else ""),
-        f"- Dataset: {built}; seed {s.get('seed')}",
+        f"- Dataset: {built}; seed {s.get('seed')}"
+        + (f"; database `{ds['database']}`" if ds.get("database") else ""),
         f"- Settings: {s.get('samples')} in-process samples per case; API load "
         f"{s.get('users')} clients × {s.get('duration_s', 0):.0f} s per phase",
         "",

@@ -56,6 +56,25 @@ def test_one_database_per_engine_and_size(tmp_path):
         runner.size_label("huge")
 
 
+def test_an_already_loaded_database_can_be_benchmarked(tmp_path):
+    env = {runner.DATABASE_ENV: "postgres://postgres@127.0.0.1:5432/dangol_large"}
+    url = runner.database_url("postgres", "large", var_dir=tmp_path, env=env)
+    assert url == env[runner.DATABASE_ENV]
+    assert runner.database_label(url) == "dangol_large"
+    with pytest.raises(ValueError, match="not a SQLite database"):
+        runner.database_url("sqlite", "large", var_dir=tmp_path, env=env)
+    env = {runner.DATABASE_ENV: f"sqlite:///{tmp_path}/large.sqlite3"}
+    assert runner.database_url("sqlite", "large", var_dir=tmp_path, env=env) == (
+        f"sqlite:///{tmp_path}/large.sqlite3"
+    )
+    assert runner.database_label(env[runner.DATABASE_ENV], tmp_path) == (
+        "$DANGOL_VAR_DIR/large.sqlite3"
+    )
+    assert runner.database_url("sqlite", "large", var_dir=tmp_path, env={}).endswith(
+        "/bench/large.sqlite3"
+    )
+
+
 @pytest.mark.django_db
 def test_runner_writes_a_well_formed_result_on_a_tiny_dataset(tmp_path):
     dataset.service_dataset(12, seed=3)

@@ -12,6 +12,7 @@ store, purchase-behaviour seeds) and is what ``loader`` writes.
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -244,8 +245,13 @@ def jamo_typo(name: str, rng: np.random.Generator) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=65_536)
 def lunar_to_solar(date: str) -> str | None:
-    """The solar date of a lunar ``YYYY-MM-DD`` birthday, or None where it does not exist."""
+    """The solar date of a lunar ``YYYY-MM-DD`` birthday, or None where it does not exist.
+
+    Cached: the converter walks the calendar from its base year (≈5 ms a call), and birthdays
+    repeat across chunks (a few tens of thousands of distinct dates).
+    """
     cal = KoreanLunarCalendar()
     y, m, d = (int(x) for x in date.split("-"))
     if not cal.setLunarDate(y, m, d, False):
@@ -253,8 +259,9 @@ def lunar_to_solar(date: str) -> str | None:
     return str(cal.SolarIsoFormat())
 
 
+@functools.lru_cache(maxsize=65_536)
 def solar_to_lunar(date: str) -> str | None:
-    """The lunar date of a solar ``YYYY-MM-DD`` birthday."""
+    """The lunar date of a solar ``YYYY-MM-DD`` birthday (cached, as :func:`lunar_to_solar`)."""
     cal = KoreanLunarCalendar()
     y, m, d = (int(x) for x in date.split("-"))
     if not cal.setSolarDate(y, m, d):

@@ -70,6 +70,9 @@ class Command(BaseCommand):
         for label, rows in sorted(result.counts.items()):
             counts.add_row(label, f"{rows:,}")
         console.print(counts)
+        if result.timings:
+            phases = ", ".join(f"{k} {v:,.1f} s" for k, v in result.timings.items())
+            console.print(f"Phases: {phases}")
         logins = Table(title="Logins")
         for col in ("role", "e-mail", "password"):
             logins.add_column(col)
