@@ -39,7 +39,7 @@ def test_shows_the_customer_with_figures_and_masked_contacts(
     assert "<title>김민준 · 고객 · 단골</title>" in body
     assert "₩150,000" in body and "₩75,000" in body  # lifetime spend, average order value
     assert "010-****-5678" in body
-    assert "1234" not in body
+    assert "1234-5678" not in body and "01012345678" not in body and "+821012345678" not in body
     assert "mi****" in body
     assert "VIP" in body
     assert "공개" not in body  # no reveal button without the PII permission

@@ -25,7 +25,7 @@ def test_lists_only_visible_customers_with_masked_mobiles(
     assert "김민준" in body
     assert "박지훈" not in body
     assert "010-****-5678" in body
-    assert "1234" not in body
+    assert "1234-5678" not in body and "01012345678" not in body and "+821012345678" not in body
 
 
 def test_filters_by_stage_and_query(signed_in: Any, make_customer: Any) -> None:
