@@ -116,6 +116,7 @@ def _histories(data: RFMArrays, *, compress: bool) -> _Histories:
             pl.DataFrame({"x": x, "tx": tx, "T": t_obs})
             .group_by(["x", "tx", "T"])
             .agg(pl.len().cast(pl.Float64).alias("w"))
+            .sort(["x", "tx", "T"])  # a fixed order: the same data always gives the same fit
         )
         x, tx, t_obs = grouped["x"].to_numpy(), grouped["tx"].to_numpy(), grouped["T"].to_numpy()
         weight = grouped["w"].to_numpy()
