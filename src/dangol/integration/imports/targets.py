@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ def _parser(spec: FieldSpec) -> Callable[[str], Any]:
     raise ValueError(kind)
 
 
-class Target:
+class Target(ABC):
     """Base of the targets: field specs, row cleaning, and ``write`` for a chunk."""
 
     name: ClassVar[str]
@@ -185,12 +186,13 @@ class Target:
                 self.check(data, reasons)
         return out
 
-    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
-        """Cross-field rules of one row (override); ``self.now`` / ``self.today`` are the
-        chunk's clock."""
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:  # noqa: B027
+        """Cross-field rules of one row: an optional hook, none by default (override);
+        ``self.now`` / ``self.today`` are the chunk's clock."""
 
+    @abstractmethod
     def write(self, ctx: Context, rows: list[Row]) -> None:
-        raise NotImplementedError
+        """Write the chunk's good rows (each target does it set-based, in bulk)."""
 
 
 # --- customers --------------------------------------------------------------------------------
