@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 
+from dangol.api.bulk import bulk_summary, error_result, require
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
 from dangol.commerce import selectors, services
@@ -36,35 +37,6 @@ from dangol.customers.schemas import BulkOut, BulkResult
 
 product_router = Router(tags=["products"])
 order_router = Router(tags=["orders"])
-
-
-def _require(request: AuthedRequest, action: Action, model: type) -> None:
-    if not can(request.user, action, model):
-        raise Forbidden()
-
-
-def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
-    counts = {
-        s: sum(1 for r in results if r.status == s)
-        for s in ("created", "updated", "unchanged", "error")
-    }
-    return {
-        "created": counts["created"],
-        "updated": counts["updated"],
-        "unchanged": counts["unchanged"],
-        "failed": counts["error"],
-        "results": results,
-    }
-
-
-def _error_result(i: int, exc: ServiceError) -> BulkResult:
-    return BulkResult(
-        index=i,
-        status="error",
-        code=exc.code,
-        message=str(exc.message),
-        errors=[e.as_dict() for e in exc.errors],
-    )
 
 
 # --- products -------------------------------------------------------------------------------
@@ -111,7 +83,7 @@ def list_products(
 
 @product_router.post("", response={201: ProductOut}, summary="Create a product")
 def create_product(request: AuthedRequest, payload: ProductIn) -> Status[Any]:
-    _require(request, Action.ADD, Product)
+    require(request, Action.ADD, Product)
     return Status(
         201, services.create_product(actor=request.user, **_product_fields(payload.dict()))
     )
@@ -140,8 +112,8 @@ def bulk_upsert_products(request: AuthedRequest, payload: BulkProductsIn) -> dic
                 )
             results.append(BulkResult(index=i, status=status, id=product.pk))
         except ServiceError as exc:
-            results.append(_error_result(i, exc))
-    return _bulk_summary(results)
+            results.append(error_result(i, exc))
+    return bulk_summary(results)
 
 
 def _visible_product(
@@ -306,7 +278,7 @@ def list_orders(
 
 @order_router.post("", response={201: OrderDetailOut}, summary="Place an order")
 def place_order(request: AuthedRequest, payload: OrderIn) -> Status[Any]:
-    _require(request, Action.ADD, Order)
+    require(request, Action.ADD, Order)
     order = services.place_order(data=_order_input(request, payload), actor=request.user)
     return Status(
         201, _order_detail_out(selectors.order_detail_queryset(request.user).get(pk=order.pk))
@@ -321,15 +293,15 @@ def bulk_upsert_orders(request: AuthedRequest, payload: BulkOrdersIn) -> dict[st
     for i, record in enumerate(payload.records):
         try:
             with transaction.atomic():
-                _require(request, Action.ADD, Order)
+                require(request, Action.ADD, Order)
                 data = _order_input(
                     request, record, source=record.source, external_id=record.external_id
                 )
                 order, status = services.upsert_order(data=data, actor=request.user)
             results.append(BulkResult(index=i, status=status, id=order.pk))
         except ServiceError as exc:
-            results.append(_error_result(i, exc))
-    return _bulk_summary(results)
+            results.append(error_result(i, exc))
+    return bulk_summary(results)
 
 
 def _visible_order(request: AuthedRequest, order_id: int, action: Action = Action.VIEW) -> Order:

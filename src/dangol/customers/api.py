@@ -9,13 +9,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
+from dangol.api.bulk import bulk_summary, error_result, require
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
 from dangol.core.http import AuthedRequest
 from dangol.core.models import User
 from dangol.core.schemas import ApiDateTime
-from dangol.core.visibility import Action, can
+from dangol.core.visibility import Action
 from dangol.customers import changefeed, merge, selectors, services
 from dangol.customers.filters import CustomerFilters, filter_customers
 from dangol.customers.models import (
@@ -65,11 +66,6 @@ contact_router = Router(tags=["contact points"])
 interaction_router = Router(tags=["interactions"])
 
 CUSTOMER_SORTS = ("id", "created_at", "updated_at", "last_purchase_at", "total_spent", "full_name")
-
-
-def _require(request: AuthedRequest, action: Action, model: type) -> None:
-    if not can(request.user, action, model):
-        raise Forbidden()
 
 
 def _owner(owner_id: int | None, field: str = "owner_id") -> User | None:
@@ -178,7 +174,7 @@ def list_customers(request: AuthedRequest, filters: Query[CustomerFilters]) -> d
 
 @router.post("", response={201: CustomerOut}, summary="Create a customer")
 def create_customer(request: AuthedRequest, payload: CustomerIn) -> Status[Any]:
-    _require(request, Action.ADD, Customer)
+    require(request, Action.ADD, Customer)
     customer = services.create_customer(data=_customer_input(payload), actor=request.user)
     customer = selectors.customer_detail_queryset(request.user).get(pk=customer.pk)
     return Status(201, _customer_out(request.user, customer))
@@ -210,30 +206,8 @@ def bulk_upsert_customers(request: AuthedRequest, payload: BulkCustomersIn) -> d
                 )
             results.append(BulkResult(index=i, status=status, id=customer.pk))
         except ServiceError as exc:
-            results.append(
-                BulkResult(
-                    index=i,
-                    status="error",
-                    code=exc.code,
-                    message=str(exc.message),
-                    errors=[e.as_dict() for e in exc.errors],
-                )
-            )
-    return _bulk_summary(results)
-
-
-def _bulk_summary(results: list[BulkResult]) -> dict[str, Any]:
-    count = {
-        s: sum(1 for r in results if r.status == s)
-        for s in ("created", "updated", "unchanged", "error")
-    }
-    return {
-        "created": count["created"],
-        "updated": count["updated"],
-        "unchanged": count["unchanged"],
-        "failed": count["error"],
-        "results": results,
-    }
+            results.append(error_result(i, exc))
+    return bulk_summary(results)
 
 
 def _visible_customer(
@@ -459,7 +433,7 @@ def list_interactions(
 
 @interaction_router.post("", response={201: InteractionOut}, summary="Record an interaction")
 def record_interaction(request: AuthedRequest, payload: InteractionIn) -> Status[Any]:
-    _require(request, Action.ADD, Interaction)
+    require(request, Action.ADD, Interaction)
     customer = _visible_customer(request, payload.customer_id)
     data = payload.dict(exclude={"customer_id"})
     return Status(201, services.record_interaction(customer=customer, actor=request.user, **data))
@@ -521,7 +495,7 @@ def list_organizations(
 
 @org_router.post("", response={201: OrganizationOut}, summary="Create an organization")
 def create_organization(request: AuthedRequest, payload: OrganizationIn) -> Status[Any]:
-    _require(request, Action.ADD, Organization)
+    require(request, Action.ADD, Organization)
     data = _org_values(request, payload.dict())
     external_ids = [(e["source"], e["key"]) for e in data.pop("external_ids")]
     name = data.pop("name")
