@@ -6,6 +6,7 @@ and deduplication use the normalized form.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -89,6 +90,16 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> Phone:
         kind=kind,
         is_legacy=is_legacy,
     )
+
+
+@functools.lru_cache(maxsize=65536)
+def national_phone(e164: str) -> str:
+    """+821012345678 → 010-1234-5678 (what people in Korea read); anything unparsable as given."""
+    try:
+        number = phonenumbers.parse(e164, DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 _email_validator = EmailValidator()

@@ -9,6 +9,7 @@ from dangol.core.normalize import (
     PhoneKind,
     email_match_key,
     full_name,
+    national_phone,
     normalize_email,
     normalize_phone,
     split_name,
@@ -35,6 +36,20 @@ def test_korean_mobile_formats_normalize_to_one_e164(raw):
     assert phone.kind == PhoneKind.MOBILE
     assert not phone.is_legacy
     assert phone.last4 == "5678"
+
+
+@pytest.mark.parametrize(
+    ("e164", "national"),
+    [
+        ("+821012345678", "010-1234-5678"),
+        ("+8221234567", "02-123-4567"),
+        ("not a phone", "not a phone"),
+    ],
+)
+def test_national_phone_is_what_lists_show_whatever_was_typed(e164, national):
+    assert national_phone(e164) == national
+    if national[0].isdigit():
+        assert mask_phone(national_phone(e164)).count("*") == 4
 
 
 def test_seoul_landline():

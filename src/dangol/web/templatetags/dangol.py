@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from dangol.core import masking
+from dangol.core import masking, normalize
 from dangol.core.money import default_currency, format_money
 from dangol.web.navigation import entries_for
 
@@ -43,6 +43,12 @@ def mask_email(value: str | None) -> str:
 def mask_phone(value: str | None) -> str:
     """010-****-5678 (see ``dangol.core.masking``)."""
     return masking.mask_phone(str(value)) if value else ""
+
+
+@register.filter
+def national_phone(value: str | None) -> str:
+    """+821012345678 → 010-1234-5678 (see ``dangol.core.normalize.national_phone``)."""
+    return normalize.national_phone(str(value)) if value else ""
 
 
 @register.filter
