@@ -88,6 +88,17 @@ class CompiledMapping:
             out[name] = v
         return out
 
+    def apply_columns(self, column: Callable[[str], list[str]], n: int) -> dict[str, list[str]]:
+        """``apply`` for a chunk of ``n`` rows, column by column: ``column(header)`` gives the
+        texts of one column of the file; returns ``{field: texts}``."""
+        out = {f: column(c) for c, f in self.columns}
+        for name, funcs in self.transforms.items():
+            texts = out.get(name) or [""] * n
+            for fn in funcs:
+                texts = [fn(v) for v in texts]
+            out[name] = texts
+        return out
+
     def apply_many(self, rows: list[dict[str, str]]) -> list[dict[str, str]]:
         """``apply`` for a chunk of rows."""
         if self.transforms:

@@ -8,6 +8,7 @@ leaves half a row (or half an order) behind. Memory is bounded by the chunk size
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from dangol.core.visibility import Action, Scope, scope_for
 from dangol.customers.models import Customer
 from dangol.integration.imports.identity import Matcher, get_matcher
 from dangol.integration.imports.mapping import CompiledMapping, auto_mapping, compile_mapping
-from dangol.integration.imports.readers import Reader, Record
+from dangol.integration.imports.readers import Reader, Record, column_of
 from dangol.integration.imports.targets import TARGETS, Context, Row, Target
 from dangol.integration.models import ImportJob, ImportRowError, ImportStatus, RowOutcome
 
@@ -72,12 +73,19 @@ def effective_mapping(job: ImportJob, header: list[str]) -> CompiledMapping:
 
 
 def _rows(target: Target, mapping: CompiledMapping, records: list[Record]) -> list[Row]:
-    """The chunk's records checked: column by column (``Target.clean_many``), in file order."""
-    good = [rec for rec in records if "__invalid__" not in rec.values]
-    cleaned = iter(target.clean_many(mapping.apply_many([rec.values for rec in good])))
+    """The chunk's records checked: column by column (``Target.clean_columns``), in file
+    order."""
+    good = [rec for rec in records if not rec.invalid]
+    columns = mapping.apply_columns(functools.partial(column_of, good), len(good))
+    cleaned = iter(target.clean_columns(columns, len(good)))
+    if len(good) == len(records):
+        return [
+            Row(rec.line, rec.raw, data, reasons)
+            for rec, (data, reasons) in zip(records, cleaned, strict=True)
+        ]
     out = []
     for rec in records:
-        if "__invalid__" in rec.values:
+        if rec.invalid:
             out.append(
                 Row(
                     rec.line,
@@ -103,17 +111,20 @@ def _chunks(
 ) -> Iterator[list[Record]]:
     """Records in chunks of ``size``; a group (an order's lines) is never split."""
     chunk: list[Record] = []
-    last_key: str | None = None
-    column = next((c for c, f in mapping.columns if f == group_field), None)
+    column = next((c for c, f in reversed(mapping.columns) if f == group_field), None)
     for rec in reader:
         if rec.line <= after_line:
             continue
-        key = rec.values.get(column, "").strip() if column else None
-        if len(chunk) >= size and (column is None or key != last_key):
-            yield chunk
-            chunk = []
+        if len(chunk) >= size:
+            if column is None:
+                yield chunk
+                chunk = []
+            else:  # carry the last group over to the next chunk
+                key = column_of([rec], column)[0].strip()
+                if key != column_of(chunk[-1:], column)[0].strip():
+                    yield chunk
+                    chunk = []
         chunk.append(rec)
-        last_key = key
     if chunk:
         yield chunk
 
@@ -255,7 +266,7 @@ def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
             "rows": [
                 {
                     "line": r.line,
-                    "values": compiled.apply(rec.values) if "__invalid__" not in rec.values else {},
+                    "values": compiled.apply(rec.values) if not rec.invalid else {},
                     "valid": not r.reasons,
                     "errors": r.reasons,
                 }

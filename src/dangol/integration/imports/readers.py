@@ -18,7 +18,6 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
 from charset_normalizer import from_bytes
@@ -31,13 +30,59 @@ SNIFF_BYTES = 64 * 1024
 KOREAN_LEGACY = {"euc_kr", "euc-kr", "cp949", "uhc", "ks_c_5601-1987", "johab", "iso2022_kr"}
 
 
-@dataclass(slots=True)
 class Record:
-    """One row of the file: its (first) line number, the row as read, and values by column."""
+    """One row of the file: its (first) line number, the row as read, and values by column.
 
-    line: int
-    raw: Any
-    values: dict[str, str]
+    A CSV record keeps only its cells and the header; ``values`` (``{column: text}``, the
+    last of duplicate headers winning, short rows padded with blanks) is built on first use,
+    since the pipeline reads the chunk's columns straight from the cells (``column_of``)."""
+
+    __slots__ = ("_header", "_values", "line", "raw")
+
+    def __init__(
+        self,
+        line: int,
+        raw: Any,
+        values: dict[str, str] | None = None,
+        header: list[str] | None = None,
+    ) -> None:
+        self.line = line
+        self.raw = raw
+        self._values = values
+        self._header = header
+
+    @property
+    def values(self) -> dict[str, str]:
+        if self._values is None:
+            header, cells = self._header or [], self.raw
+            if len(cells) < len(header):
+                cells = cells + [""] * (len(header) - len(cells))
+            self._values = dict(zip(header, cells, strict=False))
+        return self._values
+
+    @property
+    def invalid(self) -> bool:
+        """A line that is not a record at all (JSON Lines: not a JSON object)."""
+        return self._values is not None and "__invalid__" in self._values
+
+    def __repr__(self) -> str:
+        return f"Record(line={self.line!r}, raw={self.raw!r})"
+
+
+def column_of(records: list[Record], column: str) -> list[str]:
+    """The texts of one column for a list of records (blank where a row lacks it): read from
+    the cells of CSV records, from ``values`` otherwise."""
+    if not records:
+        return []
+    header = records[0]._header
+    if header is not None and all(r._header is header for r in records):
+        matches = [i for i, h in enumerate(header) if h == column]
+        if not matches:
+            return [""] * len(records)
+        i = matches[-1]  # as dict(zip(header, cells)): the last duplicate wins
+        width = i + 1
+        return [cells[i] if len(cells) >= width else "" for cells in (r.raw for r in records)]
+    return [r.values.get(column, "") for r in records]
 
 
 def detect_format(name: str) -> str:
@@ -147,18 +192,13 @@ class Reader:
         self.header = [h.strip() for h in next(rows, [])]
         reader = csv.reader(text, delimiter=self.delimiter)
         header = self.header
-        width = len(header)
         end = 1
         for row in reader:
             line = end + 1
             end = reader.line_num + 1
-            if not row or (len(row) == 1 and not row[0].strip()):
+            if len(row) <= 1 and (not row or not row[0].strip()):
                 continue
-            if len(row) < width:
-                values = dict(zip(header, row + [""] * (width - len(row)), strict=True))
-            else:
-                values = dict(zip(header, row, strict=False))
-            yield Record(line, row, values)
+            yield Record(line, row, None, header)
 
     # --- JSON Lines ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import datetime
 import secrets
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -166,25 +166,51 @@ class Target(ABC):
     def clean_many(
         self, texts: Sequence[dict[str, str]]
     ) -> list[tuple[dict[str, Any], list[Reason]]]:
-        """Check a chunk's rows column by column (``speedpaths.parse_column``), then the
-        cross-field rules row by row. Reasons keep the order of the fields."""
+        """Check a chunk of rows given as ``{field: text}`` dicts (``clean_columns`` of their
+        columns)."""
+        names = {name for name, *_rest in self.parsers}
+        columns = {name: [t.get(name, "") for t in texts] for name in names}
+        return self.clean_columns(columns, len(texts))
+
+    def clean_columns(
+        self, columns: Mapping[str, Sequence[str]], n: int
+    ) -> list[tuple[dict[str, Any], list[Reason]]]:
+        """Check a chunk of ``n`` rows given column by column (``{field: [text per row]}``; a
+        field without a column is blank): each field with ``speedpaths.parse_column``, then
+        the cross-field rules (``check``) row by row. Returns ``(data, reasons)`` per row, in
+        row order; reasons keep the order of the fields. This is what the pipeline calls; a
+        target overrides ``check`` (and, to add derived values, may extend this method)."""
         self.now = timezone.now()
         self.today = timezone.localdate(self.now)
-        out: list[tuple[dict[str, Any], list[Reason]]] = [({}, []) for _t in texts]
+        reasons: list[list[Reason]] = [[] for _i in range(n)]
+        names: list[str] = []
+        parsed: list[list[Any]] = []
+        missing = speedpaths.MISSING
         for name, parse, required, kind in self.parsers:
-            column = speedpaths.parse_column(kind, parse, [t.get(name, "") for t in texts])
-            for (data, reasons), value in zip(out, column, strict=True):
-                if value is speedpaths.MISSING:
-                    if required:
-                        reasons.append(_reason(name, "required", _("This field is required.")))
-                elif isinstance(value, FieldIssue):
-                    reasons.append(_reason(name, value.code, value.message))
-                else:
-                    data[name] = value
-        for data, reasons in out:
-            if not reasons:
-                self.check(data, reasons)
-        return out
+            texts = columns.get(name)
+            column = speedpaths.parse_column(kind, parse, texts if texts is not None else [""] * n)
+            if required:
+                message = _("This field is required.")
+                for i in [i for i, v in enumerate(column) if v is missing]:
+                    reasons[i].append(_reason(name, "required", message))
+            for i in [i for i, v in enumerate(column) if isinstance(v, FieldIssue)]:
+                issue = column[i]
+                reasons[i].append(_reason(name, issue.code, issue.message))
+                column[i] = missing
+            names.append(name)
+            parsed.append(column)
+        if parsed:
+            datas = [
+                {k: v for k, v in zip(names, values, strict=True) if v is not missing}
+                for values in zip(*parsed, strict=True)
+            ]
+        else:
+            datas = [{} for _i in range(n)]
+        check = self.check
+        for data, why in zip(datas, reasons, strict=True):
+            if not why:
+                check(data, why)
+        return list(zip(datas, reasons, strict=True))
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:  # noqa: B027
         """Cross-field rules of one row: an optional hook, none by default (override);
@@ -540,14 +566,20 @@ class CustomerTarget(Target):
             "customer", [(new_ids, ChangeOp.CREATED), (sorted(updates), ChangeOp.UPDATED)]
         )
 
-    def clean_many(
-        self, texts: Sequence[dict[str, str]]
+    def clean_columns(
+        self, columns: Mapping[str, Sequence[str]], n: int
     ) -> list[tuple[dict[str, Any], list[Reason]]]:
-        out = super().clean_many(texts)
-        for t, (data, _reasons) in zip(texts, out, strict=True):
-            for fname, _kind in CONTACT_FIELDS:
+        """As the base, plus the contact points' text as given (``_raw_mobile`` ...), which
+        the contact point's ``value`` keeps."""
+        out = super().clean_columns(columns, n)
+        for fname, _kind in CONTACT_FIELDS:
+            texts = columns.get(fname)
+            if texts is None:
+                continue
+            key = "_raw_" + fname
+            for text, (data, _reasons) in zip(texts, out, strict=True):
                 if fname in data:
-                    data["_raw_" + fname] = t[fname].strip()[:254]
+                    data[key] = text.strip()[:254]
         return out
 
 
