@@ -9,3 +9,6 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         from dangol.analytics import ml_steps  # noqa: F401  (registers the churn and NBO steps)
+        from dangol.analytics import timeline
+
+        timeline.register()  # grade changes on the customer timeline

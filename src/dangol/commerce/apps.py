@@ -6,3 +6,8 @@ class CommerceConfig(AppConfig):
     name = "dangol.commerce"
     label = "commerce"
     verbose_name = _("Commerce")
+
+    def ready(self) -> None:
+        from dangol.commerce import timeline
+
+        timeline.register()  # orders and returns on the customer timeline

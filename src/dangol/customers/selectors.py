@@ -17,14 +17,13 @@ from django.db.models import Prefetch, Q, QuerySet
 from dangol.core.context import current_request_id
 from dangol.core.masking import mask_email, mask_phone
 from dangol.core.models import PiiAccessLog, Tag
-from dangol.core.visibility import Action, can, can_view_pii
+from dangol.core.visibility import can_view_pii
 from dangol.customers.models import (
     Consent,
     ConsentEvent,
     ContactKind,
     ContactPoint,
     Customer,
-    CustomerHistory,
     ExternalId,
     Interaction,
     Note,
@@ -32,8 +31,16 @@ from dangol.customers.models import (
     OrganizationMembership,
     RecordStatus,
 )
-
-TIMELINE_PAGE = 30
+from dangol.customers.timeline import (
+    TIMELINE_PAGE,
+    TimelineCursor,
+    TimelineEntry,
+    customer_timeline,
+    interaction_entry,
+    merge,
+    note_entry,
+    older_than,
+)
 
 
 def customers_for(user: Any, *, include_archived: bool = False) -> QuerySet[Customer]:
@@ -288,161 +295,22 @@ def customer_360(
     )
 
 
-def _history_detail(h: CustomerHistory) -> str:
-    """One line a person can read: "#12, #15" for merges, "Silver → Gold" for grades."""
-    d = h.data
-    if "merged_ids" in d and h.kind != "unmerged":
-        return ", ".join(f"#{i}" for i in d["merged_ids"])
-    if "survivor_id" in d:
-        return f"#{d['survivor_id']}"
-    if "from" in d or "to" in d:
-        return f"{d.get('from') or '—'} → {d.get('to') or '—'}"
-    return ""
-
-
-@dataclass
-class TimelineEntry:
-    """One row of the unified timeline."""
-
-    kind: str  # "interaction", "order", "return", "note", "consent"
-    at: datetime.datetime
-    id: int
-    title: str
-    channel: str = ""
-    detail: str = ""
-    staff: str = ""
-    amount: Any = None
-    currency: str = ""
-    obj: Any = None
-
-    @property
-    def cursor(self) -> str:
-        return f"{self.at.isoformat()}|{self.kind}|{self.id}"
-
-
-TIMELINE_KINDS = ("interaction", "order", "return", "note", "consent", "history")
-
-
 def timeline(
     *,
     user: Any,
     customer: Customer,
-    before: datetime.datetime | None = None,
-    kinds: tuple[str, ...] = TIMELINE_KINDS,
+    before: TimelineCursor | datetime.datetime | None = None,
+    kinds: tuple[str, ...] = (),
     channels: tuple[str, ...] = (),
     limit: int = TIMELINE_PAGE,
 ) -> list[TimelineEntry]:
-    """The newest `limit` entries older than `before`, across every source, newest first.
-
-    One query per source kind (each bounded by `limit` and using its (customer, time) index),
-    merged in Python: the cost does not grow with the customer's history.
-    """
-    from dangol.commerce.models import Order, Return  # commerce sits beside customers
-
-    entries: list[TimelineEntry] = []
-
-    def window(qs: QuerySet[Any], field_name: str) -> QuerySet[Any]:
-        if before is not None:
-            qs = qs.filter(**{f"{field_name}__lt": before})
-        return qs.order_by(f"-{field_name}", "-id")[:limit]
-
-    if "interaction" in kinds:
-        qs = Interaction.objects.filter(customer=customer).select_related("staff")
-        if channels:
-            qs = qs.filter(channel__in=channels)
-        for i in window(qs, "occurred_at"):
-            entries.append(
-                TimelineEntry(
-                    kind="interaction",
-                    at=i.occurred_at,
-                    id=i.pk,
-                    title=i.subject or str(i.get_kind_display()),
-                    channel=i.channel,
-                    detail=i.body,
-                    staff=str(i.staff) if i.staff else "",
-                    obj=i,
-                )
-            )
-    # The customer is visible; its orders are too if the user's role may view orders at all.
-    if "order" in kinds and can(user, Action.VIEW, Order):
-        orders = Order.objects.filter(customer=customer).select_related("channel")
-        if channels:
-            orders = orders.filter(channel__kind__in=channels)
-        for o in window(orders, "placed_at"):
-            entries.append(
-                TimelineEntry(
-                    kind="order",
-                    at=o.placed_at,
-                    id=o.pk,
-                    title=o.number,
-                    channel=o.channel.name if o.channel else "",
-                    amount=o.total,
-                    currency=o.currency,
-                    detail=str(o.get_status_display()),
-                    obj=o,
-                )
-            )
-    if "return" in kinds and not channels:
-        for r in window(
-            Return.objects.filter(customer=customer).select_related("order"), "returned_at"
-        ):
-            entries.append(
-                TimelineEntry(
-                    kind="return",
-                    at=r.returned_at,
-                    id=r.pk,
-                    title=r.order.number,
-                    detail=str(r.get_reason_display()),
-                    amount=r.amount,
-                    currency=r.currency,
-                    obj=r,
-                )
-            )
-    if "note" in kinds and not channels:
-        for n in window(
-            Note.objects.filter(customer=customer).select_related("author"), "created_at"
-        ):
-            entries.append(
-                TimelineEntry(
-                    kind="note",
-                    at=n.created_at,
-                    id=n.pk,
-                    title=n.body[:80],
-                    detail=n.body,
-                    staff=str(n.author) if n.author else "",
-                    obj=n,
-                )
-            )
-    if "consent" in kinds and not channels:
-        for e in window(ConsentEvent.objects.filter(customer=customer), "at"):
-            entries.append(
-                TimelineEntry(
-                    kind="consent",
-                    at=e.at,
-                    id=e.pk,
-                    title=f"{e.get_channel_display()}",
-                    channel=e.channel,
-                    detail=str(e.get_status_display()),
-                    obj=e,
-                )
-            )
-    if "history" in kinds and not channels:
-        for h in window(
-            CustomerHistory.objects.filter(customer=customer).select_related("actor"), "at"
-        ):
-            entries.append(
-                TimelineEntry(
-                    kind="history",
-                    at=h.at,
-                    id=h.pk,
-                    title=str(h.get_kind_display()),
-                    detail=_history_detail(h),
-                    staff=str(h.actor) if h.actor else "",
-                    obj=h,
-                )
-            )
-    entries.sort(key=lambda e: (e.at, e.id), reverse=True)
-    return entries[:limit]
+    """The customer's newest `limit` timeline entries older than `before` (a cursor, or a
+    time: strictly before it), across every registered source (only `kinds` when given),
+    newest first. One bounded query per source: the cost does not grow with the history.
+    See `dangol.customers.timeline`."""
+    return customer_timeline(
+        user=user, customer=customer, before=before, kinds=kinds, channels=channels, limit=limit
+    )
 
 
 @dataclass
@@ -503,11 +371,13 @@ def organization_timeline(
     *,
     user: Any,
     organization: Organization,
-    before: datetime.datetime | None = None,
+    before: TimelineCursor | datetime.datetime | None = None,
     limit: int = TIMELINE_PAGE,
 ) -> list[TimelineEntry]:
     """Interactions with the organization or with its people (those `user` may see) and the
-    organization's own notes, newest first: two bounded queries."""
+    organization's own notes, newest first, older than `before`: two bounded queries."""
+    if isinstance(before, datetime.datetime):
+        before = TimelineCursor(before)
     members = OrganizationMembership.objects.filter(organization=organization).values("customer_id")
     interactions = (
         Interaction.objects.visible_to(user)
@@ -515,33 +385,8 @@ def organization_timeline(
         .select_related("staff", "customer")
     )
     notes = Note.objects.filter(organization=organization).select_related("author")
-    if before is not None:
-        interactions = interactions.filter(occurred_at__lt=before)
-        notes = notes.filter(created_at__lt=before)
-    entries = [
-        TimelineEntry(
-            kind="interaction",
-            at=i.occurred_at,
-            id=i.pk,
-            title=i.subject or str(i.get_kind_display()),
-            channel=i.channel,
-            detail=i.body,
-            staff=str(i.staff) if i.staff else "",
-            obj=i,
-        )
-        for i in interactions.order_by("-occurred_at", "-id")[:limit]
-    ]
-    entries += [
-        TimelineEntry(
-            kind="note",
-            at=n.created_at,
-            id=n.pk,
-            title=n.body[:80],
-            detail=n.body,
-            staff=str(n.author) if n.author else "",
-            obj=n,
-        )
-        for n in notes.order_by("-created_at", "-id")[:limit]
-    ]
-    entries.sort(key=lambda e: (e.at, e.id), reverse=True)
-    return entries[:limit]
+    interactions = older_than(interactions, before, kind="interaction", at_field="occurred_at")
+    notes = older_than(notes, before, kind="note", at_field="created_at")
+    entries = [interaction_entry(i) for i in interactions.order_by("-occurred_at", "-id")[:limit]]
+    entries += [note_entry(n) for n in notes.order_by("-created_at", "-id")[:limit]]
+    return merge(entries, limit)

@@ -8,7 +8,6 @@ exactly like missing ones.
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 from typing import Any
 from urllib.parse import urlencode
@@ -32,7 +31,7 @@ from dangol.core.errors import NotFound, ValidationFailed
 from dangol.core.models import Tag
 from dangol.core.services import tag_objects, untag_objects
 from dangol.core.visibility import Action, can, can_view_pii
-from dangol.customers import selectors, services
+from dangol.customers import selectors, services, timeline
 from dangol.customers.filters import SORT_COLUMNS, CustomerFilterForm, parse_sort
 from dangol.customers.forms import (
     BulkAction,
@@ -57,6 +56,7 @@ from dangol.customers.models import (
     RecordStatus,
     Region,
 )
+from dangol.customers.timeline import TimelineCursor
 from dangol.web import selectors as web_selectors
 from dangol.web import services as web_services
 from dangol.web.htmx import client_ip, wants_fragment
@@ -65,7 +65,6 @@ from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
 
 PAGE_SIZE = 50
 ORGANIZATION_PAGE_SIZE = 50
-TIMELINE_KIND_CHOICES = selectors.TIMELINE_KINDS
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
 
 
@@ -383,27 +382,28 @@ def _visible_customer(
 def _timeline_filters(request: HttpRequest) -> tuple[str, str]:
     kind = request.GET.get("kind", "")
     channel = request.GET.get("channel", "")
+    kinds = {k for k, _label in timeline.kind_choices(request.user)}
     return (
-        kind if kind in TIMELINE_KIND_CHOICES else "",
+        kind if kind in kinds else "",
         channel if channel in InteractionChannel.values else "",
     )
 
 
 def _timeline_context(
-    request: HttpRequest, customer: Customer, before: datetime.datetime | None = None
+    request: HttpRequest, customer: Customer, before: TimelineCursor | None = None
 ) -> dict[str, Any]:
     kind, channel = _timeline_filters(request)
     entries = selectors.timeline(
         user=request.user,
         customer=customer,
         before=before,
-        kinds=(kind,) if kind else selectors.TIMELINE_KINDS,
+        kinds=(kind,) if kind else (),
         channels=(channel,) if channel else (),
         limit=TIMELINE_PAGE,
     )
     more = None
     if len(entries) == TIMELINE_PAGE:
-        params = {"before": entries[-1].at.isoformat()}
+        params = {"before": entries[-1].cursor.encode()}
         if kind:
             params["kind"] = kind
         if channel:
@@ -443,7 +443,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "visit_form": InteractionForm(initial={"kind": LogKind.VISIT}, prefix="visit"),
         "note_form": NoteForm(prefix="note"),
         "consent_form": ConsentChangeForm(prefix="consent"),
-        "kind_choices": _kind_choices(),
+        "kind_choices": timeline.kind_choices(request.user),
         "channel_choices": InteractionChannel.choices,
         "analytics": _analytics(view.customer),
     }
@@ -482,17 +482,6 @@ def _analytics(customer: Customer) -> dict[str, Any] | None:
     }
 
 
-def _kind_choices() -> list[tuple[str, str]]:
-    return [
-        ("interaction", _("Interactions")),
-        ("order", _("Orders")),
-        ("return", _("Returns")),
-        ("note", _("Notes")),
-        ("consent", _("Consent changes")),
-        ("history", _("Record history")),
-    ]
-
-
 def _custom_values(customer: Any, definitions: list[Any]) -> list[tuple[str, Any]]:
     values = customer.custom_fields or {}
     out = []
@@ -512,12 +501,8 @@ def _custom_values(customer: Any, definitions: list[Any]) -> list[tuple[str, Any
 def customer_timeline(request: HttpRequest, customer_id: int) -> HttpResponse:
     """A page of the timeline (scrolling), or the first page again after a filter change."""
     customer = _visible_customer(request, customer_id)
-    before = None
-    if raw := request.GET.get("before"):
-        try:
-            before = datetime.datetime.fromisoformat(raw)
-        except ValueError:
-            before = None
+    raw = request.GET.get("before")
+    before = TimelineCursor.decode(raw) if raw else None
     context = _timeline_context(request, customer, before)
     response = render(request, "customers/_timeline.html#entries", context)
     if before is None and wants_fragment(request):
@@ -604,29 +589,12 @@ def customer_log(request: HttpRequest, customer_id: int, what: str) -> HttpRespo
                     pinned=form.cleaned_data["pinned"],
                     actor=request.user,
                 )
-                entry = selectors.TimelineEntry(
-                    kind="note",
-                    at=note.created_at,
-                    id=note.pk,
-                    title=note.body[:80],
-                    detail=note.body,
-                    staff=str(request.user),
-                    obj=note,
-                )
+                entry = timeline.note_entry(note)
             else:
                 interaction = services.record_interaction(
                     customer=customer, actor=request.user, **form.service_arguments()
                 )
-                entry = selectors.TimelineEntry(
-                    kind="interaction",
-                    at=interaction.occurred_at,
-                    id=interaction.pk,
-                    title=interaction.subject or str(interaction.get_kind_display()),
-                    channel=interaction.channel,
-                    detail=interaction.body,
-                    staff=str(request.user),
-                    obj=interaction,
-                )
+                entry = timeline.interaction_entry(interaction)
         except ValidationFailed as exc:
             add_service_errors(form, exc)
         else:

@@ -295,5 +295,5 @@ def test_merge_shows_on_both_timelines(admin, make_customer):
     merge_customers(survivor=a, duplicates=[b], actor=admin)
     top_a = timeline(user=admin, customer=a)[0]
     top_b = timeline(user=admin, customer=b)[0]
-    assert (top_a.kind, top_a.detail) == ("history", f"#{b.pk}")
-    assert (top_b.kind, top_b.detail) == ("history", f"#{a.pk}")
+    assert (top_a.kind, top_a.meta) == ("history", f"#{b.pk}")
+    assert (top_b.kind, top_b.meta) == ("history", f"#{a.pk}")

@@ -1,0 +1,77 @@
+"""Orders and returns on the customer timeline (registered from CommerceConfig.ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from dangol.commerce.models import Order, Return
+from dangol.core.visibility import Action, can
+from dangol.customers.timeline import TimelineEntry, TimelineRequest, register_timeline_source
+
+
+def _orders(r: TimelineRequest) -> list[TimelineEntry]:
+    qs = Order.objects.filter(customer=r.customer).select_related("channel")
+    if r.channels:  # the interaction channels that are also sales channel kinds (app, store)
+        qs = qs.filter(channel__kind__in=r.channels)
+    return [
+        TimelineEntry(
+            kind="order",
+            at=o.placed_at,
+            id=o.pk,
+            title=o.number,
+            heading=f"{_('Order')} {o.number}",
+            icon="cart",
+            url=reverse("web:order_detail", args=[o.pk]),
+            meta=o.channel.name if o.channel else "",
+            channel=o.channel.kind if o.channel else "",
+            amount=o.total,
+            currency=o.currency,
+            summary=str(o.get_status_display()),
+            obj=o,
+        )
+        for o in r.window(qs, "order", "placed_at")
+    ]
+
+
+def _returns(r: TimelineRequest) -> list[TimelineEntry]:
+    qs = Return.objects.filter(customer=r.customer).select_related("order")
+    return [
+        TimelineEntry(
+            kind="return",
+            at=x.returned_at,
+            id=x.pk,
+            title=x.order.number,
+            heading=f"{_('Return')} · {x.order.number}",
+            icon="return",
+            url=reverse("web:order_detail", args=[x.order_id]),
+            amount=x.amount,
+            currency=x.currency,
+            summary=str(x.get_reason_display()),
+            detail=x.note,
+            obj=x,
+        )
+        for x in r.window(qs, "return", "returned_at")
+    ]
+
+
+def _may_view(model: Any) -> Any:
+    return lambda user: can(user, Action.VIEW, model)
+
+
+def register() -> None:
+    """Put orders and returns on the customer timeline."""
+    register_timeline_source(
+        "order",
+        gettext_lazy("Orders"),
+        _orders,
+        channels=True,
+        allowed=_may_view(Order),
+        position=20,
+    )
+    register_timeline_source(
+        "return", gettext_lazy("Returns"), _returns, allowed=_may_view(Return), position=30
+    )
