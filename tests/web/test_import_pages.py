@@ -146,11 +146,8 @@ def test_upload_page_lists_targets_and_sources(client: Any, manager: Any) -> Non
     assert page.status_code == 200
     html = page.content.decode()
     targets = {t["value"]: t for t in page.context["targets"]}
-    assert targets["customers"]["enabled"] and targets["orders"]["enabled"]
-    assert not targets["organizations"]["enabled"]
-    assert (
-        'value="organizations" class="form-selectgroup-input"\n                    disabled' in html
-    )
+    assert all(t["enabled"] for t in targets.values())  # every target can be imported
+    assert targets["organizations"]["help"] and targets["interactions"]["help"]
     assert '<option value="smartstore">' in html  # source suggestions
 
 
@@ -196,7 +193,7 @@ def test_upload_detects_cp949_and_suggests_the_mapping(client: Any, manager: Any
         ({"file": pos_upload("members.xlsx", b"not a zip")}, "file", "읽을 수 없습니다"),
         ({"file": pos_upload("empty.csv", b"")}, "file", "열 이름이 없습니다"),
         ({"source": ""}, "source", "출처 시스템을 입력하세요"),
-        ({"target": "organizations"}, "target", "데이터 종류를 선택하세요"),
+        ({"target": "warehouses"}, "target", "데이터 종류를 선택하세요"),
     ],
 )
 def test_upload_refuses_bad_files_with_a_reason(

@@ -68,6 +68,26 @@ TARGET_HELP = {
     ImportTarget.ORDERS: gettext_lazy(
         "Order history, one row per order line; the lines of an order must be next to each other."
     ),
+    ImportTarget.ORGANIZATIONS: gettext_lazy(
+        "Companies you sell to: ID in your system, company name, business registration number, "
+        "industry, main phone, address. A known business number is matched, not duplicated."
+    ),
+    ImportTarget.MEMBERSHIPS: gettext_lazy(
+        "Who works where: customer ID, the company's ID or business number, title, primary "
+        "contact (yes/no). Import the customers and organizations first."
+    ),
+    ImportTarget.CONTACT_POINTS: gettext_lazy(
+        "More phones, e-mails and KakaoTalk IDs for existing customers, one per row, found by "
+        "customer ID or by a mobile number or e-mail they already have."
+    ),
+    ImportTarget.RETURNS: gettext_lazy(
+        "Returned goods, one row per product: return ID, order ID, SKU, quantity, reason. "
+        "Refunds lower the customer's spend; import the orders first."
+    ),
+    ImportTarget.INTERACTIONS: gettext_lazy(
+        "Call-center and store history: customer ID, channel (전화, 매장, 카카오톡 …), type, "
+        "subject, details, date and time, staff member."
+    ),
 }
 FIELD_LABELS: dict[str, Any] = {
     "external_id": gettext_lazy("ID in the source system"),
@@ -106,6 +126,54 @@ FIELD_LABELS: dict[str, Any] = {
     "status": gettext_lazy("Order status"),
     "number": gettext_lazy("Order number"),
 }
+FIELD_LABELS.update(
+    {
+        "customer_mobile": gettext_lazy("Customer's known mobile (to find them)"),
+        "customer_email": gettext_lazy("Customer's known e-mail (to find them)"),
+        "kind": gettext_lazy("Kind"),
+        "value": gettext_lazy("Phone, e-mail or ID"),
+        "label": gettext_lazy("Label"),
+        "is_primary": gettext_lazy("Primary (yes/no)"),
+        "organization_external_id": gettext_lazy("Organization's ID in the source system"),
+        "business_number": gettext_lazy("Business registration number"),
+        "industry": gettext_lazy("Industry"),
+        "size": gettext_lazy("Size"),
+        "website": gettext_lazy("Website"),
+        "fax": gettext_lazy("Fax"),
+        "postal_code": gettext_lazy("Postal code"),
+        "address": gettext_lazy("Address"),
+        "address_detail": gettext_lazy("Address detail"),
+        "role": gettext_lazy("Title"),
+        "started_on": gettext_lazy("Start date"),
+        "ended_on": gettext_lazy("End date"),
+        "return_id": gettext_lazy("Return ID in the source system"),
+        "order_id": gettext_lazy("Order ID in the source system"),
+        "order_number": gettext_lazy("Order number"),
+        "reason": gettext_lazy("Reason"),
+        "returned_at": gettext_lazy("Return date"),
+        "note": gettext_lazy("Note"),
+        "direction": gettext_lazy("Direction (inbound/outbound)"),
+        "subject": gettext_lazy("Subject"),
+        "body": gettext_lazy("Details"),
+        "occurred_at": gettext_lazy("Date and time"),
+        "staff": gettext_lazy("Staff member (e-mail or name)"),
+    }
+)
+# where a field name means something else in one target
+TARGET_FIELD_LABELS: dict[str, dict[str, Any]] = {
+    ImportTarget.ORGANIZATIONS: {
+        "name": gettext_lazy("Company name"),
+        "phone": gettext_lazy("Main phone"),
+        "email": gettext_lazy("Main e-mail"),
+        "external_id": gettext_lazy("Company's ID in the source system"),
+    },
+    ImportTarget.INTERACTIONS: {
+        "kind": gettext_lazy("Type (call, visit, inquiry, complaint …)"),
+        "external_id": gettext_lazy("Interaction ID (optional)"),
+    },
+    ImportTarget.CONTACT_POINTS: {"kind": gettext_lazy("Kind (mobile, phone, e-mail …)")},
+    ImportTarget.MEMBERSHIPS: {"is_primary": gettext_lazy("Primary contact (yes/no)")},
+}
 KIND_HELP = {
     "phone": gettext_lazy("any format: 010-1234-5678, 01012345678, +82 10 …"),
     "email": gettext_lazy("an e-mail address"),
@@ -118,8 +186,9 @@ KIND_HELP = {
 }
 
 
-def _label(field: str) -> str:
-    return str(FIELD_LABELS.get(field, field))
+def _label(field: str, target: str = "") -> str:
+    label = TARGET_FIELD_LABELS.get(target, {}).get(field) or FIELD_LABELS.get(field, field)
+    return str(label)
 
 
 def _errors(exc: ServiceError) -> dict[str, list[str]]:
@@ -166,7 +235,7 @@ def _field_options(target: str) -> list[dict[str, Any]]:
     return [
         {
             "name": s.name,
-            "label": _label(s.name),
+            "label": _label(s.name, target),
             "required": s.required,
             "help": KIND_HELP.get(s.kind, ""),
             "choices": sorted(c for c in s.choices if c) if s.kind == "choice" else [],
@@ -491,7 +560,8 @@ def import_preview(request: HttpRequest, job_id: int) -> HttpResponse:
         "job": job,
         "encoding": checked["encoding"],
         "columns": [
-            {"field": f, "label": _label(f), "column": by_field.get(f, "")} for f in fields
+            {"field": f, "label": _label(f, job.target), "column": by_field.get(f, "")}
+            for f in fields
         ],
         "rows": rows,
         "good": good,
@@ -565,7 +635,8 @@ def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
             {
                 "line": e.line,
                 "reasons": [
-                    {**r, "label": _label(r["field"]) if r.get("field") else ""} for r in e.reasons
+                    {**r, "label": _label(r["field"], job.target) if r.get("field") else ""}
+                    for r in e.reasons
                 ],
             }
             for e in (selectors.row_errors(job)[:ERRORS_SHOWN] if finished else [])

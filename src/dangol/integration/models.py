@@ -26,6 +26,7 @@ class ImportTarget(models.TextChoices):
 
     CUSTOMERS = "customers", _("Customers")
     ORGANIZATIONS = "organizations", _("Organizations")
+    MEMBERSHIPS = "memberships", _("Organization members")
     CONTACT_POINTS = "contact_points", _("Contact points")
     CONSENTS = "consents", _("Consents")
     PRODUCTS = "products", _("Products")

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dangol.commerce.models import Order, Product
+from dangol.commerce.models import Order, Product, Return
 from dangol.core import audit, events
 from dangol.core.errors import (
     Conflict,
@@ -29,7 +29,15 @@ from dangol.core.errors import (
 )
 from dangol.core.models import User
 from dangol.core.visibility import Action, Scope, can, can_view_pii, scope_for
-from dangol.customers.models import Consent, Customer, MergeRecord, RecordStatus
+from dangol.customers.models import (
+    Consent,
+    ContactPoint,
+    Customer,
+    Interaction,
+    MergeRecord,
+    Organization,
+    RecordStatus,
+)
 from dangol.integration.imports import pipeline
 from dangol.integration.imports.identity import Matcher
 from dangol.integration.imports.mapping import compile_mapping
@@ -68,6 +76,11 @@ TARGET_MODELS: dict[str, type] = {
     ImportTarget.CONSENTS: Consent,
     ImportTarget.PRODUCTS: Product,
     ImportTarget.ORDERS: Order,
+    ImportTarget.ORGANIZATIONS: Organization,
+    ImportTarget.MEMBERSHIPS: Organization,  # linking people to accounts
+    ImportTarget.CONTACT_POINTS: ContactPoint,
+    ImportTarget.RETURNS: Return,
+    ImportTarget.INTERACTIONS: Interaction,
 }
 
 

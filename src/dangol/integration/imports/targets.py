@@ -1277,6 +1277,22 @@ def refresh_purchase_aggregates(customer_ids: Sequence[int], now: datetime.datet
             )
 
 
+from dangol.integration.imports.targets_contacts import ContactPointTarget  # noqa: E402
+from dangol.integration.imports.targets_interactions import InteractionTarget  # noqa: E402
+from dangol.integration.imports.targets_org import MembershipTarget, OrganizationTarget  # noqa: E402
+from dangol.integration.imports.targets_returns import ReturnTarget  # noqa: E402
+
 TARGETS: dict[str, type[Target]] = {
-    t.name: t for t in (CustomerTarget, ConsentTarget, ProductTarget, OrderTarget)
+    t.name: t
+    for t in (
+        CustomerTarget,
+        ConsentTarget,
+        ProductTarget,
+        OrderTarget,
+        OrganizationTarget,
+        MembershipTarget,
+        ContactPointTarget,
+        ReturnTarget,
+        InteractionTarget,
+    )
 }

@@ -134,7 +134,7 @@ def test_bad_uploads_are_explained(admin: Any, api: Any) -> None:
     bad_mapping = upload(client, mapping='{"이름": "nickname"}')
     assert bad_mapping.status_code == 422
     assert {e["code"] for e in bad_mapping.json()["errors"]} == {"unknown_field", "required"}
-    unsupported = upload(client, target="returns")
+    unsupported = upload(client, target="warehouses")
     assert unsupported.status_code == 422
 
 

@@ -15,7 +15,10 @@ from dangol.integration.models import ImportJob, ImportStatus
 
 
 class Command(BaseCommand):
-    help = "Import customers, consents, products or orders from CSV, XLSX, JSON Lines or vCard."
+    help = (
+        "Import customers, organizations and their members, contact points, consents, products, "
+        "orders, returns or interactions from CSV, XLSX, JSON Lines or vCard."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", choices=sorted(TARGETS))

@@ -1,0 +1,647 @@
+"""Import targets for B2B accounts: organizations, and the people who work for them.
+
+``OrganizationTarget`` writes what ``create_organization`` / ``update_organization``,
+``add_external_id``, ``add_contact_point`` and ``add_address`` write, set-based per chunk:
+the organization (business number checked and stored as ``123-45-67890``), its external id,
+its main phone / fax / e-mail (normalized, the first of a kind primary) and its address (the
+first primary), and a change-feed entry per created or changed organization. A row whose id is
+new but whose business number belongs to an organization the user may change is *matched*:
+the id is attached to it, as the customer import does with a mobile number.
+
+``MembershipTarget`` links customers to organizations with a title, as
+``link_to_organization`` does (one primary contact per organization; a change-feed entry for
+the customer).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import connection
+from django.utils.translation import gettext as _
+
+from dangol.core.normalize import clean_name
+from dangol.core.visibility import Action
+from dangol.customers.models import (
+    Address,
+    AddressKind,
+    ChangeOp,
+    ContactKind,
+    ContactPoint,
+    ExternalId,
+    Organization,
+    OrganizationMembership,
+    OrganizationSize,
+    RecordStatus,
+)
+from dangol.integration.imports import parsing
+from dangol.integration.imports.mapping import FieldSpec, Reason
+from dangol.integration.imports.parsing import FieldIssue
+from dangol.integration.imports.targets import (
+    REGION_VALUES,
+    Context,
+    Row,
+    Target,
+    customers_by_external_id,
+    record_changes,
+)
+from dangol.integration.imports.targets_shared import (
+    organizations_by_external_id,
+    owner_for,
+    reason,
+    rows_by_keys,
+    scoped,
+    visible_subset,
+)
+from dangol.integration.imports.writer import TableWriter, allocate_ids, qn, update_rows
+from dangol.integration.models import ImportTarget, RowOutcome
+
+ORGANIZATION_COMPARE = ("name", "business_number", "industry", "size", "website", "region")
+ORGANIZATION_CONTACTS = (
+    ("phone", ContactKind.PHONE),
+    ("fax", ContactKind.FAX),
+    ("email", ContactKind.EMAIL),
+)
+SIZE_ALIASES = {
+    "소상공인": OrganizationSize.MICRO.value,
+    "소기업": OrganizationSize.SMALL.value,
+    "중소기업": OrganizationSize.SMALL.value,
+    "중기업": OrganizationSize.MEDIUM.value,
+    "중견기업": OrganizationSize.LARGE.value,
+    "대기업": OrganizationSize.ENTERPRISE.value,
+}
+ORGANIZATION_ID_ALIASES = (
+    "거래처코드",
+    "거래처번호",
+    "거래처id",
+    "회사코드",
+    "업체코드",
+    "고객사코드",
+    "법인코드",
+    "company_id",
+    "organization_id",
+    "account_id",
+)
+BUSINESS_NUMBER_ALIASES = (
+    "사업자등록번호",
+    "사업자번호",
+    "사업자",
+    "brn",
+    "business_registration_number",
+)
+_NOT_DIGITS = re.compile(r"[\s\-.]")
+
+
+def business_number(text: str) -> str | None:
+    """``123-45-67890`` from a business registration number in any common format, as
+    ``create_organization`` stores it; None when it is not ten digits."""
+    digits = _NOT_DIGITS.sub("", text)
+    if not (digits.isdigit() and len(digits) == 10):
+        return None
+    return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
+
+
+def _check_business_number(data: dict[str, Any], reasons: list[Reason]) -> None:
+    if "business_number" in data:
+        formatted = business_number(data["business_number"])
+        if formatted is None:
+            reasons.append(
+                reason("business_number", "invalid", _("A business number has ten digits."))
+            )
+        else:
+            data["business_number"] = formatted
+
+
+class OrganizationTarget(Target):
+    """One row per organization (a B2B account), keyed by its id in the source system."""
+
+    name = ImportTarget.ORGANIZATIONS
+    specs = (
+        FieldSpec(
+            "external_id",
+            required=True,
+            max_length=100,
+            aliases=("id", "코드", "번호", *ORGANIZATION_ID_ALIASES),
+        ),
+        FieldSpec(
+            "name",
+            "name",
+            required=True,
+            aliases=(
+                "회사명",
+                "상호",
+                "상호명",
+                "거래처명",
+                "업체명",
+                "법인명",
+                "기업명",
+                "고객사명",
+                "company",
+                "company_name",
+                "organization",
+            ),
+        ),
+        FieldSpec("business_number", max_length=20, aliases=BUSINESS_NUMBER_ALIASES),
+        FieldSpec("industry", max_length=100, aliases=("업종", "업태", "산업", "업종명")),
+        FieldSpec(
+            "size",
+            "choice",
+            aliases=("규모", "기업규모", "직원수", "employees"),
+            choices=frozenset(OrganizationSize.values) - {""},
+            choice_aliases=SIZE_ALIASES,
+        ),
+        FieldSpec("website", max_length=200, aliases=("홈페이지", "웹사이트", "url", "homepage")),
+        FieldSpec(
+            "region",
+            "choice",
+            aliases=("지역", "시도"),
+            choices=REGION_VALUES,
+            choice_aliases=parsing.REGIONS,
+        ),
+        # contact points: checked in ``check``, which keeps the text as entered for ``value``
+        FieldSpec(
+            "phone", max_length=254, aliases=("대표전화", "전화", "전화번호", "tel", "대표번호")
+        ),
+        FieldSpec("fax", max_length=254, aliases=("팩스", "팩스번호", "fax_number")),
+        FieldSpec("email", max_length=254, aliases=("대표메일", "이메일", "메일", "e-mail")),
+        FieldSpec("postal_code", max_length=10, aliases=("우편번호", "zip", "zipcode")),
+        FieldSpec(
+            "address",
+            max_length=200,
+            aliases=("주소", "소재지", "사업장주소", "사업장소재지", "도로명주소", "address1"),
+        ),
+        FieldSpec("address_detail", max_length=200, aliases=("상세주소", "address2")),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        if len(data.get("name", "")) > 200:
+            reasons.append(reason("name", "too_long", _("At most %d characters.") % 200))
+        _check_business_number(data, reasons)
+        postal = data.get("postal_code", "")
+        if postal and not (postal.isdigit() and len(postal) == 5):
+            reasons.append(reason("postal_code", "invalid", _("A postal code has five digits.")))
+        for fname, kind in ORGANIZATION_CONTACTS:
+            text = data.pop(fname, "")
+            if not text:
+                continue
+            try:
+                if kind == ContactKind.EMAIL:
+                    data[fname] = parsing.email_values(text)
+                else:
+                    data[fname] = parsing.phone_values(text)
+            except FieldIssue as exc:
+                reasons.append(reason(fname, exc.code, exc.message))
+                continue
+            data["_raw_" + fname] = text
+        if data.get("address_detail") and not data.get("address"):
+            reasons.append(
+                reason("address", "required", _("Give the address the detail belongs to."))
+            )
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        seen: dict[str, Row] = {}
+        numbers: dict[str, Row] = {}
+        for row in rows:
+            if row.reasons:
+                continue
+            ext, bn = row.data["external_id"], row.data.get("business_number")
+            if ext in seen:
+                row.reject(
+                    "external_id",
+                    "duplicate_in_file",
+                    _("This id appears twice in the file (line %d).") % seen[ext].line,
+                )
+            elif bn and bn in numbers:
+                row.reject(
+                    "business_number",
+                    "duplicate_in_file",
+                    _("This business number appears twice in the file (line %d).")
+                    % numbers[bn].line,
+                )
+            else:
+                seen[ext] = row
+                if bn:
+                    numbers[bn] = row
+        visible = scoped(ctx.actor, Organization, Action.CHANGE)
+        known, hidden = organizations_by_external_id(ctx.source, list(seen), visible)
+        for ext in hidden:
+            seen.pop(ext).reject("external_id", "not_found", _("Not found."))
+        by_number = {
+            o["business_number"]: o["id"]
+            for o in rows_by_keys(
+                Organization, "business_number", sorted(numbers), ("id", "business_number")
+            )
+        }
+        reachable = visible_subset(visible, by_number.values())
+
+        target: dict[str, int] = {}
+        matched: set[str] = set()
+        for ext, row in list(seen.items()):
+            bn = row.data.get("business_number")
+            holder = by_number.get(bn) if bn else None
+            oid = known.get(ext)
+            if oid is None and holder is not None and holder in reachable:
+                oid = holder
+                matched.add(ext)
+            if holder is not None and holder != oid:
+                seen.pop(ext).reject(
+                    "business_number",
+                    "duplicate",
+                    _("An organization with this business number exists."),
+                )
+                continue
+            if oid is not None:
+                target[ext] = oid
+
+        ids = sorted(set(target.values()))
+        current = {
+            o["id"]: o for o in rows_by_keys(Organization, "id", ids, ("id", *ORGANIZATION_COMPARE))
+        }
+        contacts: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
+        for c in rows_by_keys(
+            ContactPoint, "organization", ids, ("organization_id", "kind", "match_key")
+        ):
+            contacts[c["organization_id"]].add((c["kind"], c["match_key"]))
+        addresses: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
+        for a in rows_by_keys(Address, "organization", ids, ("organization_id", "line1", "line2")):
+            addresses[a["organization_id"]].add((a["line1"], a["line2"]))
+
+        compare = [f for f in ORGANIZATION_COMPARE if f in ctx.fields]
+        new_rows: list[Row] = []
+        updates: dict[int, dict[str, Any]] = {}
+        new_contacts: list[tuple[int, str, str, dict[str, Any], bool]] = []
+        new_addresses: list[tuple[int, dict[str, Any], bool]] = []
+        new_ext: list[tuple[int, str]] = []
+        for ext, row in seen.items():
+            oid_or_none = target.get(ext)
+            if oid_or_none is None:
+                new_rows.append(row)
+                row.outcome = RowOutcome.CREATED
+                continue
+            oid = oid_or_none
+            merged = updates.get(oid) or dict(current[oid])
+            changed = False
+            for f in compare:
+                value = row.data.get(f)
+                if value not in (None, "") and merged.get(f) != value:
+                    merged[f] = value
+                    changed = True
+            changed |= self._contacts(oid, row, contacts[oid], new_contacts)
+            changed |= self._address(oid, row, addresses[oid], new_addresses)
+            if ext in matched:
+                new_ext.append((oid, ext))
+                row.outcome = RowOutcome.MATCHED
+            else:
+                row.outcome = RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
+            if changed or ext in matched:
+                updates[oid] = merged
+        if ctx.dry_run:
+            return
+
+        now = ctx.now
+        owner_id, team_id = owner_for(ctx.actor, Organization)
+        new_ids = allocate_ids(Organization, len(new_rows))
+        for oid, row in zip(new_ids, new_rows, strict=True):
+            self._contacts(oid, row, set(), new_contacts)
+            self._address(oid, row, set(), new_addresses)
+            new_ext.append((oid, row.data["external_id"]))
+        TableWriter(
+            Organization,
+            (
+                "id",
+                *ORGANIZATION_COMPARE,
+                "owner_id",
+                "team_id",
+                "status",
+                "source",
+                "created_at",
+                "updated_at",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    oid,
+                    d["name"],
+                    d.get("business_number", ""),
+                    d.get("industry", ""),
+                    d.get("size", ""),
+                    d.get("website", ""),
+                    d.get("region", ""),
+                    owner_id,
+                    team_id,
+                    RecordStatus.ACTIVE.value,
+                    ctx.source,
+                    now,
+                    now,
+                )
+                for oid, d in zip(new_ids, (r.data for r in new_rows), strict=True)
+            ]
+        )
+        if updates:
+            update_rows(
+                Organization,
+                [*compare, "updated_at"],
+                [[*(m[f] for f in compare), now, oid] for oid, m in updates.items()],
+            )
+        TableWriter(ExternalId, ("organization_id", "source", "key", "created_at"), now).insert(
+            [(oid, ctx.source, key, now) for oid, key in new_ext]
+        )
+        TableWriter(
+            ContactPoint,
+            (
+                "organization_id",
+                "kind",
+                "value",
+                "normalized",
+                "match_key",
+                "last4",
+                "is_legacy",
+                "is_primary",
+                "label",
+                "created_at",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    oid,
+                    kind,
+                    raw,
+                    n["normalized"],
+                    n["match_key"],
+                    n["last4"],
+                    n["is_legacy"],
+                    primary,
+                    "",
+                    now,
+                )
+                for oid, kind, raw, n, primary in new_contacts
+            ]
+        )
+        TableWriter(
+            Address,
+            (
+                "organization_id",
+                "kind",
+                "postal_code",
+                "line1",
+                "line2",
+                "is_primary",
+                "created_at",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    oid,
+                    AddressKind.WORK.value,
+                    a.get("postal_code", ""),
+                    a["line1"],
+                    a["line2"],
+                    primary,
+                    now,
+                )
+                for oid, a, primary in new_addresses
+            ]
+        )
+        record_changes(
+            "organization", [(new_ids, ChangeOp.CREATED), (sorted(updates), ChangeOp.UPDATED)]
+        )
+
+    @staticmethod
+    def _contacts(
+        oid: int,
+        row: Row,
+        have: set[tuple[str, str]],
+        out: list[tuple[int, str, str, dict[str, Any], bool]],
+    ) -> bool:
+        """Queue the row's phone, fax and e-mail the organization lacks (the first of a kind
+        primary, as ``add_contact_point``); True if any."""
+        added = False
+        kinds = {k for k, _key in have}
+        for fname, kind in ORGANIZATION_CONTACTS:
+            norm = row.data.get(fname)
+            if norm is None or (kind.value, norm["match_key"]) in have:
+                continue
+            out.append(
+                (oid, kind.value, row.data.get("_raw_" + fname, ""), norm, kind not in kinds)
+            )
+            have.add((kind.value, norm["match_key"]))
+            kinds.add(kind.value)
+            added = True
+        return added
+
+    @staticmethod
+    def _address(
+        oid: int, row: Row, have: set[tuple[str, str]], out: list[tuple[int, dict[str, Any], bool]]
+    ) -> bool:
+        """Queue the row's address if the organization lacks it (the first one primary, as
+        ``add_address``); True if queued."""
+        line1 = clean_name(row.data.get("address", ""))
+        if not line1:
+            return False
+        line2 = clean_name(row.data.get("address_detail", ""))
+        if (line1, line2) in have:
+            return False
+        out.append(
+            (
+                oid,
+                {"line1": line1, "line2": line2, "postal_code": row.data.get("postal_code", "")},
+                not have,
+            )
+        )
+        have.add((line1, line2))
+        return True
+
+
+# --- memberships -------------------------------------------------------------------------------
+
+MEMBERSHIP_COMPARE = ("role", "is_primary", "started_on", "ended_on")
+
+
+class MembershipTarget(Target):
+    """One row per (customer, organization): the person's title there, primary contact or not."""
+
+    name = ImportTarget.MEMBERSHIPS
+    specs = (
+        FieldSpec(
+            "customer_external_id",
+            required=True,
+            max_length=100,
+            aliases=("회원번호", "고객번호", "담당자번호", "담당자id", "customer_id", "member_id"),
+        ),
+        FieldSpec("organization_external_id", max_length=100, aliases=ORGANIZATION_ID_ALIASES),
+        FieldSpec("business_number", max_length=20, aliases=BUSINESS_NUMBER_ALIASES),
+        FieldSpec(
+            "role",
+            max_length=100,
+            aliases=("직함", "직책", "직위", "역할", "부서/직함", "title", "position", "job_title"),
+        ),
+        FieldSpec(
+            "is_primary",
+            "bool",
+            aliases=(
+                "주담당자",
+                "대표담당자",
+                "주연락처",
+                "대표연락처",
+                "primary",
+                "primary_contact",
+            ),
+        ),
+        FieldSpec("started_on", "date", aliases=("시작일", "입사일", "담당시작일", "start_date")),
+        FieldSpec("ended_on", "date", aliases=("종료일", "퇴사일", "담당종료일", "end_date")),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        _check_business_number(data, reasons)
+        if not data.get("organization_external_id") and not data.get("business_number"):
+            reasons.append(
+                reason(
+                    "organization_external_id",
+                    "required",
+                    _("Give the organization's id or its business number."),
+                )
+            )
+        start, end = data.get("started_on"), data.get("ended_on")
+        if start is not None and end is not None and end < start:
+            reasons.append(reason("ended_on", "before_start", _("This is before the start.")))
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        good = [r for r in rows if not r.reasons]
+        customers, _hidden = customers_by_external_id(
+            ctx.source,
+            sorted({r.data["customer_external_id"] for r in good}),
+            ctx.visible_customers,
+        )
+        visible_orgs = scoped(ctx.actor, Organization, Action.VIEW)
+        orgs, _hidden_orgs = organizations_by_external_id(
+            ctx.source,
+            sorted(
+                {
+                    r.data["organization_external_id"]
+                    for r in good
+                    if r.data.get("organization_external_id")
+                }
+            ),
+            visible_orgs,
+        )
+        by_number = {
+            o["business_number"]: o["id"]
+            for o in rows_by_keys(
+                Organization,
+                "business_number",
+                sorted({r.data["business_number"] for r in good if r.data.get("business_number")}),
+                ("id", "business_number"),
+            )
+        }
+        reachable = visible_subset(visible_orgs, by_number.values())
+        by_number = {bn: oid for bn, oid in by_number.items() if oid in reachable}
+
+        pairs: dict[tuple[int, int], Row] = {}
+        for row in good:
+            d = row.data
+            cid = customers.get(d["customer_external_id"])
+            if cid is None:
+                row.reject(
+                    "customer_external_id",
+                    "customer_not_found",
+                    _("No customer with this id in this source."),
+                )
+                continue
+            if d.get("organization_external_id"):
+                oid = orgs.get(d["organization_external_id"])
+                field_name = "organization_external_id"
+            else:
+                oid = by_number.get(d["business_number"])
+                field_name = "business_number"
+            if oid is None:
+                row.reject(
+                    field_name,
+                    "organization_not_found",
+                    _("No organization with this id or business number."),
+                )
+                continue
+            if (cid, oid) in pairs:
+                row.reject(
+                    "customer_external_id",
+                    "duplicate_in_file",
+                    _("This person and organization appear twice in the file (line %d).")
+                    % pairs[(cid, oid)].line,
+                )
+                continue
+            pairs[(cid, oid)] = row
+
+        existing = {
+            (m["customer_id"], m["organization_id"]): m
+            for m in rows_by_keys(
+                OrganizationMembership,
+                "customer",
+                sorted({c for c, _o in pairs}),
+                ("id", "customer_id", "organization_id", *MEMBERSHIP_COMPARE),
+            )
+        }
+        compare = [f for f in MEMBERSHIP_COMPARE if f in ctx.fields]
+        new: list[tuple[int, int, dict[str, Any]]] = []
+        updates: dict[int, dict[str, Any]] = {}
+        primary: dict[int, tuple[int, int]] = {}  # organization → (customer, row line)
+        for (cid, oid), row in pairs.items():
+            if row.data.get("is_primary"):
+                primary[oid] = (cid, row.line)  # the last primary of the file wins
+        touched: set[int] = set()
+        for (cid, oid), row in pairs.items():
+            d = row.data
+            if d.get("is_primary") and primary[oid][0] != cid:
+                d["is_primary"] = False
+            cur = existing.get((cid, oid))
+            if cur is None:
+                new.append((cid, oid, d))
+                row.outcome = RowOutcome.CREATED
+                touched.add(cid)
+                continue
+            changes = {f: d[f] for f in compare if f in d and d[f] != cur[f]}
+            if changes:
+                updates[cur["id"]] = {**cur, **changes}
+                touched.add(cid)
+            row.outcome = RowOutcome.UPDATED if changes else RowOutcome.UNCHANGED
+        if ctx.dry_run:
+            return
+        if updates:
+            update_rows(
+                OrganizationMembership,
+                list(MEMBERSHIP_COMPARE),
+                [[*(m[f] for f in MEMBERSHIP_COMPARE), mid] for mid, m in updates.items()],
+            )
+        TableWriter(
+            OrganizationMembership,
+            ("customer_id", "organization_id", *MEMBERSHIP_COMPARE),
+            ctx.now,
+        ).insert(
+            [
+                (
+                    cid,
+                    oid,
+                    d.get("role", ""),
+                    bool(d.get("is_primary", False)),
+                    d.get("started_on"),
+                    d.get("ended_on"),
+                )
+                for cid, oid, d in new
+            ]
+        )
+        if primary:  # one primary contact per organization, as ``link_to_organization``
+            self._one_primary(primary)
+        record_changes("customer", [(sorted(touched), ChangeOp.UPDATED)])
+
+    @staticmethod
+    def _one_primary(primary: dict[int, tuple[int, int]]) -> None:
+        """Unset the other primary contacts of each organization that got one."""
+        table = OrganizationMembership._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {qn(table)} SET is_primary = %s "  # noqa: S608 - name from _meta
+                "WHERE organization_id = %s AND customer_id <> %s AND is_primary = %s",
+                [(False, oid, cid, True) for oid, (cid, _line) in primary.items()],
+            )

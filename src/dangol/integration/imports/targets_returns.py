@@ -1,0 +1,314 @@
+"""Import target for returns: goods brought back from imported (or recorded) orders.
+
+One row per returned product; consecutive rows with the same ``return_id`` are one return, and
+a return with one bad line is rejected whole (as an order is). The order is found by its id in
+the same source system or by its order number, among the orders of customers the user may
+change. The rows written are those of ``record_return``: the refund of each line is its share
+of the line total less its share of the order discount, the order lines' returned quantities
+and the order's returned amount and status (returned / partially returned) move on, and the
+customer's purchase aggregates are recomputed (``refresh_purchase_aggregates``, which lowers the
+lifetime spend by the refund as the service does). A return whose id is already known is
+``unchanged``, so importing a file twice refunds nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from dangol.commerce.models import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    Return,
+    ReturnLine,
+    ReturnReason,
+)
+from dangol.core.money import quantize
+from dangol.integration.imports.mapping import FieldSpec, Reason
+from dangol.integration.imports.targets import (
+    Context,
+    Row,
+    Target,
+    refresh_purchase_aggregates,
+)
+from dangol.integration.imports.targets_shared import reason, rows_by_keys, visible_subset
+from dangol.integration.imports.writer import TableWriter, allocate_ids, update_rows
+from dangol.integration.models import ImportTarget, RowOutcome
+
+REASON_ALIASES = {
+    "불량": "defect",
+    "제품불량": "defect",
+    "하자": "defect",
+    "파손": "damaged",
+    "배송파손": "damaged",
+    "오배송": "wrong_item",
+    "상품상이": "wrong_item",
+    "피부트러블": "skin_trouble",
+    "피부 트러블": "skin_trouble",
+    "알레르기": "skin_trouble",
+    "단순변심": "change_of_mind",
+    "단순 변심": "change_of_mind",
+    "변심": "change_of_mind",
+    "기타": "other",
+}
+
+
+class ReturnTarget(Target):
+    """One row per returned product; the lines of a return must be next to each other."""
+
+    name = ImportTarget.RETURNS
+    group_field = "return_id"
+    specs = (
+        FieldSpec(
+            "return_id",
+            required=True,
+            max_length=100,
+            aliases=("반품번호", "반품id", "반품코드", "return_no", "external_id"),
+        ),
+        FieldSpec("order_id", max_length=100, aliases=("주문번호", "원주문번호", "order_no")),
+        FieldSpec("order_number", max_length=40, aliases=("order_number", "주문번호(단골)")),
+        FieldSpec(
+            "sku", required=True, max_length=64, aliases=("상품코드", "품번", "product_code")
+        ),
+        FieldSpec("quantity", "int", required=True, aliases=("반품수량", "수량", "qty")),
+        FieldSpec(
+            "reason",
+            "choice",
+            aliases=("반품사유", "사유", "return_reason"),
+            choices=frozenset(ReturnReason.values),
+            choice_aliases=REASON_ALIASES,
+        ),
+        FieldSpec(
+            "returned_at",
+            "datetime",
+            aliases=("반품일", "반품일시", "반품접수일", "환불일", "date"),
+        ),
+        FieldSpec("note", max_length=2000, aliases=("메모", "비고", "상세사유", "note")),
+    )
+
+    def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
+        if not data.get("order_id") and not data.get("order_number"):
+            reasons.append(
+                reason("order_id", "required", _("Give the order's id or its order number."))
+            )
+        if data["quantity"] < 1:
+            reasons.append(reason("quantity", "min_value", _("At least 1.")))
+        at = data.get("returned_at")
+        if at is not None and at > self.now + datetime.timedelta(days=1):
+            reasons.append(reason("returned_at", "in_future", _("This is in the future.")))
+
+    def write(self, ctx: Context, rows: list[Row]) -> None:
+        groups: dict[str, list[Row]] = {}
+        for row in rows:
+            if not row.reasons:
+                groups.setdefault(row.data["return_id"], []).append(row)
+        for row in rows:  # a return with a bad line is rejected whole
+            if row.reasons and (key := row.data.get("return_id")) in groups:
+                _reject_group(groups.pop(key), row)
+        known = {
+            r["external_id"]
+            for r in rows_by_keys(
+                Return, "external_id", sorted(groups), ("external_id",), source=ctx.source
+            )
+        }
+        for key in known:
+            for row in groups.pop(key):
+                row.outcome = RowOutcome.UNCHANGED
+        heads = [g[0].data for g in groups.values()]
+        fields = (
+            "id",
+            "number",
+            "external_id",
+            "customer_id",
+            "status",
+            "currency",
+            "subtotal",
+            "total",
+            "returned_amount",
+        )
+        orders: dict[tuple[str, str], dict[str, Any]] = {}
+        for o in rows_by_keys(
+            Order,
+            "external_id",
+            sorted({d["order_id"] for d in heads if d.get("order_id")}),
+            fields,
+            source=ctx.source,
+        ):
+            orders[("order_id", o["external_id"])] = o
+        for o in rows_by_keys(
+            Order,
+            "number",
+            sorted({d["order_number"] for d in heads if not d.get("order_id")}),
+            fields,
+        ):
+            orders[("order_number", o["number"])] = o
+        allowed = visible_subset(ctx.visible_customers, {o["customer_id"] for o in orders.values()})
+        lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for ol in rows_by_keys(
+            OrderLine,
+            "order",
+            sorted({o["id"] for o in orders.values() if o["customer_id"] in allowed}),
+            ("id", "order_id", "product__sku", "quantity", "returned_quantity", "line_total"),
+        ):
+            lines[ol["order_id"]].append(ol)
+        for ls in lines.values():
+            ls.sort(key=lambda ol: ol["id"])
+
+        planned: list[tuple[str, dict[str, Any], list[tuple[int, int, Decimal]], Row]] = []
+        for key, group in groups.items():
+            ref = _order_ref(group[0].data)
+            order = orders.get(ref)
+            if order is None or order["customer_id"] not in allowed:
+                _reject_group(
+                    group,
+                    group[0],
+                    (ref[0], "order_not_found", _("No order with this id or number.")),
+                )
+                continue
+            if (bad := next((r for r in group if _order_ref(r.data) != ref), None)) is not None:
+                _reject_group(
+                    group,
+                    bad,
+                    ("order_id", "order_mismatch", _("All lines of a return belong to one order.")),
+                )
+                continue
+            if order["status"] == OrderStatus.CANCELLED:
+                _reject_group(
+                    group,
+                    group[0],
+                    (ref[0], "cancelled", _("A cancelled order cannot be returned.")),
+                )
+                continue
+            share = (order["total"] / order["subtotal"]) if order["subtotal"] else Decimal(0)
+            taken: list[tuple[int, int, Decimal]] = []
+            problem: tuple[Row, tuple[str, str, Any]] | None = None
+            for row in group:
+                want = row.data["quantity"]
+                candidates = [
+                    ol for ol in lines[order["id"]] if ol["product__sku"] == row.data["sku"]
+                ]
+                if not candidates:
+                    problem = (row, ("sku", "not_in_order", _("This product is not on the order.")))
+                    break
+                for ol in candidates:
+                    n = min(want, ol["quantity"] - ol["returned_quantity"])
+                    if n > 0:
+                        taken.append(
+                            (
+                                ol["id"],
+                                n,
+                                quantize(
+                                    ol["line_total"] * n / ol["quantity"] * share, order["currency"]
+                                ),
+                            )
+                        )
+                        ol["returned_quantity"] += n
+                        want -= n
+                if want > 0:
+                    problem = (
+                        row,
+                        ("quantity", "too_many", _("More than was bought and not yet returned.")),
+                    )
+                    break
+            if problem is not None:
+                by_id = {ol["id"]: ol for ol in lines[order["id"]]}
+                for line_id, n, _amount in taken:  # give back what this return had taken
+                    by_id[line_id]["returned_quantity"] -= n
+                _reject_group(group, *problem)
+                continue
+            amount = sum((a for _l, _n, a in taken), Decimal(0))
+            order["returned_amount"] += amount
+            fully = all(ol["returned_quantity"] >= ol["quantity"] for ol in lines[order["id"]])
+            order["status"] = OrderStatus.RETURNED if fully else OrderStatus.PARTIALLY_RETURNED
+            for row in group:
+                row.outcome = RowOutcome.CREATED
+            planned.append((key, order, taken, group[0]))
+        if ctx.dry_run or not planned:
+            return
+        now = ctx.now
+        ids = allocate_ids(Return, len(planned))
+        TableWriter(
+            Return,
+            (
+                "id",
+                "order_id",
+                "customer_id",
+                "returned_at",
+                "reason",
+                "note",
+                "amount",
+                "currency",
+                "source",
+                "external_id",
+            ),
+            now,
+        ).insert(
+            [
+                (
+                    rid,
+                    order["id"],
+                    order["customer_id"],
+                    head.data.get("returned_at") or now,
+                    head.data.get("reason", ReturnReason.OTHER.value),
+                    head.data.get("note", ""),
+                    sum((a for _l, _n, a in taken), Decimal(0)),
+                    order["currency"],
+                    ctx.source,
+                    key,
+                )
+                for rid, (key, order, taken, head) in zip(ids, planned, strict=True)
+            ]
+        )
+        TableWriter(ReturnLine, ("ret_id", "order_line_id", "quantity", "amount"), now).insert(
+            [
+                (rid, line_id, n, a)
+                for rid, (_k, _o, taken, _h) in zip(ids, planned, strict=True)
+                for line_id, n, a in taken
+            ]
+        )
+        touched_lines = {line_id for _k, _o, taken, _h in planned for line_id, _n, _a in taken}
+        update_rows(
+            OrderLine,
+            ["returned_quantity"],
+            [
+                [ol["returned_quantity"], ol["id"]]
+                for ls in lines.values()
+                for ol in ls
+                if ol["id"] in touched_lines
+            ],
+        )
+        touched_orders = {o["id"]: o for _k, o, _t, _h in planned}
+        update_rows(
+            Order,
+            ["returned_amount", "status"],
+            [[o["returned_amount"], o["status"], oid] for oid, o in touched_orders.items()],
+        )
+        refresh_purchase_aggregates(
+            sorted({o["customer_id"] for o in touched_orders.values()}), now
+        )
+
+
+def _order_ref(data: dict[str, Any]) -> tuple[str, str]:
+    """How a row names its order: ``("order_id", id in the source)`` or ``("order_number", n)``."""
+    if data.get("order_id"):
+        return "order_id", data["order_id"]
+    return "order_number", data["order_number"]
+
+
+def _reject_group(group: list[Row], bad: Row, problem: tuple[str, str, Any] | None = None) -> None:
+    """Reject every line of a return: ``bad`` for ``problem`` (or its own reasons), the others
+    because of it."""
+    if problem is not None:
+        bad.reject(*problem)
+    for row in group:
+        if row is not bad:
+            row.reject(
+                "return_id",
+                "return_rejected",
+                _("Another line of this return was rejected (line %d).") % bad.line,
+            )
