@@ -37,6 +37,23 @@ class FieldIssue(Exception):
         self.message = message
 
 
+class Text:
+    """Parses a text field: stripped, at most ``limit`` characters (0: any length). A class,
+    not a closure, so the column path (``speedpaths.parse_column``) can strip a whole column
+    and call it only for the texts that are too long."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 0) -> None:
+        self.limit = limit
+
+    def __call__(self, raw: str) -> str:
+        text = raw.strip()
+        if self.limit and len(text) > self.limit:
+            raise FieldIssue("too_long", _("At most %d characters.") % self.limit)
+        return text
+
+
 # --- phones and e-mails ---------------------------------------------------------------------
 
 _KR_META = phonenumbers.PhoneMetadata.metadata_for_region("KR")

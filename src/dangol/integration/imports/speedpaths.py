@@ -30,7 +30,6 @@ from dangol.integration.imports import parsing
 from dangol.integration.imports.parsing import FieldIssue
 
 MISSING: Any = object()
-MEMO_LIMIT = 50_000  # distinct values memoised per column and chunk
 
 # Subsets of parsing._FAST_MOBILE / _FAST_EMAIL / _DATE / _TIME, ASCII digits only, anchored.
 _MOBILE_RS = r"^(?:\+82[ -]?|0)?(1[016789])[ .-]?([0-9]{3,4})[ .-]?([0-9]{4})$"
@@ -52,25 +51,6 @@ _DATETIME_RS = (
 
 def _blank(text: str) -> bool:
     return not text or not text.strip()
-
-
-def _memoised(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``parse`` returning its FieldIssue instead of raising it, memoised for one column."""
-    cache: dict[str, Any] = {}
-
-    def call(text: str) -> Any:
-        hit = cache.get(text, MISSING)
-        if hit is not MISSING:
-            return hit
-        try:
-            value = parse(text)
-        except FieldIssue as exc:
-            value = exc
-        if len(cache) < MEMO_LIMIT:
-            cache[text] = value
-        return value
-
-    return call
 
 
 def _plain(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -196,20 +176,41 @@ MIN_FAST = 64  # below this many cells the per-value path is as quick
 
 def parse_column(kind: str, parse: Callable[[str], Any] | None, texts: Sequence[str]) -> list[Any]:
     """Per cell: the parsed value, ``MISSING`` (blank) or the ``FieldIssue`` of ``parse``.
-    Without ``parse`` (a required field the mapping does not feed) the text is kept."""
-    present = [i for i, t in enumerate(texts) if not _blank(t)]
-    out: list[Any] = [MISSING] * len(texts)
+    Without ``parse`` (a required field the mapping does not feed) the text is kept.
+
+    Each distinct text of the column is parsed once (the per-value parsers are pure
+    functions of the text): through the column's fast path when it has one, else through
+    ``parse``; texts (``parsing.Text``) are stripped as a column."""
+    n = len(texts)
+    present = [i for i, t in enumerate(texts) if t and not t.isspace()]
+    whole = len(present) == n
     if parse is None:
+        if whole:
+            return list(texts)
+        out: list[Any] = [MISSING] * n
         for i in present:
             out[i] = texts[i]
         return out
-    call = _plain(parse) if kind == "text" else _memoised(parse)
+    values = list(texts) if whole else [texts[i] for i in present]
+    unique = list(dict.fromkeys(values))
+    call = _plain(parse)
     fast = FAST_KINDS.get(kind)
-    values = [texts[i] for i in present]
-    if fast is not None and len(values) >= MIN_FAST:
-        parsed = fast(values, call)
+    if isinstance(parse, parsing.Text):
+        limit = parse.limit
+        stripped = [v.strip() for v in unique]
+        results = [s if len(s) <= limit else call(s) for s in stripped] if limit else stripped
+    elif fast is not None and len(unique) >= MIN_FAST:
+        results = fast(unique, call)
     else:
-        parsed = [call(v) for v in values]
+        results = [call(v) for v in unique]
+    if len(unique) == len(values):
+        parsed = results
+    else:
+        table = dict(zip(unique, results, strict=True))
+        parsed = list(map(table.__getitem__, values))
+    if whole:
+        return parsed
+    out = [MISSING] * n
     for i, value in zip(present, parsed, strict=True):
         out[i] = value
     return out

@@ -11,7 +11,6 @@ reading anything back.
 from __future__ import annotations
 
 import datetime
-import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -113,18 +112,29 @@ def _converter(f: models.Field) -> Any:
 
 
 class TableWriter:
-    """Inserts rows of the given columns (attnames) into ``model``'s table."""
+    """Inserts rows of the given columns (attnames) into ``model``'s table. ``constants``
+    (``{attname: value}``) are columns with one value for every row (the chunk's timestamp,
+    the source, the owner): converted once and not carried in the rows."""
 
-    def __init__(self, model: type[models.Model], columns: Sequence[str], now: datetime.datetime):
+    def __init__(
+        self,
+        model: type[models.Model],
+        columns: Sequence[str],
+        now: datetime.datetime,
+        constants: dict[str, Any] | None = None,
+    ):
         self.model = model
         by_attname = {f.attname: f for f in model._meta.concrete_fields}
         self.columns = list(columns)
         self.convs = [_converter(by_attname[c]) for c in self.columns]
         self.fill: list[tuple[str, Any]] = []
+        constants = constants or {}
         for f in model._meta.concrete_fields:
-            if f.attname in self.columns or f.primary_key:
+            if f.attname in self.columns or (f.primary_key and f.attname not in constants):
                 continue
-            if f.has_default():
+            if f.attname in constants:
+                default = constants[f.attname]
+            elif f.has_default():
                 default = f.get_default()
                 if isinstance(default, datetime.datetime):
                     default = now
@@ -143,15 +153,19 @@ class TableWriter:
     def _prepared(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         """The rows with converted values and the filled columns, converted column by column
         (each distinct value once)."""
-        tail = [itertools.repeat(v, len(rows)) for v in self.tail]
+        tail = self.tail
         if not any(self.convs):
-            return zip(*zip(*rows, strict=True), *tail, strict=True)
+            if not tail:
+                return (tuple(r) for r in rows)
+            return (tuple(r) + tail for r in rows)
         columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
         for i, conv in enumerate(self.convs):
             if conv is not None:
                 memo = conv if conv is _json else _by_value(conv)
                 columns[i] = map(memo, columns[i])
-        return zip(*columns, *tail, strict=True)
+        if not tail:
+            return zip(*columns, strict=True)
+        return (row + tail for row in zip(*columns, strict=True))
 
     def insert(self, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
@@ -165,7 +179,7 @@ class TableWriter:
             else:
                 marks = ", ".join(["%s"] * (len(self.columns) + len(self.tail)))
                 sql = f"INSERT INTO {self.table} ({self.names}) VALUES ({marks})"  # noqa: S608
-                cursor.executemany(sql, list(self._prepared(rows)))
+                cursor.executemany(sql, self._prepared(rows))
         return len(rows)
 
 
