@@ -159,13 +159,12 @@ def generate_interactions(
             related_type_id=np.full(k, order_ct),
             related_id=orders["id"][in_store],
         )
-    # 4. Customers who dropped out often complained around their last order.
+    # 4. Regulars who left often complained in their last weeks; a few one-time buyers too.
     last = np.zeros(n, dtype=np.int64)
     np.maximum.at(last, orders["customer_id"] - base_cid, orders["placed_at"])
+    rate = np.where(purchases.leaves, 0.35, np.where(purchases.dropped_out, 0.06, 0.0))
     unhappy = np.flatnonzero(
-        purchases.dropped_out
-        & (last > 0)
-        & (rng.random(n) < np.clip(0.25 * purchases.trouble, 0, 0.9))
+        (last > 0) & (rng.random(n) < np.clip(rate * purchases.trouble, 0, 0.9))
     )
     k = len(unhappy)
     if k:
@@ -177,7 +176,7 @@ def generate_interactions(
             kind="complaint",
             subject=np.array([t[0] for t in CHURN_COMPLAINTS], dtype=object)[topic],
             body=np.array([t[1] for t in CHURN_COMPLAINTS], dtype=object)[topic],
-            occurred_at=np.minimum(last[unhappy] + rng.integers(DAY, 10 * DAY, k), end - 60),
+            occurred_at=np.minimum(last[unhappy] + rng.integers(-30 * DAY, 10 * DAY, k), end - 60),
             staff_id=agents[rng.integers(0, len(agents), k)],
             related_type_id=np.zeros(k, dtype=np.int64),
             related_id=np.zeros(k, dtype=np.int64),

@@ -25,6 +25,18 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from dangol.analytics.models import (
+    CustomerGrade,
+    CustomerMetrics,
+    GradeChange,
+    GradeProgram,
+    GradeTier,
+    ModelRun,
+    RFMConfig,
+    Segment,
+    SegmentMember,
+    SegmentSnapshot,
+)
 from dangol.commerce.models import (
     Order,
     OrderLine,
@@ -41,6 +53,7 @@ from dangol.customers.models import (
     ConsentEvent,
     ContactPoint,
     Customer,
+    CustomerHistory,
     ExternalId,
     Interaction,
     Note,
@@ -53,7 +66,13 @@ from dangol.demo.company import Company, build_company
 from dangol.demo.interactions import TimelineInputs, generate_interactions
 from dangol.demo.models import DemoIdentityLabel
 from dangol.demo.people import REGIONS, generate_consents, generate_records
-from dangol.demo.purchases import DAY, CustomerBatch, generate_purchases, retail_calendar
+from dangol.demo.purchases import (
+    DAY,
+    CustomerBatch,
+    generate_purchases,
+    retail_calendar,
+    signup_days,
+)
 
 SIZES = {"tiny": 300, "small": 2_000, "medium": 100_000, "large": 1_000_000}
 CHUNK = 50_000
@@ -67,6 +86,13 @@ DOMAIN_MODELS: list[type[models.Model]] = [
     DemoIdentityLabel, ReturnLine, Return, OrderLine, Order, Interaction, ConsentEvent, Consent,
     ExternalId, Address, ContactPoint, Note, OrganizationMembership, Customer, Organization,
     Product, ProductCategory, SalesChannel,
+]  # fmt: skip
+
+# Analytics results over the demo's customers, children first: ``--reset`` deletes them before the
+# demo tables (PostgreSQL's TRUNCATE … CASCADE would reach them anyway; SQLite's DELETE does not).
+ANALYTICS_MODELS: list[type[models.Model]] = [
+    SegmentMember, Segment, SegmentSnapshot, GradeChange, CustomerGrade, CustomerMetrics,
+    CustomerHistory, ModelRun, GradeTier, GradeProgram, RFMConfig,
 ]  # fmt: skip
 
 Columns = dict[str, Any]
@@ -235,14 +261,17 @@ def wipe() -> None:
     """Delete the demo domain tables and the demo staff (for ``--reset``)."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in DOMAIN_MODELS)
+            tables = ", ".join(
+                connection.ops.quote_name(m._meta.db_table)
+                for m in ANALYTICS_MODELS + DOMAIN_MODELS
+            )
             with connection.cursor() as cursor:
                 # Deferred foreign-key checks of earlier writes in this transaction must run first.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         else:
             with connection.cursor() as cursor:
-                for m in DOMAIN_MODELS:
+                for m in ANALYTICS_MODELS + DOMAIN_MODELS:
                     table = connection.ops.quote_name(m._meta.db_table)
                     cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - from _meta
         staff = User.objects.filter(email__endswith="dangol.local")
@@ -314,10 +343,8 @@ def _chunk(
     cid = rec["record_id"].to_numpy()
     region = rec["region"].to_numpy().astype(object)
     channel = rec["signup_channel"].to_numpy().astype(object)
-    # Signups over three years, the existing base weighing more than recent months.
-    signup_day = cal.days * (1 - rng.power(2.5, n))
+    signup_day = signup_days(cal, n, rng)
     signup_at = cal.start_epoch + (signup_day * DAY).astype(np.int64)
-    signup_day = np.minimum(signup_day, cal.days - 1e-3)
 
     # B2B: organizations with a few contacts each, owned by the wholesale desk.
     n_org = max(1, round(n * B2B_CONTACT_SHARE / 1.6))

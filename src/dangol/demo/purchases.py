@@ -1,10 +1,21 @@
-"""Orders, order lines and returns from a behavioural model, not uniform noise.
+"""Orders, order lines and returns from customers' life stories, not uniform noise.
 
-Each buying customer has a purchase rate λ (gamma-distributed across customers) and a dropout
-probability p (beta-distributed): the BG/NBD generative process, in its MBG/NBD variant where a
-customer may also drop out right after the first purchase (that is where the one-time buyers
-come from). Order value follows a gamma distribution around a customer-specific mean (the
-Gamma-Gamma spend model), mildly lower for very frequent buyers, as is usual in retail.
+Every buying customer lives one of a few stories, as in a real cosmetics retailer's base:
+
+- **one-time buyers** buy once and never again (more of them among the customers a promotion
+  brought in: last year's Black Friday or Chuseok deal-seekers);
+- **regulars** buy at their own rate λ (gamma-distributed across customers) for a lifetime
+  (exponential, so some stopped two years ago, some last quarter, most are still buying);
+- a regular who **stops** does not stop cold: over the last months before leaving their gaps
+  widen (purchases thin out), baskets shrink and returns and complaints pile up — the
+  precursors a churn model can learn;
+- **new customers** keep arriving: signups follow the shopping calendar and a growing business,
+  so promotion months bring bigger cohorts (cohort seasonality) and this month has its newcomers.
+
+Order value follows a gamma distribution around a customer-specific mean (the Gamma-Gamma spend
+model), mildly lower for very frequent buyers. Baskets follow the skincare routine (cleanser →
+toner → serum → cream), the customer's favourite brand line and the customer's interests (makeup,
+hair, body, gifts): the co-purchase structure a next-best-offer model should find.
 Time runs in "operational time" whose intensity follows the Korean retail calendar (Seollal and
 Chuseok gift seasons, Black Friday / 코리아세일페스타, year-end), so order dates bunch where
 real ones do.
@@ -20,18 +31,37 @@ import numpy as np
 
 from dangol.demo.catalog import ROUTINE, STEPS, Catalog, line_weights, step_weights
 
-# Behavioural parameters (calibrated so that ≈50 % of buyers buy once and the top 20 % of
-# buyers bring 60–70 % of revenue; see tests/test_purchases.py).
-RATE_SHAPE = 10.0  # r: shape of λ across customers
-RATE_SCALE = 1 / 280.0  # 1/α: λ in purchases per operational day
-DROPOUT_A, DROPOUT_B = 0.1, 0.1  # Beta(a, b) of p: U-shaped, one-timers and loyal regulars
-SPEND_MEAN = 42_000  # KRW, mean order value
+# Behavioural parameters, calibrated so that every RFM segment is populated (on the demo's 24-month
+# business thresholds and on quintiles), about 40 % of buyers buy once and the top 20 % of buyers
+# bring 60–70 % of revenue (see tests/test_purchases.py).
+RATE_SHAPE = 2.5  # shape of λ across regulars (a tail of very frequent buyers)
+RATE_MEAN = 1 / 30.0  # mean λ of regulars, purchases per operational day (≈ 12 a year)
+ONE_TIME_SHARE = 0.22  # buyers who never come back (short lives and low rates add more)
+ONE_TIME_SHARE_PROMO = 0.45  # … among those who signed up on a promotion day
+LIFETIME_MEAN = 800.0  # mean days a regular keeps buying (exponential)
+FADE_DAYS = (45.0, 150.0)  # a leaving regular's purchases thin out over this many last days
+FADE_KEEP = 0.5  # share of purchases left at the very end of the fade
+FADE_BASKET = 0.8  # baskets shrink while fading
+FADE_RETURNS = 3.0  # returns are this much more likely while fading
+EXISTING_BASE = 0.08  # the base already there when the window starts (its first 90 days)
+GROWTH = 2.5  # signups per day grow by this share over the window
+SPEND_MEAN = 48_000  # KRW, mean order value
 SPEND_SHAPE = 4.0  # shape of order value around a customer's own mean
-CUSTOMER_SPEND_SHAPE = 8.0  # shape of customers' mean order values
-FREQ_VALUE_ELASTICITY = 1.2  # frequent buyers spend a little less per order
+CUSTOMER_SPEND_SHAPE = 4.0  # shape of customers' mean order values
+FREQ_VALUE_ELASTICITY = 0.15  # frequent buyers spend a little less per order
 BUYER_SHARE = 0.92  # the rest registered but never bought (leads)
 RETURN_RATE = 0.035
 CANCEL_RATE = 0.02
+# Interests: groups of catalogue steps a customer keeps coming back to (weights of the primary
+# interest); the routine group is the skincare routine itself.
+INTEREST_GROUPS: list[tuple[tuple[int, ...], float]] = [
+    ((0, 1, 2, 3), 0.42),  # skincare routine
+    ((4, 5), 0.12),  # sun care and masks
+    ((6, 7, 8), 0.2),  # makeup
+    ((9, 10), 0.1),  # hair
+    ((11, 12), 0.09),  # body
+    ((13, 14, 15), 0.07),  # fragrance, candles, gift sets
+]
 DAY = 86_400
 
 
@@ -91,6 +121,31 @@ def retail_calendar(end: datetime.date, years: int = 3) -> RetailCalendar:
     return RetailCalendar(start, days, inten, disc, cum)
 
 
+def signup_days(cal: RetailCalendar, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Fractional signup days: an existing base in the first 90 days, then a growing inflow that
+    follows the shopping calendar (promotions bring more newcomers)."""
+    weight = cal.intensity**1.5 * (1.0 + GROWTH * np.arange(cal.days) / cal.days)
+    inflow = rng.choice(cal.days, n, p=weight / weight.sum()) + rng.random(n)
+    existing = rng.random(n) * min(90, cal.days)
+    day = np.where(rng.random(n) < EXISTING_BASE, existing, inflow)
+    return np.minimum(day, cal.days - 1e-3)
+
+
+def interest_table() -> np.ndarray:
+    """Cumulative step distribution per interest group, then one for the whole catalogue."""
+    sw = step_weights()
+    rows = []
+    for steps, _weight in INTEREST_GROUPS:
+        w = np.zeros(len(STEPS))
+        w[list(steps)] = sw[list(steps)]
+        rows.append(np.cumsum(w / w.sum()))
+    rows.append(np.cumsum(sw))
+    table = np.array(rows)
+    # The end of each row reads as just above 1: a draw u < 1 never runs past its group.
+    return np.where(table > 1 - 1e-9, 1 + 1e-9, table)
+    return table
+
+
 @dataclass
 class CustomerBatch:
     """What the purchase model needs to know about a chunk of customers."""
@@ -111,6 +166,7 @@ class Purchases:
     returns: dict[str, np.ndarray]
     return_lines: dict[str, np.ndarray]
     dropped_out: np.ndarray  # per customer: became inactive within the window
+    leaves: np.ndarray  # per customer: a regular who stopped within the window (after a fade)
     trouble: np.ndarray  # per customer: propensity to complain and return
 
 
@@ -149,41 +205,39 @@ def generate_purchases(
     n = len(batch.customer_id)
     b2b = batch.org_id > 0
     buyer = (rng.random(n) < BUYER_SHARE) | b2b
-    lam = rng.gamma(RATE_SHAPE, RATE_SCALE, n)
+    lam = rng.gamma(RATE_SHAPE, RATE_MEAN / RATE_SHAPE, n)
     lam[b2b] = rng.gamma(8.0, 1 / 320.0, int(b2b.sum()))  # wholesale: regular reorders
-    p = rng.beta(DROPOUT_A, DROPOUT_B, n)
-    p[b2b] = rng.beta(1, 30, int(b2b.sum()))
-    allowed = rng.geometric(np.clip(p, 1e-6, 1)) - 1  # repeats before dropping out
     sign_day = np.floor(batch.signup_day).astype(np.int64)
+    promo_signup = cal.discount[sign_day] > 0
+    one_time = (rng.random(n) < np.where(promo_signup, ONE_TIME_SHARE_PROMO, ONE_TIME_SHARE)) & ~b2b
+    life = rng.exponential(LIFETIME_MEAN, n)
+    life[b2b] = rng.exponential(6 * LIFETIME_MEAN, int(b2b.sum()))
     op_start = cal.cumulative[sign_day] + (batch.signup_day - sign_day) * cal.intensity[sign_day]
-    span = np.maximum(cal.cumulative[-1] - op_start, 0.0)
-    poisson = rng.poisson(lam * span)
-    repeats = np.where(buyer, np.minimum(allowed, poisson), 0)
-    dropped_out = buyer & (allowed < poisson)
-    n_orders = buyer.astype(np.int64) + repeats
-
-    # Repeat times: the first `repeats` of `poisson` uniform points, via exponential spacings.
-    spacing = rng.exponential(1.0, int(repeats.sum()))
-    partial = _segment_cumsum(spacing, repeats)
-    rest = rng.gamma(np.maximum(poisson - repeats + 1, 1).astype(float), 1.0)
-    last = np.zeros(n)
-    ends = np.cumsum(repeats)
-    has = repeats > 0
-    last[has] = partial[ends[has] - 1]
-    denom = np.repeat(last + rest, repeats)
-    rep_op = np.repeat(op_start, repeats) + partial / denom * np.repeat(span, repeats)
+    end_op = cal.cumulative[-1]
     # First purchase at signup: same visit in store, within a few days online.
     first_delay = np.where(batch.channel == "store", 0.01, rng.exponential(1.5, n))
-    first_op = op_start + first_delay * cal.intensity[sign_day]
+    first_op = np.minimum(op_start + first_delay * cal.intensity[sign_day], end_op - 1e-6)
+    stop_op = np.where(one_time, first_op, first_op + life)
+    leaves = buyer & ~one_time & (stop_op < end_op)  # regulars who stopped within the window
+    dropped_out = buyer & (stop_op < end_op)
+    span = np.where(buyer, np.maximum(np.minimum(stop_op, end_op) - first_op, 0.0), 0.0)
 
-    cust_idx = np.repeat(np.arange(n), n_orders)
-    starts = np.cumsum(n_orders) - n_orders
-    is_first = np.zeros(len(cust_idx), dtype=bool)
-    is_first[starts[buyer]] = True
-    op = np.empty(len(cust_idx))
-    op[is_first] = first_op[buyer]
-    op[~is_first] = rep_op
-    op = np.minimum(op, cal.cumulative[-1] - 1e-6)
+    # Repeat purchases: a Poisson process at rate λ until the customer stops, thinned over the
+    # fade before a regular leaves (the gaps widen).
+    poisson = rng.poisson(lam * span)
+    rep_cust = np.repeat(np.arange(n), poisson)
+    rep_op = first_op[rep_cust] + rng.random(len(rep_cust)) * span[rep_cust]
+    fade_len = rng.uniform(*FADE_DAYS, n)
+    fade_from = np.where(leaves, stop_op - fade_len, np.inf)
+    into_fade = np.clip((rep_op - fade_from[rep_cust]) / fade_len[rep_cust], 0.0, 1.0)
+    keep = rng.random(len(rep_cust)) < 1.0 - (1.0 - FADE_KEEP) * into_fade
+    rep_cust, rep_op = rep_cust[keep], rep_op[keep]
+    first = np.flatnonzero(buyer)
+    cust_idx = np.concatenate([first, rep_cust])
+    op = np.concatenate([first_op[first], rep_op])
+    by_time = np.lexsort((op, cust_idx))
+    cust_idx, op = cust_idx[by_time], np.minimum(op[by_time], end_op - 1e-6)
+    fading = op > fade_from[cust_idx]
     day = cal.to_day(op)
     m = len(cust_idx)
     # Shopping hours: stores 11–21h, online all day with an evening peak.
@@ -220,14 +274,22 @@ def generate_purchases(
     nu = (
         rng.gamma(CUSTOMER_SPEND_SHAPE, 1 / CUSTOMER_SPEND_SHAPE, n)
         * SPEND_MEAN
-        * (lam / (RATE_SHAPE * RATE_SCALE)) ** (-FREQ_VALUE_ELASTICITY)
+        * (lam / RATE_MEAN) ** (-FREQ_VALUE_ELASTICITY)
     )
     nu = np.clip(nu, 12_000, 600_000)
     target = rng.gamma(SPEND_SHAPE, nu[cust_idx] / SPEND_SHAPE)
+    target = np.where(fading, FADE_BASKET * target, target)
     n_lines = np.clip(np.round(target / 30_000), 1, 6).astype(np.int64)
-    n_lines[order_b2b] = rng.integers(3, 9, int(order_b2b.sum()))
+    n_lines[order_b2b] = rng.integers(2, 7, int(order_b2b.sum()))
     premium_p = np.clip(nu / 200_000, 0.03, 0.6)[cust_idx]
     fav_line = rng.choice(len(line_weights()), n, p=line_weights())[cust_idx]
+    # Interests: a primary and a secondary group of steps per customer (row k of the table is
+    # group k's cumulative step distribution; the last row is the whole catalogue's).
+    table = interest_table()
+    groups = len(INTEREST_GROUPS)
+    primary = rng.choice(groups, n, p=[w for _g, w in INTEREST_GROUPS])
+    secondary = (primary + rng.integers(1, groups, n)) % groups
+    interest = np.stack([primary, secondary])[:, cust_idx]
 
     # Build baskets position by position (≤ 8 small vectorised steps).
     total_lines = int(n_lines.sum())
@@ -236,12 +298,14 @@ def generate_purchases(
     product = np.empty(total_lines, dtype=np.int64)
     prev_step = np.full(m, -1, dtype=np.int64)
     prev_line = fav_line.copy()
-    sw, lw = step_weights(), line_weights()
+    lw = line_weights()
     for k in range(int(n_lines.max()) if total_lines else 0):
         sel = np.flatnonzero(pos == k)
         o = line_order[sel]
         cnt = len(sel)
-        step = rng.choice(len(STEPS), cnt, p=sw)
+        draw = rng.random(cnt)
+        row = np.where(draw < 0.6, interest[0, o], np.where(draw < 0.88, interest[1, o], groups))
+        step = (table[row] < rng.random(cnt)[:, None]).sum(axis=1)
         follow = (prev_step[o] >= 0) & (prev_step[o] < ROUTINE - 1) & (rng.random(cnt) < 0.6)
         step[follow] = prev_step[o][follow] + 1  # cleanser → toner → serum → cream
         line_i = np.where(rng.random(cnt) < 0.7, prev_line[o], rng.choice(len(lw), cnt, p=lw))
@@ -252,7 +316,7 @@ def generate_purchases(
     unit = catalog.price[product]
     qty = np.where(rng.random(total_lines) < 0.86, 1, rng.integers(2, 4, total_lines))
     b2b_line = order_b2b[line_order]
-    qty[b2b_line] = rng.integers(10, 61, int(b2b_line.sum()))
+    qty[b2b_line] = rng.integers(3, 13, int(b2b_line.sum()))  # a shop's restock, ≈ 13 % of sales
     rate = cal.discount[order_day][line_order]
     rate = np.where(b2b_line, 0.3, rate)  # wholesale price
     gross = unit * qty
@@ -268,8 +332,9 @@ def generate_purchases(
     status[order_day >= end_day - 2] = "paid"
     status[order_day >= end_day - 1] = "placed"
     status[rng.random(m) < CANCEL_RATE] = "cancelled"
-    trouble = rng.gamma(0.6, 1 / 0.6, n) * np.where(dropped_out, 2.0, 0.7)
-    ret = (status == "fulfilled") & (rng.random(m) < RETURN_RATE * trouble[cust_idx])
+    trouble = rng.gamma(0.6, 1 / 0.6, n) * np.where(leaves, 2.0, 0.7)
+    return_p = RETURN_RATE * trouble[cust_idx] * np.where(fading, FADE_RETURNS, 1.0)
+    ret = (status == "fulfilled") & (rng.random(m) < return_p)
     ret_orders = np.flatnonzero(ret)
     first_line = np.cumsum(n_lines) - n_lines
     ret_line = first_line[ret_orders] + rng.integers(0, n_lines[ret_orders])
@@ -339,5 +404,6 @@ def generate_purchases(
             "amount": ret_amount,
         },
         dropped_out=dropped_out,
+        leaves=leaves,
         trouble=trouble,
     )
