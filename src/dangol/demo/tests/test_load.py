@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
@@ -10,11 +11,20 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, F, Max, Min, Q, Sum
 
+from dangol.analytics.models import (
+    CustomerGrade,
+    CustomerMetrics,
+    GradeChange,
+    GradeProgram,
+    ModelRun,
+    RFMConfig,
+    SegmentSnapshot,
+)
 from dangol.commerce.models import Order, OrderLine, Product, Return
 from dangol.core.models import ChangeLog, RoleGrant, User
 from dangol.core.normalize import email_match_key, normalize_phone
 from dangol.customers.models import Consent, ConsentEvent, ContactPoint, Customer, Interaction
-from dangol.demo import loader
+from dangol.demo import loader, programs
 from dangol.demo.models import DemoIdentityLabel
 
 AS_OF = datetime.date(2025, 11, 1)
@@ -130,3 +140,85 @@ def test_command_refuses_a_database_with_customers(tiny):
     with pytest.raises(CommandError, match="already has customers"):
         call_command("demo", "--size", "100", "--no-serve")
     assert Customer.objects.filter(~Q(id=0)).count() == 300
+
+
+@pytest.fixture
+def with_analytics(tiny):
+    """The tiny company with its membership programme and four months of analytics history."""
+    admin = User.objects.get(pk=tiny.company.admin_id)
+    program = programs.set_up(actor=admin)
+    runs = programs.run_analytics(actor=admin, as_of=AS_OF - datetime.timedelta(days=1))
+    return program, runs
+
+
+def test_history_dates_are_the_previous_month_ends():
+    assert programs.history_dates(datetime.date(2025, 10, 31), 4) == [
+        datetime.date(2025, 6, 30),
+        datetime.date(2025, 7, 31),
+        datetime.date(2025, 8, 31),
+        datetime.date(2025, 9, 30),
+    ]
+    assert programs.history_dates(datetime.date(2026, 1, 15), 1) == [datetime.date(2025, 12, 31)]
+
+
+def test_membership_programme_and_rfm_settings_come_from_the_services(with_analytics):
+    program, _runs = with_analytics
+    assert program.is_active and program.window_months == 12 and program.min_stay_months == 3
+    tiers = list(program.tiers.order_by("-rank"))
+    assert [t.code for t in tiers] == ["vvip", "vip", "gold", "silver", "welcome"]
+    assert tiers[0].min_spend == Decimal(1_500_000) and tiers[-1].min_spend is None
+    assert all(t.benefits and "생일 쿠폰" in " ".join(t.benefits) for t in tiers)
+    config = RFMConfig.current()
+    assert (config.window_days, config.scoring) == (730, "thresholds")
+    assert ChangeLog.objects.filter(action="grade_program.created").exists()
+
+
+def test_analytics_history_fills_the_dashboards(with_analytics):
+    _program, runs = with_analytics
+    assert [r.as_of for r in runs] == [
+        datetime.date(2025, 6, 30),
+        datetime.date(2025, 7, 31),
+        datetime.date(2025, 8, 31),
+        datetime.date(2025, 9, 30),
+        datetime.date(2025, 10, 31),
+    ]
+    assert all(r.status == "succeeded" for r in runs[:-1]), [(r.status, r.error) for r in runs]
+    assert runs[-1].status in ("succeeded", "partial")
+    assert {s.model for s in runs[0].steps.all()} == {"rfm", "grades"}
+    # Every buyer has a segment, and the segments move between the last two runs.
+    buyers = Customer.objects.filter(order_count__gt=0).count()
+    metrics = CustomerMetrics.objects.exclude(rfm_segment="")
+    assert metrics.count() >= buyers - 5  # a handful bought only after the as-of day
+    assert metrics.values("rfm_segment").distinct().count() >= 6
+    assert SegmentSnapshot.objects.count() == 5
+    moved = metrics.exclude(previous_rfm_segment="").exclude(rfm_segment=F("previous_rfm_segment"))
+    assert moved.exists()
+    # Grades: everyone has one; the history has first grades, upgrades and downgrades.
+    assert CustomerGrade.objects.count() == Customer.objects.count()
+    assert CustomerGrade.objects.exclude(tier__code="welcome").exists()
+    reasons = set(GradeChange.objects.values_list("reason", flat=True))
+    assert {"initial", "upgrade", "downgrade"} <= reasons
+
+
+def test_reset_wipes_the_analytics_too(with_analytics):
+    loader.wipe()
+    assert not Customer.objects.exists()
+    assert not CustomerMetrics.objects.exists() and not GradeChange.objects.exists()
+    loader.load(120, seed=4, as_of=AS_OF)
+    assert Customer.objects.count() == 120
+
+
+def test_command_loads_sets_up_and_computes(db, fast_hashing):
+    out = io.StringIO()
+    call_command("demo", "--size", "200", "--no-serve", "--seed", "7", stdout=out)
+    text = out.getvalue()
+    assert "Analytics: 5 runs" in text
+    assert GradeProgram.objects.filter(is_active=True, name=programs.PROGRAM_NAME).exists()
+    assert CustomerMetrics.objects.exclude(rfm_segment="").exists()
+
+
+def test_command_can_skip_the_analytics(db, fast_hashing):
+    out = io.StringIO()
+    call_command("demo", "--size", "100", "--no-serve", "--no-analytics", stdout=out)
+    assert GradeProgram.objects.filter(is_active=True).exists()
+    assert not ModelRun.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from typing import IO, Any, cast
 
@@ -11,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dangol.demo import loader
+from dangol.core.models import User
+from dangol.demo import loader, programs
 from dangol.demo.company import ADMIN_EMAIL, ADMIN_PASSWORD
 
 
@@ -26,6 +28,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="random seed (deterministic)")
         parser.add_argument("--no-serve", action="store_true", help="only build the data")
         parser.add_argument("--reset", action="store_true", help="wipe existing demo data first")
+        parser.add_argument(
+            "--analytics",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="compute RFM, grades, CLV, churn and offers after the load (default: up to "
+            f"{programs.ANALYTICS_AUTO_LIMIT:,} customers; `dangol analytics run` does it later)",
+        )
         parser.add_argument("--admin-email", default=ADMIN_EMAIL)
         parser.add_argument("--admin-password", default=ADMIN_PASSWORD)
 
@@ -73,6 +82,7 @@ class Command(BaseCommand):
         if result.timings:
             phases = ", ".join(f"{k} {v:,.1f} s" for k, v in result.timings.items())
             console.print(f"Phases: {phases}")
+        self._analytics(console, result, n, opts)
         logins = Table(title="Logins")
         for col in ("role", "e-mail", "password"):
             logins.add_column(col)
@@ -81,3 +91,38 @@ class Command(BaseCommand):
         console.print(logins)
         if not opts["no_serve"]:
             call_command("serve")
+
+    def _analytics(
+        self, console: Console, result: loader.LoadResult, n: int, opts: dict[str, Any]
+    ) -> None:
+        """The membership programme and RFM settings, then the analytics with their history."""
+        admin = User.objects.get(pk=result.company.admin_id)
+        programs.set_up(actor=admin)
+        wanted = opts["analytics"]
+        if wanted is None:
+            wanted = n <= programs.ANALYTICS_AUTO_LIMIT
+            if not wanted:
+                console.print(
+                    f"Analytics not computed for {n:,} customers (it takes a while): run "
+                    "`dangol analytics run`, or `dangol demo --analytics` next time."
+                )
+        if not wanted:
+            return
+        started = time.monotonic()
+
+        def step(text: str) -> None:
+            if opts["verbosity"] >= 1:
+                console.print(
+                    f"분석 실행 (analytics): {text} … {time.monotonic() - started:,.1f} s"
+                )
+
+        runs = programs.run_analytics(actor=admin, progress=step)
+        final = runs[-1]
+        steps = ", ".join(
+            f"{r.model} {r.status} {r.duration_seconds or 0:,.1f} s"
+            for r in final.steps.order_by("pk")
+        )
+        console.print(
+            f"Analytics: {len(runs)} runs in {time.monotonic() - started:,.1f} s "
+            f"(as of {final.as_of}: {final.status}; {steps})"
+        )
