@@ -476,6 +476,25 @@ class ExportJob(models.Model):
         return f"{self.get_format_display()} #{self.pk}"
 
 
+class MatchingModel(models.Model):
+    """A trained identity-resolution model (Splink settings with the learnt prior, m and u),
+    kept so that an import's chunks, and the imports of the next days, link their rows without
+    training again (``dedupe.matcher.DatabaseModelStore``; docs/adr/0004). ``key`` names the
+    kind of data it was trained on (``matching.model_key``)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    settings = models.JSONField()
+    records = models.PositiveIntegerField(_("records trained on"), default=0)
+    trained_at = models.DateTimeField(_("trained"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("matching model")
+        verbose_name_plural = _("matching models")
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.trained_at:%Y-%m-%d})"
+
+
 def _keep_candidates_with_their_records(src: Any, dst: Any, log: Any) -> None:
     """Duplicate candidates are not moved by a merge: each stays with the records it names."""
 

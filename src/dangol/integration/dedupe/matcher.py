@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 from django.db import transaction
@@ -33,16 +34,47 @@ from dangol.integration.models import (
     ImportJob,
     ImportStatus,
     ImportTarget,
+    MatchingModel,
 )
 
 logger = logging.getLogger(__name__)
 
 
+# A stored model is trusted this long; then the next import trains a new one on its data.
+MODEL_MAX_AGE = datetime.timedelta(days=7)
+
+
+class DatabaseModelStore:
+    """Trained matching models in the database (``MatchingModel``), shared by every worker:
+    the first chunk of an import trains the model (10-20 s), the following chunks and the
+    imports of the next ``MODEL_MAX_AGE`` reuse it."""
+
+    def __init__(self, max_age: datetime.timedelta = MODEL_MAX_AGE) -> None:
+        self.max_age = max_age
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        found = (
+            MatchingModel.objects.filter(key=key, trained_at__gte=timezone.now() - self.max_age)
+            .values_list("settings", flat=True)
+            .first()
+        )
+        return found
+
+    def put(self, key: str, settings: dict[str, Any], *, records: int) -> None:
+        MatchingModel.objects.update_or_create(
+            key=key,
+            defaults={"settings": settings, "records": records, "trained_at": timezone.now()},
+        )
+
+
 def link(new: pl.DataFrame, existing: pl.DataFrame, *, threshold: float) -> pl.DataFrame:
-    """The matching engine's ``link_records`` (a seam the tests replace)."""
+    """The matching engine's ``link_records`` with the stored model (a seam the tests
+    replace)."""
     from dangol.integration.matching import link_records
 
-    return link_records(new, existing, id_column="id", threshold=threshold)
+    return link_records(
+        new, existing, id_column="id", threshold=threshold, models=DatabaseModelStore()
+    )
 
 
 def _new_frame(candidates: Sequence[MatchCandidate]) -> pl.DataFrame:

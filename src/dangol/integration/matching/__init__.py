@@ -8,10 +8,13 @@ model is trained on the data itself. See docs/adr/0004-identity-resolution.md.
 
 from dangol.integration.matching.model import (
     DEFAULT_THRESHOLD,
+    MemoryModelStore,
+    ModelStore,
     cluster_ids,
     evidence_labels,
     find_duplicate_pairs,
     link_records,
+    model_key,
 )
 from dangol.integration.matching.prepare import (
     INPUT_COLUMNS,
@@ -22,10 +25,13 @@ from dangol.integration.matching.prepare import (
 __all__ = [
     "DEFAULT_THRESHOLD",
     "INPUT_COLUMNS",
+    "MemoryModelStore",
+    "ModelStore",
     "cluster_ids",
     "evidence_labels",
     "find_duplicate_pairs",
     "link_records",
+    "model_key",
     "prepare_records",
     "read_records_csv",
 ]
