@@ -240,3 +240,35 @@ def test_filtered_sorted_list_query_count_is_constant(signed_in: Any, make_custo
     with CaptureQueriesContext(connection) as many:
         assert len(names(client.get("/customers/", params))) == 13
     assert len(many) == len(few)
+
+
+def test_searched_and_deep_list_pages_query_count_is_constant(
+    signed_in: Any, make_customer: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(customer_views, "PAGE_SIZE", 3)
+    client, rep = signed_in(role="rep")
+
+    def grow(n: int) -> None:
+        for _i in range(n):
+            make_customer(
+                full_name="김민준",
+                family_name="김",
+                given_name="민준",
+                owner=rep,
+                contacts=[("mobile", "010-5555-1393")],
+            )
+
+    def counts() -> list[int]:
+        out = []
+        for params in ({"q": "민준"}, {"q": "1393"}, {"q": "김민준", "sort": "-created"}):
+            first = client.get("/customers/", params).context["page"]
+            with CaptureQueriesContext(connection) as deep:
+                page = client.get("/customers/", {**params, "after": first.next_cursor})
+            assert page.status_code == 200 and page.context["page"].items
+            out.append(len(deep))
+        return out
+
+    grow(4)
+    few = counts()
+    grow(10)
+    assert counts() == few

@@ -70,7 +70,10 @@ def paginate(
     if name == "id":
         order = ["-id" if desc else "id"]
     else:
-        expr = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
+        if nullable:
+            expr = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
+        else:  # a plain order the (name, id) index serves (NULLS LAST makes SQLite sort)
+            expr = F(name).desc() if desc else F(name).asc()
         order = [expr, "-id" if desc else "id"]  # type: ignore[list-item]
     if cursor:
         value, pk = _decode(cursor, field)
@@ -81,6 +84,7 @@ def paginate(
             qs = qs.filter(**{f"{name}__isnull": True, f"id__{after}": pk})
         else:
             cond = Q(**{f"{name}__{after}": value}) | Q(**{name: value, f"id__{after}": pk})
+            cond &= Q(**{f"{name}__{after}e": value})  # where the (name, id) index starts
             if nullable:
                 cond |= Q(**{f"{name}__isnull": True})
             qs = qs.filter(cond)

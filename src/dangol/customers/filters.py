@@ -228,7 +228,7 @@ class CustomerFilterForm(forms.Form):
     def apply(self, qs: QuerySet[Customer]) -> QuerySet[Customer]:
         f = self.values
         if len(f.get("q", "")) >= 2:
-            qs = qs.filter(search_filter(f["q"]))
+            qs = qs.filter(search_filter(f["q"], within=qs))
         if "stage" in f:
             qs = qs.filter(lifecycle_stage=f["stage"])
         if "owner" in f:
@@ -357,10 +357,10 @@ class CustomerFilters(Schema):
 
 def filter_customers(qs: QuerySet[Customer], f: CustomerFilters) -> QuerySet[Customer]:
     """Apply list filters (shared by the API and exports)."""
-    if f.q:
-        qs = qs.filter(search_filter(f.q))
     if f.status:
         qs = qs.filter(status=f.status)
+    if f.q:
+        qs = qs.filter(search_filter(f.q, within=qs))
     for name in ("lifecycle_stage", "owner_id", "team_id", "region", "source"):
         if (value := getattr(f, name)) is not None:
             qs = qs.filter(**{name: value})

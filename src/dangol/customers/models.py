@@ -199,6 +199,11 @@ class Customer(models.Model):
             models.Index(fields=["total_spent", "id"]),
             models.Index(fields=["lifecycle_stage", "id"]),
             models.Index(fields=["given_name"]),
+            # The list's common filter + sort shapes (a filter, then the sort column, then id);
+            # PostgreSQL also gets (…, last_purchase_at DESC NULLS LAST, id DESC) in 0004.
+            models.Index(fields=["lifecycle_stage", "created_at", "id"]),
+            models.Index(fields=["region", "created_at", "id"]),
+            models.Index(fields=["region", "last_purchase_at", "id"]),
         ]
 
     def __str__(self) -> str:
@@ -367,6 +372,7 @@ class ExternalId(models.Model):
     class Meta:
         verbose_name = _("external id")
         verbose_name_plural = _("external ids")
+        indexes = [models.Index(fields=["key"])]  # search by an external id alone
         constraints = [
             models.CheckConstraint(
                 condition=Q(customer__isnull=False) ^ Q(organization__isnull=False),

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connections
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from dangol.core.context import current_request_id
 from dangol.core.masking import mask_email, mask_phone
@@ -51,57 +53,130 @@ def customers_for(user: Any, *, include_archived: bool = False) -> QuerySet[Cust
     return qs
 
 
-NAME_SUBSTRING_MIN = 3  # below this a fragment matches a given name or a name's start
+NAME_SUBSTRING_MIN = 3  # the trigram indexes need 3 characters; shorter names match by prefix
+SEARCH_BRANCH_LIMIT = 1000  # ids taken from each kind of match (see `search_ids`)
+NAME_FTS_TABLE = "customers_customer_name_fts"  # SQLite: FTS5 trigram index of full_name
+
+_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
+_PHONEISH = re.compile(r"[\d\s()+./-]+")
+_TOP = "\U0010ffff"  # above every character: ``x <= s < x + _TOP`` is "s starts with x"
 
 
-def search_filter(q: str) -> Q:
-    """What a search box means: a name fragment, an e-mail prefix, the last 4 digits of a phone,
-    a full phone number, or an external id."""
-    q = q.strip()
-    digits = re.sub(r"\D", "", q)
-    compact = q.replace(" ", "")
-    if len(compact) >= NAME_SUBSTRING_MIN:
-        # A longer fragment: anywhere in the name (pg_trgm GIN index on PostgreSQL).
-        cond = Q(full_name__contains=compact)
-    else:
-        # "민준" or "김민": a given name, or the start of a name; both use a b-tree index.
-        cond = Q(given_name=compact) | Q(full_name__gte=compact, full_name__lt=compact + "\uffff")
-    if "@" in q or re.fullmatch(r"[A-Za-z0-9._%+-]{3,}", q):
-        key = q.lower()
-        cond |= Q(
-            pk__in=ContactPoint.objects.filter(
-                kind=ContactKind.EMAIL, match_key__gte=key, match_key__lt=key + "\uffff"
-            ).values("customer_id")
+def _prefix(field_name: str, prefix: str) -> Q:
+    """`field_name` starts with `prefix`, as a range a b-tree index serves on both engines
+    (SQLite's LIKE is case-insensitive and skips the index; PostgreSQL here collates as C)."""
+    return Q(**{f"{field_name}__gte": prefix, f"{field_name}__lt": prefix + _TOP})
+
+
+def _name_contains(within: QuerySet[Customer], fragment: str) -> QuerySet[Customer]:
+    """Customers of `within` whose name contains `fragment` (3+ characters), through the
+    trigram index: pg_trgm GIN on PostgreSQL, an FTS5 trigram table on SQLite."""
+    if connections[within.db].vendor == "sqlite":
+        phrase = '"' + fragment.replace('"', '""') + '"'
+        matches = RawSQL(  # noqa: S611 - a constant table name; the phrase is a parameter
+            f"SELECT rowid FROM {NAME_FTS_TABLE} WHERE {NAME_FTS_TABLE} MATCH %s",  # noqa: S608
+            (phrase,),
         )
-    if len(digits) == 4 and len(q) <= 5:
-        cond |= Q(pk__in=ContactPoint.objects.filter(last4=digits).values("customer_id"))
-    elif len(digits) >= 9:
-        from dangol.core.normalize import NormalizationError, normalize_phone
+        return within.filter(pk__in=matches)
+    return within.filter(full_name__contains=fragment)
 
-        try:
-            e164 = normalize_phone(q).e164
-            cond |= Q(pk__in=ContactPoint.objects.filter(match_key=e164).values("customer_id"))
-        except NormalizationError:
-            pass
-    cond |= Q(pk__in=ExternalId.objects.filter(key=q, customer__isnull=False).values("customer_id"))
-    return cond
+
+def search_ids(
+    q: str, *, within: QuerySet[Customer] | None = None, limit: int | None = None
+) -> set[int]:
+    """The ids of the customers `q` finds, chosen by the shape of `q`:
+
+    - digits (with phone punctuation): 4 digits are the last 4 of a phone, 9+ a whole number;
+      an external id (member numbers are digits too);
+    - Hangul: a name: the start of the full or given name ("김민", "민준"), and anywhere in the
+      name from 3 characters on ("민준호", "김민준");
+    - other text: an e-mail prefix, an external id, the start of a (romanized) name.
+
+    Each kind of match is one indexed query taking at most `limit` ids (default
+    ``SEARCH_BRANCH_LIMIT``: a broader query shows that many per kind); name matches are taken
+    from `within` (the user's visible customers), so a narrow scope still finds its own. The
+    caller filters ``pk__in`` the union: no OR across branches that defeats the indexes.
+    """
+    q = q.strip()
+    if len(q) < 2:
+        return set()
+    base = within if within is not None else Customer.objects.all()
+    compact = q.replace(" ", "")
+    digits = re.sub(r"\D", "", q)
+    branches: list[QuerySet[Any]] = []
+    contacts = ContactPoint.objects.filter(customer__isnull=False)
+    external = ExternalId.objects.filter(key=q, customer__isnull=False)
+    if _PHONEISH.fullmatch(q) and digits:
+        if len(digits) == 4:
+            branches.append(contacts.filter(last4=digits).values_list("customer_id", flat=True))
+        elif len(digits) >= 9:
+            from dangol.core.normalize import NormalizationError, normalize_phone
+
+            try:
+                e164 = normalize_phone(q).e164
+            except NormalizationError:
+                pass
+            else:
+                branches.append(
+                    contacts.filter(match_key=e164).values_list("customer_id", flat=True)
+                )
+        branches.append(external.values_list("customer_id", flat=True))
+    elif _HANGUL.search(q):
+        if len(compact) >= NAME_SUBSTRING_MIN:
+            branches.append(_name_contains(base, compact).values_list("id", flat=True))
+        else:
+            for name_field in ("given_name", "full_name"):
+                branches.append(
+                    base.filter(_prefix(name_field, compact)).values_list("id", flat=True)
+                )
+    else:
+        key = q.lower()
+        if "@" in q or len(q) >= 3:
+            branches.append(
+                contacts.filter(kind=ContactKind.EMAIL)
+                .filter(_prefix("match_key", key))
+                .values_list("customer_id", flat=True)
+            )
+        branches.append(external.values_list("customer_id", flat=True))
+        if "@" not in q:
+            branches.append(base.filter(_prefix("full_name", q)).values_list("id", flat=True))
+    bound = SEARCH_BRANCH_LIMIT if limit is None else limit
+    ids: set[int] = set()
+    for branch in branches:
+        ids.update(i for i in branch[:bound] if i is not None)
+    return ids
+
+
+def search_filter(q: str, *, within: QuerySet[Customer] | None = None) -> Q:
+    """What a search box means (see `search_ids`), as a filter: ``pk IN (the ids found)``.
+
+    Runs the branch queries now. Pass `within` (the queryset being filtered) so that name
+    matches come from the customers the user can see.
+    """
+    return Q(pk__in=sorted(search_ids(q, within=within)))
 
 
 def search(*, user: Any, q: str, limit: int = 10) -> list[Customer]:
     """Customers matching `q`, best known first; empty for a query under 2 characters."""
     if len(q.strip()) < 2:
         return []
-    qs = customers_for(user).filter(search_filter(q))  # subqueries only: no join, no DISTINCT
+    visible = customers_for(user)
+    ids = search_ids(q, within=visible)
+    if not ids:
+        return []
+    qs = visible.filter(pk__in=sorted(ids))
     return list(qs.order_by("-last_purchase_at", "-id").select_related("owner")[:limit])
 
 
 def search_organizations(*, user: Any, q: str, limit: int = 10) -> list[Organization]:
-    """Organizations whose name contains `q` or whose business number is `q`."""
+    """Organizations whose name contains `q` (pg_trgm on PostgreSQL), or whose business number
+    or an external id is `q`."""
     q = q.strip()
     if len(q) < 2:
         return []
     qs = Organization.objects.visible_to(user).filter(status=RecordStatus.ACTIVE)
-    qs = qs.filter(Q(name__contains=q) | Q(business_number=q) | Q(external_ids__key=q)).distinct()
+    by_key = ExternalId.objects.filter(key=q, organization__isnull=False).values("organization_id")
+    qs = qs.filter(Q(name__contains=q) | Q(business_number=q) | Q(pk__in=by_key))
     return list(qs.order_by("name", "id")[:limit])
 
 

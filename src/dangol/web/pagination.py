@@ -111,6 +111,9 @@ def _beyond(order: KeysetOrder, value: Any, pk: int, *, forward: bool) -> Q:
         among_nulls = Q(**{isnull: True, f"id__{op}": pk})
         return among_nulls if forward else among_nulls | Q(**{isnull: False})
     cond = Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": pk})
+    # The same rows, plus a plain range on the column: where the (column, id) index starts, so
+    # a deep page does not walk the index from the top.
+    cond &= Q(**{f"{order.field}__{op}e": value})
     if order.nullable and forward:
         cond |= Q(**{isnull: True})
     return cond
