@@ -47,6 +47,7 @@ CUSTOMER_TYPES = [
     "commerce.order",
     "commerce.orderline",
     "commerce.return",
+    "sales.task",
 ]
 REFERENCE_TYPES = ["commerce.product", "commerce.productcategory", "commerce.saleschannel"]
 ALL_ACTIONS = ["view", "add", "change", "delete", "export"]

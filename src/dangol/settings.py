@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "dangol.commerce",
     "dangol.integration",
     "dangol.analytics",
+    "dangol.sales",
     "dangol.web",
     "dangol.demo",
     "dangol.api",
@@ -236,6 +237,13 @@ if not DEBUG:
 # --- API ------------------------------------------------------------------------------------
 API_RATE_LIMIT_PER_MINUTE = env_int("DANGOL_API_RATE_LIMIT", 0 if TESTING else 600)
 API_MAX_BULK = 1000
+
+# --- churn early warning (docs/adr/0011-tasks-and-churn-alerts.md) ---------------------------
+# Valuable = a grade in the best N tiers of the active programme, or CLV in the top P % (0: off).
+CHURN_ALERT_TOP_TIERS = env_int("DANGOL_CHURN_ALERT_TOP_TIERS", 2)
+CHURN_ALERT_CLV_TOP_PERCENT = env_int("DANGOL_CHURN_ALERT_CLV_TOP_PERCENT", 10)
+CHURN_ALERT_MAX_PER_RUN = env_int("DANGOL_CHURN_ALERT_MAX_PER_RUN", 2000)
+CHURN_ALERT_TASK_DUE_DAYS = env_int("DANGOL_CHURN_ALERT_TASK_DUE_DAYS", 2)
 # Matching import rows to existing customers: "deterministic" (same external id, mobile or
 # e-mail) or "probabilistic" (then Splink for the rest; unsure rows go to the review queue).
 IMPORT_CUSTOMER_MATCHER = {

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dangol.analytics import clv, data, grades, rfm
+from dangol.analytics import alerts, clv, data, grades, rfm
 from dangol.analytics.models import (
     CustomerGrade,
     CustomerMetrics,
@@ -257,6 +257,7 @@ def run(
             queued.window_end = ctx.as_of
             queued.parameters = {"steps": [s.name for s in selected]}
             _finish(queued, started)
+        alerts.after_run(ctx, metrics)  # churn early warning, once the metrics have committed
     except Exception as exc:
         log.exception("analytics run %s failed", queued.pk)
         queued.status = RunStatus.FAILED

@@ -20,6 +20,7 @@ from dangol.customers.api import (
 from dangol.customers.api import router as customer_router
 from dangol.integration.api import duplicate_router, export_router, quality_router
 from dangol.integration.api import router as import_router
+from dangol.sales.api import router as task_router
 
 DESCRIPTION = """
 The Dangol CRM API. Authenticate with a personal access token
@@ -53,3 +54,4 @@ api.add_router("/analytics", analytics_router)
 api.add_router("/segments", segment_router)
 api.add_router("/products", product_router)
 api.add_router("/orders", order_router)
+api.add_router("/tasks", task_router)

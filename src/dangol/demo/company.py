@@ -62,6 +62,7 @@ CUSTOMER_TYPES = [
     "customers.consent",
     "customers.interaction",
     "customers.note",
+    "sales.task",  # follow-up tasks: scoped like the customers (own / team / all)
 ]
 COMMERCE_TYPES = ["commerce.order", "commerce.return", "commerce.product", "commerce.saleschannel"]
 

@@ -29,6 +29,7 @@ class NavItem:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("home", pgettext_lazy("navigation", "Home"), "web:home", "home"),
     NavItem("customers", _("Customers"), "web:customer_list", "users", "customers.customer"),
+    NavItem("tasks", _("My tasks"), "web:task_list", "check", "sales.task"),
     NavItem(
         "organizations",
         _("Organizations"),

@@ -42,4 +42,5 @@ urlpatterns = [
     path("", include("dangol.integration.urls")),
     path("", include("dangol.analytics.urls")),
     path("", include("dangol.analytics.segment_urls")),
+    path("", include("dangol.sales.urls")),
 ]
