@@ -40,7 +40,6 @@ from dangol.core.normalize import clean_name
 from dangol.customers import changefeed
 from dangol.customers.models import (
     CONSENT_RECONFIRM_YEARS,
-    ChangeFeedEntry,
     ChangeOp,
     Consent,
     ConsentChannel,
@@ -294,19 +293,9 @@ def _existing(
 
 
 def record_changes(object_type: str, changes: Sequence[tuple[Sequence[int], ChangeOp]]) -> None:
-    """``changefeed.record(object_type, ids, op)`` for each ``(ids, op)``, as one insert through
-    ``TableWriter`` (the same rows: empty data, this moment, this transaction's id), since the
-    ORM's ``bulk_create`` costs as much as the rest of a customer chunk."""
-    rows = [(object_type, i, op.value) for ids, op in changes for i in ids]
-    if not rows:
-        return
-    txid, now = changefeed._txid(), timezone.now()
-    TableWriter(
-        ChangeFeedEntry,
-        ("object_type", "object_id", "op"),
-        now,
-        constants={"data": {}, "at": now, "txid": txid},
-    ).insert(rows)
+    """``changefeed.record(object_type, ids, op)`` for each ``(ids, op)``, as one insert
+    (``changefeed.record_many``)."""
+    changefeed.record_many(object_type, changes)
 
 
 class CustomerTarget(Target):

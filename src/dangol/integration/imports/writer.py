@@ -1,202 +1,26 @@
 """Set-based writing for imports (docs/adr/0002-bulk-loading.md, extended by 0005).
 
-``TableWriter`` inserts tuples into a model's table: ``COPY ... FROM STDIN`` through psycopg 3 on
-PostgreSQL, one ``executemany`` on SQLite. Columns not given are filled from the fields'
-defaults, so a new defaulted or nullable field does not break the import. Primary keys are
-allocated before writing (the sequence on PostgreSQL, safe with concurrent writers; the table's
-maximum inside the write-locked transaction on SQLite) so child rows reference parents without
-reading anything back.
+The writer lives in ``dangol.core.bulkwrite`` so that the domain apps' own bulk writers (the
+customer change feed) use the same one without importing ``integration``; the import pipeline
+keeps importing it from here.
 """
 
-from __future__ import annotations
+from dangol.core.bulkwrite import (
+    IN_BATCH,
+    TableWriter,
+    allocate_ids,
+    in_batches,
+    in_keys,
+    qn,
+    update_rows,
+)
 
-import datetime
-import json
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
-
-from django.db import connection, models
-
-T = TypeVar("T")
-IN_BATCH = 900  # ids per IN (...) list; safe on every SQLite build
-
-
-def in_batches(values: Sequence[T], size: int = IN_BATCH) -> Iterator[Sequence[T]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
-def qn(name: str) -> str:
-    """A table or column name quoted for the current database."""
-    return connection.ops.quote_name(name)
-
-
-_q = qn
-
-
-def in_keys(column_sql: str, keys: Sequence[Any]) -> tuple[str, list[Any]]:
-    """``column IN (keys)`` for any number of keys as one parameter, so a chunk's lookup is one
-    join against an in-memory table instead of batches of IN lists: ``= ANY(array)`` on
-    PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite."""
-    if connection.vendor == "postgresql":
-        return f"{column_sql} = ANY(%s)", [list(keys)]
-    return f"{column_sql} IN (SELECT value FROM json_each(%s))", [  # noqa: S608
-        json.dumps(list(keys), ensure_ascii=False)
-    ]
-
-
-def allocate_ids(model: type[models.Model], n: int) -> list[int]:
-    """Reserve ``n`` primary keys for ``model`` (call inside the chunk's transaction)."""
-    if n <= 0:
-        return []
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table, n],
-            )
-            return [int(r[0]) for r in cursor.fetchall()]
-        cursor.execute(f"SELECT MAX(id) FROM {_q(table)}")  # noqa: S608 - name from _meta
-        top = cursor.fetchone()[0] or 0
-        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-        row = cursor.fetchone()
-        start = max(int(top), int(row[0]) if row else 0) + 1
-    return list(range(start, start + n))
-
-
-def _json(v: Any) -> Any:
-    return json.dumps(v, ensure_ascii=False) if v is not None else None
-
-
-def _datetime_sqlite(value: Any) -> Any:
-    """What Django stores for an aware datetime on SQLite: naive UTC, ``str()`` format."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    return value.isoformat(" ")
-
-
-def _by_value(conv: Any) -> Any:
-    """``conv`` computed once per distinct value of a column (constant columns such as the
-    chunk's timestamp, repeated dates and amounts)."""
-    cache: dict[Any, Any] = {}
-
-    def call(v: Any) -> Any:
-        try:
-            return cache[v]
-        except KeyError:
-            out = cache[v] = conv(v)
-            return out
-        except TypeError:  # unhashable
-            return conv(v)
-
-    return call
-
-
-def _converter(f: models.Field) -> Any:
-    """A function making a Python value ready for the raw cursor, or None to pass it as is."""
-    postgres = connection.vendor == "postgresql"
-    if isinstance(f, models.JSONField):
-        return _json
-    if isinstance(f, models.DateTimeField):
-        return None if postgres else _datetime_sqlite
-    if isinstance(f, models.DateField):
-        return None if postgres else (lambda v: v.isoformat() if v is not None else None)
-    if isinstance(f, models.BooleanField) and not postgres:
-        return lambda v: None if v is None else int(v)
-    if isinstance(f, models.DecimalField) and not postgres:
-        return lambda v: None if v is None else str(v)
-    return None
-
-
-class TableWriter:
-    """Inserts rows of the given columns (attnames) into ``model``'s table. ``constants``
-    (``{attname: value}``) are columns with one value for every row (the chunk's timestamp,
-    the source, the owner): converted once and not carried in the rows."""
-
-    def __init__(
-        self,
-        model: type[models.Model],
-        columns: Sequence[str],
-        now: datetime.datetime,
-        constants: dict[str, Any] | None = None,
-    ):
-        self.model = model
-        by_attname = {f.attname: f for f in model._meta.concrete_fields}
-        self.columns = list(columns)
-        self.convs = [_converter(by_attname[c]) for c in self.columns]
-        self.fill: list[tuple[str, Any]] = []
-        constants = constants or {}
-        for f in model._meta.concrete_fields:
-            if f.attname in self.columns or (f.primary_key and f.attname not in constants):
-                continue
-            if f.attname in constants:
-                default = constants[f.attname]
-            elif f.has_default():
-                default = f.get_default()
-                if isinstance(default, datetime.datetime):
-                    default = now
-            elif f.null:
-                default = None
-            else:
-                default = ""
-            conv = _converter(f)
-            self.fill.append((str(f.column), conv(default) if conv else default))
-        names = [str(by_attname[c].column) for c in self.columns] + [c for c, _ in self.fill]
-        self.names = ", ".join(_q(n) for n in names)
-        self.table = _q(model._meta.db_table)
-        self.tail = tuple(v for _, v in self.fill)
-        self.postgres = connection.vendor == "postgresql"
-
-    def _prepared(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-        """The rows with converted values and the filled columns, converted column by column
-        (each distinct value once)."""
-        tail = self.tail
-        if not any(self.convs):
-            if not tail:
-                return (tuple(r) for r in rows)
-            return (tuple(r) + tail for r in rows)
-        columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
-        for i, conv in enumerate(self.convs):
-            if conv is not None:
-                memo = conv if conv is _json else _by_value(conv)
-                columns[i] = map(memo, columns[i])
-        if not tail:
-            return zip(*columns, strict=True)
-        return (row + tail for row in zip(*columns, strict=True))
-
-    def insert(self, rows: Sequence[Sequence[Any]]) -> int:
-        if not rows:
-            return 0
-        with connection.cursor() as cursor:
-            if self.postgres:
-                sql = f"COPY {self.table} ({self.names}) FROM STDIN"
-                with cursor.cursor.copy(sql) as copy:
-                    for row in self._prepared(rows):
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * (len(self.columns) + len(self.tail)))
-                sql = f"INSERT INTO {self.table} ({self.names}) VALUES ({marks})"  # noqa: S608
-                cursor.executemany(sql, self._prepared(rows))
-        return len(rows)
-
-
-def update_rows(
-    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> int:
-    """``UPDATE table SET columns... WHERE id = last value`` for each row, in one executemany."""
-    if not rows:
-        return 0
-    by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    convs = [_converter(by_attname[c]) for c in columns]
-    sets = ", ".join(f"{_q(str(by_attname[c].column))} = %s" for c in columns)
-    sql = f"UPDATE {_q(model._meta.db_table)} SET {sets} WHERE id = %s"  # noqa: S608
-    prepared = [
-        [conv(v) if conv else v for conv, v in zip(convs, row[:-1], strict=True)] + [row[-1]]
-        for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, prepared)
-    return len(rows)
+__all__ = [
+    "IN_BATCH",
+    "TableWriter",
+    "allocate_ids",
+    "in_batches",
+    "in_keys",
+    "qn",
+    "update_rows",
+]
