@@ -20,6 +20,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench.registry import Context, Outcome, Row, Target, benchmark
@@ -47,6 +49,7 @@ CASES: dict[str, dict[str, Any]] = {
     "consent_and_grade": {
         "all": [
             {"field": "consent", "op": "granted", "channel": "sms"},
+            # The codes are those of the active programme (see `_grade_codes`).
             {"field": "grade", "op": "in", "value": ["gold", "vip"]},
         ]
     },
@@ -135,20 +138,89 @@ def _timed(func: Any) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000, value
 
 
+WANTED_GRADES = ("gold", "vip")
+
+
+def _grade_codes() -> list[str]:
+    """Gold and VIP of the active programme when it has them, else its two highest grades."""
+    from dangol.analytics.models import GradeTier
+
+    codes = list(
+        GradeTier.objects.filter(program__is_active=True)
+        .order_by("-rank")
+        .values_list("code", flat=True)
+    )
+    wanted = [c for c in WANTED_GRADES if c in codes]
+    return wanted if len(wanted) == len(WANTED_GRADES) else codes[:2]
+
+
+# Grades from lifetime spend and orders for a dataset without a programme (rank, spend, orders).
+SCRATCH_TIERS = [(4, 1_500_000, 12), (3, 700_000, 8), (2, 300_000, 4), (1, 100_000, 2)]
+
+
+@contextmanager
+def _grades_in_place(actor: Any) -> Iterator[str]:
+    """Make sure the grade case has grades to find.
+
+    A dataset with an active grade programme is measured as it is. One without (a demo loaded
+    before the demo set up its membership) gets the demo's programme and a grade for every
+    customer from the lifetime spend and orders (one ``INSERT … SELECT``), inside a transaction
+    that is rolled back at the end: the dataset is left exactly as it was.
+    """
+    from django.db import connection, transaction
+
+    from dangol.analytics.models import CustomerGrade, GradeProgram
+    from dangol.customers.models import Customer
+    from dangol.demo import programs
+
+    if GradeProgram.objects.filter(is_active=True, tiers__isnull=False).exists():
+        yield "dataset"
+        return
+    with transaction.atomic():
+        program = programs.set_up(actor=actor)
+        tier = {t.rank: t.pk for t in program.tiers.all()}
+        q = connection.ops.quote_name
+        cases = " ".join(
+            f"WHEN total_spent >= {spend} AND order_count >= {orders} THEN {tier[rank]}"
+            for rank, spend, orders in SCRATCH_TIERS
+        )
+        now = "CURRENT_TIMESTAMP"
+        with connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {q(CustomerGrade._meta.db_table)} (customer_id, program_id, tier_id,"  # noqa: S608
+                " since, qualified_tier_id, spend, orders, visits, evaluated_at)"
+                f" SELECT id, {program.pk}, CASE {cases} ELSE {tier[0]} END, CURRENT_DATE,"
+                f" NULL, total_spent, order_count, 0, {now} FROM {q(Customer._meta.db_table)}"
+            )
+            cur.execute(f"ANALYZE {q(CustomerGrade._meta.db_table)}")
+        yield "scratch programme, rolled back"
+        transaction.set_rollback(True)
+
+
 def measure(*, snapshot: bool = True) -> dict[str, Any]:
     """Time every case: count, id list and snapshot (median of REPEAT runs)."""
+    from dangol.core.models import User
+
+    actor = User.objects.filter(is_superuser=True).first()
+    with _grades_in_place(actor) as grades:
+        result = _measure(actor, snapshot=snapshot)
+    return {**result, "grades": grades}
+
+
+def _measure(actor: Any, *, snapshot: bool) -> dict[str, Any]:
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
     from dangol.analytics import segment_services, segments
     from dangol.analytics.models import Segment, SegmentKind
-    from dangol.core.models import User
     from dangol.customers.models import Customer
 
-    actor = User.objects.filter(is_superuser=True).first()
     customers = Customer.objects.count()
     cases: dict[str, Any] = {}
+    codes = _grade_codes()
     for name, definition in CASES.items():
+        if name == "consent_and_grade":
+            definition = {"all": [definition["all"][0], {**definition["all"][1], "value": codes}]}
         normalized = segments.validate_definition(definition)
         base = segments.base_queryset()
         with CaptureQueriesContext(connection) as captured:

@@ -65,6 +65,10 @@ MAX_DAYS = 36_500
 # Orders that count as purchases (as for the customer aggregates and the analytics engine).
 NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
 VISIT_CHANNELS = (InteractionChannel.STORE, InteractionChannel.VISIT)
+# The customer's last purchase: the services, imports and merges keep it at least as late as
+# every counted order (a cancelled or returned one may leave it later), so "no purchase since X"
+# can be read off it before any order is looked at.
+LAST_PURCHASE = "last_purchase_at"
 
 
 class FieldType:
@@ -1039,18 +1043,21 @@ class _Compiler:
         return q
 
     def field_grade(self, c: dict[str, Any]) -> Q:
+        """Grades by tier id: the few matching tiers of the active programme are a tiny subquery,
+        so the grades are found through the tier index instead of a join over every grade."""
         op, value = c["op"], c.get("value")
-        grades = CustomerGrade.objects.filter(program__is_active=True)
+        active = GradeTier.objects.filter(program__is_active=True)
         if op in ("is_set", "is_not_set"):
-            q = Q(pk__in=grades.values("customer_id"))
-            return q if op == "is_set" else ~q
-        if op in ("gte", "lte"):
-            rank = GradeTier.objects.filter(program__is_active=True, code=value).values("rank")[:1]
-            members = grades.filter(**{f"tier__rank__{op}": rank})
-            return Q(pk__in=members.values("customer_id"))
-        codes = value if isinstance(value, list) else [value]
-        q = Q(pk__in=grades.filter(tier__code__in=codes).values("customer_id"))
-        return q if op in ("eq", "in") else ~q
+            tiers = active
+        elif op in ("gte", "lte"):
+            rank = active.filter(code=value).values("rank")[:1]
+            tiers = active.filter(**{f"rank__{op}": rank})
+        else:
+            tiers = active.filter(code__in=value if isinstance(value, list) else [value])
+        q = Q(
+            pk__in=CustomerGrade.objects.filter(tier__in=tiers.values("pk")).values("customer_id")
+        )
+        return q if op in ("is_set", "eq", "in", "gte", "lte") else ~q
 
     def field_consent(self, c: dict[str, Any]) -> Q:
         """A current consent: granted and not past its reconfirmation date (Consent.is_current)."""
@@ -1069,12 +1076,23 @@ class _Compiler:
 
     # behaviour -------------------------------------------------------------------------------
 
-    def event(self, c: dict[str, Any], rows: QuerySet[Any], at: str) -> Q:
-        """EXISTS over `rows` (correlated to the customer), windowed on the `at` column."""
+    def event(
+        self, c: dict[str, Any], rows: QuerySet[Any], at: str, latest: str | None = None
+    ) -> Q:
+        """EXISTS over `rows` (correlated to the customer), windowed on the `at` column.
+
+        `latest` names a customer column that is never earlier than any row's `at` (the last
+        purchase for purchases): a windowed test checks it first, so customers with nothing
+        recent are ruled out by a column (and its index) instead of a probe into the rows.
+        """
         op = c["op"]
+        q = Q()
         if op in ("within_last_days", "not_within_last_days"):
-            rows = rows.filter(**{f"{at}__gte": self.clock.days_ago(int(c["value"]))})
-        q = Q(Exists(rows))
+            since = self.clock.days_ago(int(c["value"]))
+            rows = rows.filter(**{f"{at}__gte": since})
+            if latest:
+                q = Q(**{f"{latest}__gte": since})
+        q &= Q(Exists(rows))
         return q if op in ("within_last_days", "ever") else ~q
 
     def _purchases(self) -> QuerySet[OrderLine]:
@@ -1085,13 +1103,12 @@ class _Compiler:
     def field_bought_category(self, c: dict[str, Any]) -> Q:
         path = c["category"]
         subtree = ProductCategory.objects.filter(Q(path=path) | Q(path__startswith=f"{path}/"))
-        return self.event(
-            c, self._purchases().filter(product__category__in=subtree), "order__placed_at"
-        )
+        rows = self._purchases().filter(product__category__in=subtree)
+        return self.event(c, rows, "order__placed_at", LAST_PURCHASE)
 
     def field_bought_product(self, c: dict[str, Any]) -> Q:
         rows = self._purchases().filter(product__in=Product.objects.filter(sku=c["product"]))
-        return self.event(c, rows, "order__placed_at")
+        return self.event(c, rows, "order__placed_at", LAST_PURCHASE)
 
     def field_last_visit(self, c: dict[str, Any]) -> Q:
         rows = Interaction.objects.filter(customer=OuterRef("pk"), channel__in=VISIT_CHANNELS)
