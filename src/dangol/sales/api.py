@@ -139,7 +139,9 @@ def update_task(request: AuthedRequest, task_id: int, payload: TaskPatch) -> Tas
     links = _links(request, data)
     assignee_given = "assignee" in links
     assignee = links.pop("assignee", None)
-    changes = {k: v for k, v in data.items() if v is not None or k == "description"}
+    changes = {k: v for k, v in data.items() if v is not None}  # null: leave as it is
+    if "description" in data and data["description"] is None:
+        changes["description"] = ""  # null description: cleared
     changes.update(links)
     if changes:
         task = services.update_task(task=task, changes=changes, actor=request.user)

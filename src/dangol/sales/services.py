@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dangol.analytics.models import ChurnBand
 from dangol.core import audit, events
 from dangol.core.errors import Conflict, FieldError, ValidationFailed
 from dangol.core.models import Team, User
@@ -274,11 +275,12 @@ def open_churn_follow_up(
     owner = customer.owner if customer.owner is not None and customer.owner.is_active else None
     risk = alert.get("churn_risk")
     value = alert.get("value_at_risk")
+    band = alert.get("previous_band") or ""
     lines = [
         _("Churn risk %(risk)s%% (was %(band)s).")
         % {
             "risk": round(float(risk) * 100) if risk is not None else "—",
-            "band": alert.get("previous_band") or "—",
+            "band": ChurnBand(band).label if band in ChurnBand.values else "—",
         }
     ]
     if value is not None:

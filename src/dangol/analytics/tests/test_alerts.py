@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from dangol.analytics import alerts, churn, engine
@@ -225,5 +226,11 @@ def test_valuable_customer_moving_into_high_gets_one_task_for_the_owner(
         _run(django_capture_on_commit_callbacks)
         assert len(received) == 2
         assert Task.objects.count() == 1  # no duplicate open churn task
+
+        # the "customers to save" list offers a task per row (the sales app's route)
+        client = Client()
+        client.force_login(shop["rep"])
+        body = client.get("/analytics/churn/").content.decode()
+        assert f"/tasks/new/?customer={star.pk}&amp;source=save_list" in body
     finally:
         events.unsubscribe(_seen)

@@ -40,6 +40,13 @@ def test_create_read_update_complete(api: Any, make_user: Any, make_customer: An
         content_type="application/json",
     )
     assert patched.status_code == 200 and patched.json()["priority"] == "urgent"
+    cleared = client.patch(
+        f"/api/v1/tasks/{body['id']}",
+        json.dumps({"description": None, "title": None}),
+        content_type="application/json",
+    )
+    assert cleared.status_code == 200
+    assert (cleared.json()["description"], cleared.json()["title"]) == ("", "재구매 안내 (긴급)")
     done = _post(client, f"/api/v1/tasks/{body['id']}/complete")
     assert done.status_code == 200
     assert done.json()["status"] == "done" and done.json()["completed_by_id"] == rep.pk

@@ -172,6 +172,7 @@ def test_churn_follow_up_goes_to_the_owner_once(make_user: Any, make_customer: A
     assert task is not None and task.assignee == rep and task.source == TaskSource.CHURN_ALERT
     assert task.priority == "high" and "이서연" in task.title
     assert "150일째 구매 없음" in task.description and task.source_ref == "run:7"
+    assert "이탈 위험 82% (이전: 보통)" in task.description
     assert services.open_churn_follow_up(customer=customer, alert=alert) is None
     assert Task.objects.filter(customer=customer).count() == 1
 
