@@ -182,3 +182,19 @@ def test_list_query_count_with_columns_does_not_grow(
     with CaptureQueriesContext(connection) as many:
         client.get("/customers/", params)
     assert len(many) == len(few)
+
+
+def test_segment_builder_preview_names_regions(signed_in: Any, make_customer: Any) -> None:
+    import json
+
+    client, lead = signed_in(role="lead")
+    make_customer(full_name="김서울", region="seoul", owner=lead)
+    response = client.post(
+        "/segments/preview/",
+        data=json.dumps(
+            {"definition": {"all": [{"field": "region", "op": "eq", "value": "seoul"}]}}
+        ),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert [row["region"] for row in response.json()["sample"]] == ["서울"]

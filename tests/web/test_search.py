@@ -125,3 +125,15 @@ def test_sqlite_name_index_triggers_exist_after_migrating() -> None:
         )
         names = {row[0] for row in cursor.fetchall()}
     assert {f"{selectors.NAME_FTS_TABLE}_{s}" for s in ("ai", "ad", "au")} <= names
+
+
+def test_global_search_lists_visible_organizations_too(signed_in: Any, make_user: Any) -> None:
+    client, rep = signed_in(role="rep")
+    mine = services.create_organization(name="한빛상사", owner=rep, actor=rep)
+    services.create_organization(
+        name="한빛유통", owner=make_user(role="rep", team="busan"), actor=rep
+    )
+    body = client.get("/search/", {"q": "한빛"}, HTTP_HX_REQUEST="true").content.decode()
+    assert f'href="/organizations/{mine.pk}/"' in body and "한빛상사" in body
+    assert "한빛유통" not in body
+    assert "맞는 고객이 없습니다" not in body  # organizations were found

@@ -23,6 +23,7 @@ from dangol.analytics import segment_services as services
 from dangol.analytics import segments
 from dangol.analytics.models import Segment, SegmentKind, SegmentStatus
 from dangol.core.errors import NotFound, ServiceError, ValidationFailed
+from dangol.customers.models import Region
 
 MEMBERS_PER_PAGE = 50
 NEW_DEFINITION: dict[str, Any] = {"all": [{"field": "status", "op": "eq", "value": "active"}]}
@@ -193,9 +194,11 @@ def segment_preview(request: HttpRequest) -> JsonResponse:
         result = selectors.preview(request.user, definition)
     except ValidationFailed as exc:
         return JsonResponse({"errors": _error_list(exc)}, status=422)
+    regions = dict(Region.choices)
     sample = [
         {
             **row,
+            "region": str(regions.get(row.get("region") or "", row.get("region") or "")),
             "last_purchase_at": row["last_purchase_at"].isoformat()
             if row["last_purchase_at"]
             else None,
