@@ -72,8 +72,13 @@ CONTENT_TYPES = {
 # --- which customers --------------------------------------------------------------------------
 
 
-def parse_filters(filters: dict[str, Any]) -> Any:
-    """The filters as the customer API's ``CustomerFilters`` (raises ``ValidationFailed``)."""
+SEGMENT_FILTER = "segment"
+
+
+def parse_filters(filters: dict[str, Any], user: Any = None) -> Any:
+    """The filters as the customer API's ``CustomerFilters`` (raises ``ValidationFailed``).
+    ``"segment": <id>`` is let through (it is not a list filter); with ``user``, the segment
+    must be one they may see (``export_segment``)."""
     from pydantic import ValidationError
 
     from dangol.customers.filters import (
@@ -81,23 +86,51 @@ def parse_filters(filters: dict[str, Any]) -> Any:
     )
 
     allowed = set(CustomerFilters.model_fields) - {"cursor", "limit", "sort", "reveal"}
-    unknown = sorted(set(filters) - allowed)
+    unknown = sorted(set(filters) - allowed - {SEGMENT_FILTER})
     if unknown:
         raise ValidationFailed.single(
             "filters", "unknown_filter", _("Unknown filters: %(f)s.") % {"f": ", ".join(unknown)}
         )
+    if user is not None:
+        export_segment(user, filters)
     try:
-        return CustomerFilters(**filters)
+        return CustomerFilters(**{k: v for k, v in filters.items() if k != SEGMENT_FILTER})
     except ValidationError as exc:
         raise ValidationFailed.single("filters", "invalid", str(exc.errors()[0]["msg"])) from None
 
 
+def export_segment(user: Any, filters: dict[str, Any]) -> Any:
+    """The segment named by ``filters["segment"]`` if `user` may see it; None without one.
+    An unknown or hidden segment is one error (docs/adr/0010-segments.md)."""
+    from dangol.analytics.segment_selectors import get_segment
+
+    raw = filters.get(SEGMENT_FILTER)
+    if raw in (None, ""):
+        return None
+    try:
+        segment_id = int(raw)
+        if segment_id < 1:
+            raise ValueError
+        return get_segment(user, segment_id)
+    except (TypeError, ValueError, NotFound):
+        raise ValidationFailed.single(
+            "filters.segment", "not_found", _("No such segment.")
+        ) from None
+
+
 def customers_to_export(user: Any, filters: dict[str, Any]) -> QuerySet[Customer]:
-    """The customers `user` may export that match `filters`."""
+    """The customers `user` may export that match `filters`: with a segment, its customers
+    (``segment_queryset``) within the export scope, then the list filters."""
     from dangol.customers.filters import filter_customers
 
     parsed = parse_filters(filters)
-    qs = filter_customers(Customer.objects.visible_to(user, Action.EXPORT), parsed)
+    base = Customer.objects.visible_to(user, Action.EXPORT)
+    segment = export_segment(user, filters)
+    if segment is not None:
+        from dangol.analytics.segment_selectors import segment_queryset
+
+        base = base.filter(pk__in=segment_queryset(segment, user).values("pk"))
+    qs = filter_customers(base, parsed)
     return qs.distinct() if parsed.q else qs
 
 

@@ -219,7 +219,13 @@ class QualityTrendPoint(Schema):
 
 class ExportIn(Schema):
     format: str
-    filters: dict[str, Any] = Field(default_factory=dict)
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "The customer list filters (q, lifecycle_stage, region, source, tag, ...), and "
+            '"segment": the id of a segment whose customers to export.'
+        ),
+    )
 
 
 class ExportOut(Schema):

@@ -741,7 +741,7 @@ def request_export(
     if format not in ExportFormat.values:
         raise ValidationFailed.single("format", "invalid_choice", _("Choose CSV, XLSX or Parquet."))
     filters = dict(filters or {})
-    parse_filters(filters)
+    parse_filters(filters, actor)  # a segment must be one the actor may see
     job = ExportJob.objects.create(
         requested_by=actor, format=format, filters=filters, unmasked=can_view_pii(actor)
     )

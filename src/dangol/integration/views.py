@@ -32,7 +32,7 @@ from dangol.integration.models import (
 from dangol.web.htmx import client_ip
 
 QUEUE_SIZE = 20
-EXPORT_FILTERS = ("q", "lifecycle_stage", "region", "source", "tag")
+EXPORT_FILTERS = ("q", "lifecycle_stage", "region", "source", "tag", "segment")
 
 
 def _read(request: HttpRequest) -> PiiRead:
@@ -202,11 +202,22 @@ def export_list(request: HttpRequest) -> HttpResponse:
     jobs = ExportJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at", "-id")[
         :50
     ]
+    initial = {k: request.GET.get(k, "") for k in EXPORT_FILTERS}
+    segment = None
+    if initial["segment"]:  # from a segment's page: export its customers
+        from dangol.integration.exports import export_segment
+
+        try:
+            segment = export_segment(request.user, initial)
+        except ServiceError as exc:
+            messages.error(request, str(exc.errors[0].message) if exc.errors else str(exc))
+            initial["segment"] = ""
     context: dict[str, Any] = {
         "jobs": jobs,
         "formats": ExportFormat.choices,
         "unmasked": can_view_pii(request.user),
-        "initial": {k: request.GET.get(k, "") for k in EXPORT_FILTERS},
+        "initial": initial,
+        "segment": segment,
     }
     return render(request, "integration/export_list.html", context)
 
