@@ -216,3 +216,26 @@ def test_tasks_on_the_customer_timeline(make_user: Any, make_customer: Any, make
     assert not [
         e for e in customer_timeline(user=lead, customer=customer) if e.kind.startswith("task")
     ]
+
+
+def test_customer_panel_query_count_does_not_grow(
+    login: Any, make_user: Any, make_customer: Any, make_task: Any
+) -> None:
+    lead = make_user(role="lead")
+    customer = make_customer(full_name="고정연", owner=lead)
+    client = login(lead)
+    path = f"/customers/{customer.pk}/tasks/"
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            make_task(lead, assignee=make_user(role="rep"), customer=customer, due_in=i)
+
+    grow(1)
+    client.get(path, **HTMX)
+    with CaptureQueriesContext(connection) as few:
+        client.get(path, **HTMX)
+    grow(5)
+    with CaptureQueriesContext(connection) as many:
+        body = client.get(path, **HTMX).content.decode()
+    assert body.count('data-testid="customer-task"') == 6
+    assert len(many) == len(few)
