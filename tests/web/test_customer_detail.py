@@ -10,6 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from dangol.analytics.models import GradeChange, GradeProgram, GradeTier
+from dangol.commerce import services as commerce
 from dangol.core.models import PiiAccessLog
 from dangol.core.services import define_custom_field, tag_objects
 from dangol.customers import selectors, services
@@ -243,6 +245,8 @@ def test_360_query_count_does_not_grow_with_history(
 ) -> None:
     client, rep = signed_in(role="rep")
     c = make_customer(owner=rep, contacts=[("mobile", "010-1234-5678")])
+    program = GradeProgram.objects.create(name="멤버십", is_active=True)
+    tier = GradeTier.objects.create(program=program, code="gold", name="골드", rank=1)
 
     def grow(n: int) -> None:
         for i in range(n):
@@ -254,7 +258,17 @@ def test_360_query_count_does_not_grow_with_history(
                 customer=c, kind="email", value=f"a{n}-{i}@example.com", actor=rep
             )
             services.grant_consent(customer=c, channel=["sms", "email", "kakao"][i % 3], actor=rep)
-            make_order(c)
+            order = make_order(c)
+            # Every timeline source grows too: returns (commerce) and grade changes (analytics).
+            commerce.record_return(
+                order=order,
+                lines=[commerce.ReturnLineInput(order.lines.get(), 1)],
+                reason="defect",
+                actor=rep,
+            )
+            GradeChange.objects.create(
+                customer=c, program=program, from_tier=None, to_tier=tier, reason="initial"
+            )
         tag_objects(objs=[c], names=[f"태그{n}"])
 
     grow(1)
