@@ -101,6 +101,13 @@ def _epoch(column: str) -> str:
     return f"CAST(strftime('%s', {column}) AS INTEGER)"
 
 
+def _scan() -> str:
+    """`` NOT INDEXED`` on SQLite: a read of (nearly) every row must scan the table in rowid
+    order; the planner otherwise walks the placed_at index, one random row lookup per order
+    (15.8 s against 5.2 s for 1M orders). PostgreSQL's planner scans on its own."""
+    return "" if is_postgres() else " NOT INDEXED"
+
+
 def _number(expression: str) -> str:
     return f"CAST({expression} AS {'double precision' if is_postgres() else 'REAL'})"
 
@@ -125,7 +132,7 @@ def read_orders(*, until: dt.date) -> pl.DataFrame:
     sql = (
         f"SELECT {_col(o, 'id')}, {_col(o, 'customer')}, {_epoch(_col(o, 'placed_at'))}, "  # noqa: S608
         f"{_number(_col(o, 'total'))} - {_number(_col(o, 'returned_amount'))}, "
-        f"{_col(o, 'channel')} FROM {_table(o)} "
+        f"{_col(o, 'channel')} FROM {_table(o)}{_scan()} "
         f"WHERE {_col(o, 'status')} <> {{}} AND {_col(o, 'placed_at')} < {{}}"
     )
     schema = {
@@ -151,7 +158,8 @@ def read_lines(*, until: dt.date) -> pl.DataFrame:
         f"{_epoch('o.' + _col(o, 'placed_at'))}, l.{_col(line, 'product')}, "
         f"l.{_col(line, 'quantity')} - l.{_col(line, 'returned_quantity')}, "
         f"{_number('l.' + _col(line, 'line_total'))} "
-        f"FROM {_table(line)} l JOIN {_table(o)} o ON o.{_col(o, 'id')} = l.{_col(line, 'order')} "
+        f"FROM {_table(o)} o{_scan()} JOIN {_table(line)} l "
+        f"ON o.{_col(o, 'id')} = l.{_col(line, 'order')} "
         f"WHERE o.{_col(o, 'status')} <> {{}} AND o.{_col(o, 'placed_at')} < {{}}"
     )
     schema = {
@@ -171,6 +179,27 @@ def read_lines(*, until: dt.date) -> pl.DataFrame:
         "quantity",
         "line_total",
     )
+
+
+def read_line_products(orders: pl.DataFrame) -> pl.DataFrame:
+    """What each customer bought: customer_id, product_id, day for every line of the orders in
+    `orders` (a ``read_orders`` frame) with a quantity left after returns.
+
+    The lines table is scanned on its own (order_id, product_id: two integers a row) and joined
+    to `orders` in Polars: on SQLite a join in SQL walks the orders' placed_at index and then
+    the lines' order index, one random B-tree lookup per row (30 s for 1.7M lines, against 5 s).
+    """
+    line = OrderLine
+    # Names come from the models' _meta; nothing is interpolated from outside.
+    sql = (
+        f"SELECT {_col(line, 'order')}, {_col(line, 'product')} "  # noqa: S608
+        f"FROM {_table(line)}{_scan()} "
+        f"WHERE {_col(line, 'quantity')} > {_col(line, 'returned_quantity')}"
+    )
+    bought = read_sql(sql, [], {"order_id": pl.Int64, "product_id": pl.Int64})
+    return bought.join(
+        orders.select("order_id", "customer_id", "day"), on="order_id", how="inner"
+    ).select("customer_id", "product_id", "day")
 
 
 def read_customers() -> pl.DataFrame:

@@ -72,8 +72,11 @@ METRIC_DEFAULTS: dict[str, tuple[Any, Any]] = {
     "next_best_offers": ("[]", pl.String),
 }
 JSON_COLUMNS = ("churn_drivers", "next_best_offers")
+#: Columns of the previous run every run reads, to compare against: the RFM movement and the
+#: churn alerts (a band that moved into "high").
+PREVIOUS_COLUMNS = ("rfm_segment", "churn_band")
 STALE_RUN = dt.timedelta(hours=6)  # a "running" run older than this is taken as crashed
-FIT_SAMPLE = 200_000  # customers the CLV models are fitted on (all of them below this)
+FIT_SAMPLE = 50_000  # customers the CLV models are fitted on (all of them below this; ADR 0011)
 
 
 @dataclass
@@ -129,10 +132,13 @@ def registered_steps() -> list[Step]:
 class Context:
     """The data every step shares; frames are read once, on first use."""
 
-    def __init__(self, *, as_of: dt.date, run: ModelRun, now: dt.datetime) -> None:
+    def __init__(
+        self, *, as_of: dt.date, run: ModelRun, now: dt.datetime, kept: Iterable[str] = ()
+    ) -> None:
         self.as_of = as_of
         self.run = run
         self.now = now
+        self.kept = tuple(kept)  # metrics columns of the steps not run: carried over
         self.results: dict[str, StepOutput] = {}
 
     @cached_property
@@ -147,13 +153,19 @@ class Context:
 
     @cached_property
     def lines(self) -> pl.DataFrame:
-        """Order lines of the counted orders (read only when a step asks)."""
-        return data.read_lines(until=self.as_of)
+        """customer_id, product_id, day of every line of the counted orders that was not
+        returned in full (read only when a step asks)."""
+        return data.read_line_products(self.orders)
 
     @cached_property
     def previous(self) -> pl.DataFrame:
-        """The metrics rows as they are before this run (customer_id + every column)."""
-        schema = {"customer_id": pl.Int64, **{c: t for c, (_d, t) in METRIC_DEFAULTS.items()}}
+        """The metrics rows as they are before this run: customer_id, the columns compared
+        against (`PREVIOUS_COLUMNS`) and those of the steps not run (kept as they were).
+
+        Only these are read: the JSON columns of a full read are most of the table's bytes.
+        """
+        names = [*PREVIOUS_COLUMNS, *(c for c in self.kept if c not in PREVIOUS_COLUMNS)]
+        schema = {"customer_id": pl.Int64, **{c: METRIC_DEFAULTS[c][1] for c in names}}
         return data.read_table(CustomerMetrics, schema)
 
 
@@ -233,7 +245,13 @@ def run(
         return queued  # taken by another worker, or finished already
     started = time.monotonic()
     selected = [s for s in registered_steps() if not queued.only or s.name in queued.only]
-    ctx = Context(as_of=queued.as_of, run=queued, now=timezone.now())
+    fresh = {c for s in selected for c in s.columns}
+    ctx = Context(
+        as_of=queued.as_of,
+        run=queued,
+        now=timezone.now(),
+        kept=[c for c in METRIC_DEFAULTS if c not in fresh],
+    )
     step_runs: list[ModelRun] = []
     try:
         outputs = _run_steps(ctx, selected, step_runs)
@@ -362,8 +380,15 @@ def _assemble(ctx: Context, selected: list[Step], outputs: dict[str, StepOutput]
             )
             frame = frame.join(part, on="customer_id", how="left")
     keep = [c for c in METRIC_DEFAULTS if c not in fresh]
+    previous = ctx.previous  # read before the write in every run: the churn alerts compare to it
+    failed = [c for c in keep if c not in previous.columns]  # of a step that failed
+    if failed:
+        schema = {"customer_id": pl.Int64, **{c: METRIC_DEFAULTS[c][1] for c in failed}}
+        previous = previous.join(
+            data.read_table(CustomerMetrics, schema), on="customer_id", how="left"
+        )
     if keep:
-        frame = frame.join(ctx.previous.select("customer_id", *keep), on="customer_id", how="left")
+        frame = frame.join(previous.select("customer_id", *keep), on="customer_id", how="left")
     missing = [c for c in METRIC_DEFAULTS if c not in frame.columns]
     frame = frame.with_columns(
         pl.lit(METRIC_DEFAULTS[c][0], dtype=METRIC_DEFAULTS[c][1]).alias(c) for c in missing

@@ -444,6 +444,7 @@ class CustomerMetrics(models.Model):
         indexes = [
             models.Index(fields=["rfm_segment"]),
             models.Index(fields=["clv_12m"]),
+            models.Index(fields=["churn_band"]),  # list filter, dashboards, churn alerts
         ]
 
     def __str__(self) -> str:

@@ -40,7 +40,12 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
+
+from dangol.analytics.churn import sample_customers
 
 #: Most recent distinct products per customer used for pairs and candidates.
 DEFAULT_MAX_ITEMS = 20
@@ -52,6 +57,9 @@ DEFAULT_MIN_PAIR_CUSTOMERS = 3
 DEFAULT_PAIR_BUDGET = 5_000_000
 #: Days of history behind the popularity ranking.
 POPULAR_DAYS = 90
+#: Customers whose histories the rules and up-sell rates are learnt from (all below this):
+#: a seeded random sample; everyone is still scored (docs/adr/0011).
+DEFAULT_FIT_SAMPLE = 50_000
 
 
 class NBOInputError(ValueError):
@@ -74,6 +82,7 @@ class NBOResult:
     popular: pl.DataFrame
     as_of: dt.date
     n_customers: int
+    fit_customers: int = 0
 
 
 def _utc_naive(frame: pl.DataFrame, column: str) -> pl.Expr:
@@ -89,7 +98,8 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 def _histories(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """customer_id, product_id, last_at, item_rank (1 = most recent) before `as_of`."""
+    """customer_id, product_id, last_at, item_rank (1 = most recent) before `as_of`, sorted by
+    customer and item_rank; products last bought at the same time rank by product id."""
     cut = pl.lit(_midnight(as_of), dtype=pl.Datetime("us"))
     return (
         lines.lazy()
@@ -97,12 +107,9 @@ def _histories(lines: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         .filter(pl.col("_ts") < cut)
         .group_by("customer_id", "product_id")
         .agg(pl.col("_ts").max().alias("last_at"))
+        .sort(["customer_id", "last_at", "product_id"], descending=[False, True, False])
         .with_columns(
-            pl.col("last_at")
-            .rank("ordinal", descending=True)
-            .over("customer_id")
-            .cast(pl.Int32)
-            .alias("item_rank")
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("customer_id").alias("item_rank")
         )
         .collect()
     )
@@ -315,14 +322,28 @@ def recommend(
     min_pair_customers: int = DEFAULT_MIN_PAIR_CUSTOMERS,
     pair_budget: int = DEFAULT_PAIR_BUDGET,
     with_reasons: bool = True,
+    fit_sample: int | None = DEFAULT_FIT_SAMPLE,
+    seed: int = 0,
 ) -> NBOResult:
-    """Top-`top_n` next best offers for every customer with a purchase before `as_of`."""
+    """Top-`top_n` next best offers for every customer with a purchase before `as_of`.
+
+    The association rules and up-sell rates are learnt from the histories of `fit_sample`
+    customers drawn at random (seeded by `seed`; all of them when there are fewer, or when
+    `fit_sample` is None); every customer is then scored against them with matrix operations
+    over the product catalogue, in chunks of customers (`pair_budget` cells per chunk).
+    """
     if top_n <= 0:
         raise NBOInputError("top_n must be positive")
     hist = _histories(lines, as_of)
-    owned = hist.select("customer_id", "product_id")
+    population = hist["customer_id"].unique().sort()
+    sample = sample_customers(population, fit_sample, seed)
+    fitted = (
+        hist
+        if sample.len() == population.len()
+        else hist.filter(pl.col("customer_id").is_in(sample.implode()))
+    )
     rules = association_rules(
-        hist,
+        fitted,
         max_items=max_items,
         max_rules=max_rules,
         min_pair_customers=min_pair_customers,
@@ -336,144 +357,16 @@ def recommend(
         pl.col("line").cast(pl.String).fill_null(""),
         pl.col("tier").cast(pl.String),
     )
-    cut = _midnight(as_of)
-    recent_categories = (
-        hist.filter(pl.col("last_at") >= cut - dt.timedelta(days=recent_days))
-        .join(meta.select("product_id", "category_path"), on="product_id")
-        .select("customer_id", "category_path")
-        .unique()
+    rates = _upsell_rates(fitted.select("customer_id", "product_id"), meta)
+    recs = _score(
+        hist,
+        _Catalogue.build(meta, hist, rules, rates, popular, top_n + max_items),
+        cut=_midnight(as_of) - dt.timedelta(days=recent_days),
+        top_n=top_n,
+        upsell_slots=upsell_slots,
+        max_items=max_items,
+        budget=pair_budget,
     )
-    capped = hist.filter(pl.col("item_rank") <= max_items).select(
-        "customer_id", "product_id", "item_rank"
-    )
-    rates = _upsell_rates(owned, meta)
-    # candidate rows per chunk ≈ items × rules per item; keep them under the budget
-    n_chunks = max(1, math.ceil(capped.height * max(max_rules, 1) / max(pair_budget, 1)))
-    parts = []
-    for chunk in range(n_chunks):  # memory-bounded chunks of customers
-        in_chunk = pl.col("customer_id").hash(seed=1) % n_chunks == chunk
-        mine = capped.lazy().filter(in_chunk)
-        mine_owned = owned.lazy().filter(in_chunk)
-        cross = (
-            mine.join(rules.lazy(), left_on="product_id", right_on="antecedent_id")
-            .select(
-                "customer_id",
-                pl.col("consequent_id").alias("product_id"),
-                pl.col("product_id").alias("because_product_id"),
-                "confidence",
-                "lift",
-                "item_rank",
-            )
-            .join(meta.lazy().select("product_id", "category_path"), on="product_id")
-            .join(recent_categories.lazy(), on=["customer_id", "category_path"], how="anti")
-            .sort(
-                ["customer_id", "product_id", "confidence", "item_rank"],
-                descending=[False, False, True, False],
-            )
-            .group_by("customer_id", "product_id", maintain_order=True)
-            .agg(
-                pl.col("because_product_id", "confidence", "lift").first(),
-                # noisy-OR: several owned products pointing at Y add up
-                (
-                    1.0 - (1.0 - pl.col("confidence").clip(upper_bound=0.999)).log().sum().exp()
-                ).alias("score"),
-            )
-            .with_columns(pl.lit("cross_sell").alias("kind"))
-        )
-        up = (
-            mine.join(meta.lazy(), on="product_id")
-            .filter((pl.col("line") != "") & (pl.col("tier") != "premium"))
-            .join(rates.lazy(), on="line")
-            .join(
-                meta.lazy().select(
-                    pl.col("product_id").alias("premium_id"),
-                    pl.col("category_path").alias("premium_path"),
-                ),
-                on="premium_id",
-            )
-            .with_columns((pl.col("category_path") != pl.col("premium_path")).alias("_other"))
-            .sort(
-                ["customer_id", "premium_id", "_other", "item_rank"],
-                descending=[False, False, False, False],
-            )
-            .group_by("customer_id", "premium_id", maintain_order=True)
-            .first()
-            .select(
-                "customer_id",
-                pl.col("premium_id").alias("product_id"),
-                pl.col("product_id").alias("because_product_id"),
-                pl.col("rate").alias("confidence"),
-                "lift",
-                pl.lit("up_sell").alias("kind"),
-                pl.col("rate").alias("score"),
-            )
-        )
-        columns = ["customer_id", "product_id", "because_product_id", "confidence", "lift"]
-        candidates = (
-            pl.concat(
-                [
-                    cross.select(*columns, "kind", "score"),
-                    up.select(*columns, "kind", "score"),
-                ]
-            )
-            .join(mine_owned, on=["customer_id", "product_id"], how="anti")
-            # one row per product: an up-sell wins over the same product as cross-sell
-            .sort(
-                ["customer_id", "product_id", "kind", "score"],
-                descending=[False, False, True, True],
-            )
-            .group_by("customer_id", "product_id", maintain_order=True)
-            .first()
-            .with_columns(
-                pl.when(pl.col("kind") == "up_sell")
-                .then(pl.col("score").rank("ordinal", descending=True).over("customer_id", "kind"))
-                .otherwise(None)
-                .alias("_up_rank")
-            )
-            .with_columns(
-                pl.when(pl.col("_up_rank") <= upsell_slots).then(0).otherwise(1).alias("_group")
-            )
-        )
-        fill = (
-            mine_owned.select("customer_id")
-            .unique()
-            .join(popular.lazy().filter(pl.col("rank") <= top_n + max_items), how="cross")
-            .join(mine_owned, on=["customer_id", "product_id"], how="anti")
-            .select(
-                "customer_id",
-                "product_id",
-                pl.lit(None, dtype=pl.Int64).alias("because_product_id"),
-                pl.lit(None, dtype=pl.Float64).alias("confidence"),
-                pl.lit(None, dtype=pl.Float64).alias("lift"),
-                pl.lit("popular").alias("kind"),
-                (-pl.col("rank").cast(pl.Float64)).alias("score"),
-                pl.lit(2).alias("_group"),
-            )
-        )
-        parts.append(
-            pl.concat(
-                [candidates.select(*columns, "kind", "score", "_group"), fill],
-                how="vertical_relaxed",
-            )
-            .sort(
-                ["customer_id", "_group", "score", "product_id"],
-                descending=[False, False, True, False],
-            )
-            .unique(["customer_id", "product_id"], keep="first", maintain_order=True)
-            .group_by("customer_id", maintain_order=True)
-            .head(top_n)
-            .with_columns(pl.int_range(1, pl.len() + 1).over("customer_id").alias("rank"))
-            .drop("_group")
-            .collect()
-        )
-    recs = pl.concat(parts) if parts else pl.DataFrame()
-    if recs.height:
-        recs = recs.with_columns(
-            pl.when(pl.col("kind") == "popular")
-            .then(None)
-            .otherwise(pl.col("score"))
-            .alias("score")
-        )
     if with_reasons and recs.height:
         recs = (
             recs.join(meta.select("product_id", "name", "line"), on="product_id", how="left")
@@ -506,7 +399,261 @@ def recommend(
         rules=rules,
         popular=popular,
         as_of=as_of,
-        n_customers=int(owned["customer_id"].n_unique()),
+        n_customers=population.len(),
+        fit_customers=sample.len(),
+    )
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    """The fitted model as dense product × product arrays (index = position in `ids`).
+
+    ``log_miss[x, y]`` = log(1 − confidence(x→y)) for a kept rule (0 otherwise), ``conf`` and
+    ``lift`` the rule's figures (conf −1 without a rule); ``upsell[x, p]``: x is a standard
+    product of premium p's line; ``rate``/``up_lift`` per premium; ``category`` an integer per
+    product (−1 without catalogue row); ``popular_rank`` (0 = not among the popular fill).
+    """
+
+    ids: NDArray[np.int64]
+    category: NDArray[np.int64]
+    log_miss: NDArray[np.float64]
+    conf: NDArray[np.float64]
+    lift: NDArray[np.float64]
+    upsell: NDArray[np.bool_]
+    rate: NDArray[np.float64]
+    up_lift: NDArray[np.float64]
+    popular_rank: NDArray[np.int64]
+
+    @property
+    def stacked(self) -> NDArray[np.float32]:
+        """[log_miss | up-sell] side by side (float32), for one matrix product per chunk."""
+        return np.hstack([self.log_miss, self.upsell]).astype(np.float32)
+
+    @classmethod
+    def build(
+        cls,
+        meta: pl.DataFrame,
+        hist: pl.DataFrame,
+        rules: pl.DataFrame,
+        rates: pl.DataFrame,
+        popular: pl.DataFrame,
+        popular_depth: int,
+    ) -> _Catalogue:
+        ids = np.unique(
+            np.concatenate(
+                [meta["product_id"].to_numpy(), hist["product_id"].cast(pl.Int64).to_numpy()]
+            )
+        ).astype(np.int64)
+        n = ids.size
+        index = pl.DataFrame({"product_id": ids, "_i": np.arange(n, dtype=np.int64)})
+
+        def idx(frame: pl.DataFrame, column: str) -> NDArray[np.int64]:
+            return (
+                frame.select(pl.col(column).cast(pl.Int64).alias("product_id"))
+                .join(index, on="product_id", how="left", maintain_order="left")["_i"]
+                .to_numpy()
+                .astype(np.int64)
+            )
+
+        paths = meta.select("product_id", "category_path").filter(
+            pl.col("category_path").is_not_null()
+        )  # a product without a category is never excluded as "recently bought category"
+        cat_codes = paths["category_path"].cast(pl.Categorical).to_physical().to_numpy()
+        category = np.full(n, -1, dtype=np.int64)
+        category[idx(paths, "product_id")] = cat_codes.astype(np.int64)
+        known = np.zeros(n, dtype=bool)
+        known[idx(meta, "product_id")] = True
+        log_miss = np.zeros((n, n))
+        conf = np.full((n, n), -1.0)
+        lift = np.zeros((n, n))
+        if rules.height:
+            ax, cy = idx(rules, "antecedent_id"), idx(rules, "consequent_id")
+            c = rules["confidence"].to_numpy()
+            conf[ax, cy] = c
+            lift[ax, cy] = rules["lift"].to_numpy()
+            log_miss[ax, cy] = np.log1p(-np.minimum(c, 0.999))
+            # a consequent without a catalogue row is never offered
+            conf[:, ~known], log_miss[:, ~known] = -1.0, 0.0
+        upsell = np.zeros((n, n), dtype=bool)
+        rate = np.zeros(n)
+        up_lift = np.full(n, np.nan)
+        lined = meta.filter(pl.col("line") != "")
+        standard = lined.filter(pl.col("tier") != "premium").select("product_id", "line")
+        pairs = standard.join(rates, on="line")
+        if pairs.height:
+            upsell[idx(pairs, "product_id"), idx(pairs, "premium_id")] = True
+            premiums = rates.unique("premium_id")
+            at = idx(premiums, "premium_id")
+            rate[at] = premiums["rate"].to_numpy()
+            up_lift[at] = premiums["lift"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        popular_rank = np.zeros(n, dtype=np.int64)
+        top = popular.filter(pl.col("rank") <= popular_depth)
+        ranked = top.join(index, on="product_id", how="inner")
+        popular_rank[ranked["_i"].to_numpy()] = ranked["rank"].to_numpy()
+        return cls(ids, category, log_miss, conf, lift, upsell, rate, up_lift, popular_rank)
+
+
+def _smallest(key: NDArray[np.float64], k: int) -> tuple[NDArray[np.int64], ...]:
+    """Per row, the columns of the `k` smallest finite keys, ties to the lower column: arrays
+    rows, columns, place (0-based). `key` is overwritten."""
+    rows, columns, places = [], [], []
+    for place in range(k):  # top-k places (k ≤ top_n), not customers
+        best = np.argmin(key, axis=1)
+        found = np.nonzero(np.isfinite(key[np.arange(key.shape[0]), best]))[0]
+        if found.size == 0:
+            break
+        rows.append(found)
+        columns.append(best[found])
+        places.append(np.full(found.size, place))
+        key[found, best[found]] = np.inf
+    if not rows:
+        return (np.zeros(0, dtype=np.int64),) * 3
+    return tuple(np.concatenate(a).astype(np.int64) for a in (rows, columns, places))
+
+
+def _score(
+    hist: pl.DataFrame,
+    cat: _Catalogue,
+    *,
+    cut: dt.datetime,
+    top_n: int,
+    upsell_slots: int,
+    max_items: int,
+    budget: int,
+) -> pl.DataFrame:
+    """The ranked offers of every customer in `hist` (see the module docstring for the rules).
+
+    Per chunk of customers: an owned matrix, the capped recent items as a (customers ×
+    `max_items`) array of product indexes, the cross-sell noisy-OR as one matrix product with
+    ``log_miss``, the up-sell reach as another with ``upsell``, then a stable sort of one key
+    per (customer, product): group (reserved up-sell, candidate, popular fill), score
+    descending, product id ascending. Nothing loops over customers.
+    """
+    n_products = cat.ids.size
+    index = pl.DataFrame({"product_id": cat.ids, "_i": np.arange(n_products, dtype=np.int64)})
+    rows = (
+        hist.select(
+            pl.col("customer_id").cast(pl.Int64),
+            pl.col("product_id").cast(pl.Int64),
+            "item_rank",
+            (pl.col("last_at") >= pl.lit(cut, dtype=pl.Datetime("us"))).alias("_recent"),
+        )
+        .join(index, on="product_id", how="left")
+        .sort("customer_id", "item_rank")
+    )
+    customers, starts = np.unique(rows["customer_id"].to_numpy(), return_index=True)
+    row_customer = np.searchsorted(customers, rows["customer_id"].to_numpy())
+    product = rows["_i"].to_numpy().astype(np.int64)
+    item_rank = rows["item_rank"].to_numpy().astype(np.int64)
+    recent = rows["_recent"].to_numpy()
+    n_categories = int(cat.category.max()) + 1 if cat.category.size else 0
+    chunk = max(1, budget // max(n_products, 1))
+    stacked = cat.stacked
+    popular_key = np.where(cat.popular_rank > 0, 10.0 + cat.popular_rank, np.inf)
+    category = np.where(cat.category >= 0, cat.category, n_categories)
+    parts = []
+    for first in range(0, customers.size, chunk):  # memory-bounded chunks of customers
+        last = min(first + chunk, customers.size)
+        lo = starts[first]
+        hi = starts[last] if last < customers.size else product.size
+        r = row_customer[lo:hi] - first
+        p, k = product[lo:hi], item_rank[lo:hi]
+        m = last - first
+        owned = np.zeros((m, n_products), dtype=bool)
+        owned[r, p] = True
+        capped = k <= max_items
+        items = np.full((m, max_items), -1, dtype=np.int64)
+        items[r[capped], k[capped] - 1] = p[capped]
+        held = np.zeros((m, n_products), dtype=np.float32)
+        held[r[capped], p[capped]] = 1.0
+        # one product: the noisy-OR log-miss sums (< 0 where a rule reaches) | up-sell reach
+        with threadpool_limits(1):
+            sums = held @ stacked
+        log_miss = sums[:, :n_products]
+        cross = log_miss < 0
+        cross &= ~owned
+        if n_categories:
+            recent_cat = np.zeros((m, n_categories + 1), dtype=bool)
+            seen = recent[lo:hi] & (cat.category[p] >= 0)
+            recent_cat[r[seen], cat.category[p[seen]]] = True
+            cross &= ~recent_cat[:, category]
+        up = sums[:, n_products:] > 0
+        up &= ~owned
+        # key: reserved up-sells, then candidates by score, then the popular fill by rank;
+        # argmin takes the lower product index on ties
+        key = np.where(up, -cat.rate, np.inf)
+        best_row, best_up, _place = _smallest(key.copy(), upsell_slots)
+        np.copyto(key, np.expm1(log_miss, dtype=np.float64), where=cross & ~up)  # -score
+        np.copyto(key, popular_key, where=~(up | cross) & ~owned)
+        key[best_row, best_up] -= 10.0
+        who, offer, slot = _smallest(key, top_n)
+        score = np.where(
+            up[who, offer], cat.rate[offer], -np.expm1(log_miss[who, offer], dtype=np.float64)
+        )
+        kind_up = up[who, offer]
+        kind_cross = ~kind_up & cross[who, offer]
+        # the reason: for cross-sell the owned item with the highest confidence (most recent on
+        # ties); for up-sell a standard item of the line, same category first, most recent next
+        mine = items[who]
+        ok = mine >= 0
+        conf = np.where(ok, cat.conf[np.where(ok, mine, 0), offer[:, None]], -1.0)
+        by_conf = np.argmax(conf, axis=1)
+        same = (cat.category[np.where(ok, mine, 0)] == cat.category[offer][:, None]) & (
+            cat.category[offer][:, None] >= 0
+        )
+        can_up = ok & cat.upsell[np.where(ok, mine, 0), offer[:, None]]
+        up_pref = np.where(can_up, np.where(same, 0, max_items) + np.arange(max_items), np.inf)
+        by_line = np.argmin(up_pref, axis=1)
+        because = np.where(
+            kind_up,
+            mine[np.arange(who.size), by_line],
+            np.where(kind_cross, mine[np.arange(who.size), by_conf], -1),
+        )
+        confidence = np.where(
+            kind_up,
+            cat.rate[offer],
+            np.where(kind_cross, conf[np.arange(who.size), by_conf], np.nan),
+        )
+        lift = np.where(
+            kind_up,
+            cat.up_lift[offer],
+            np.where(kind_cross, cat.lift[np.where(because >= 0, because, 0), offer], np.nan),
+        )
+        parts.append(
+            pl.DataFrame(
+                {
+                    "customer_id": customers[first + who],
+                    "rank": slot.astype(np.int64) + 1,
+                    "product_id": cat.ids[offer],
+                    "kind": np.where(
+                        kind_up, "up_sell", np.where(kind_cross, "cross_sell", "popular")
+                    ),
+                    "score": np.where(kind_up | kind_cross, score, np.nan),
+                    "confidence": confidence,
+                    "lift": lift,
+                    "because_product_id": np.where(
+                        because >= 0, cat.ids[np.where(because >= 0, because, 0)], -1
+                    ),
+                }
+            )
+        )
+    schema = {
+        "customer_id": pl.Int64,
+        "rank": pl.Int64,
+        "product_id": pl.Int64,
+        "kind": pl.String,
+        "score": pl.Float64,
+        "confidence": pl.Float64,
+        "lift": pl.Float64,
+        "because_product_id": pl.Int64,
+    }
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts).with_columns(
+        pl.col("score", "confidence", "lift").fill_nan(None),
+        pl.when(pl.col("because_product_id") >= 0)
+        .then(pl.col("because_product_id"))
+        .alias("because_product_id"),
     )
 
 

@@ -199,3 +199,37 @@ def test_scores_with_customer_attributes_missing_for_everyone() -> None:
     result = churn.train_and_score(shop.orders, customers, as_of=shop.end)
     assert result.scores.height > 0
     assert result.scores["churn_risk"].is_between(0.0, 1.0).all()
+
+
+def test_fitted_on_a_seeded_sample_and_everyone_scored() -> None:
+    shop = make_shop(2500, seed=11)
+    first, again = (
+        churn.train_and_score(
+            shop.orders,
+            shop.customers,
+            as_of=shop.end,
+            interactions=shop.interactions,
+            returns=shop.returns,
+            fit_sample=800,
+            seed=3,
+        )
+        for _ in range(2)
+    )
+    m = first.metrics
+    population = shop.orders["customer_id"].n_unique()
+    assert (m["fit_customers"], m["population"], m["fit_sample"]) == (800, population, 800)
+    assert 0 < int(m["n_holdout"]) <= 800 and 0 < int(m["n_train"]) <= 2 * 800
+    assert first.scores.height == m["n_scored"] == population  # every customer is scored
+    assert first.scores.equals(again.scores)  # the same sample and model on every run
+    assert float(m["roc_auc"]) > float(m["baseline_roc_auc"])  # honest: held out in time
+    assert first.reliability["count"].sum() == m["n_holdout"]
+
+
+def test_sample_customers_is_seeded_sorted_and_whole_when_small() -> None:
+    population = pl.Series("customer_id", list(range(10, 1010)), dtype=pl.Int64)
+    a = churn.sample_customers(population, 100, seed=1)
+    assert a.equals(churn.sample_customers(population, 100, seed=1))
+    assert not a.equals(churn.sample_customers(population, 100, seed=2))
+    assert a.len() == 100 and a.is_sorted() and a.is_in(population.implode()).all()
+    assert churn.sample_customers(population, 5000, seed=1).equals(population)
+    assert churn.sample_customers(population, None, seed=1).equals(population)

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from django.utils import timezone
 
 from dangol.analytics import clv, engine
@@ -217,3 +218,46 @@ def test_api_starts_a_run_for_admins_only(
     assert [s["model"] for s in detail["steps"]] == ["rfm"]
     listing = api(shop["admin"]).get("/api/v1/analytics/runs").json()
     assert [r["id"] for r in listing["items"]] == [run_id]
+
+
+def test_line_products_leave_out_cancelled_orders_and_fully_returned_lines(
+    shop: dict[str, Any],
+) -> None:
+    from dangol.analytics import data
+    from dangol.commerce.models import OrderLine
+
+    admin = shop["admin"]
+    person = max(shop["people"], key=lambda c: Order.objects.filter(customer=c).count())
+    cancelled, returned, kept = Order.objects.filter(customer=person).order_by("pk")[:3]
+    commerce.cancel_order(order=cancelled, actor=admin)
+    line = returned.lines.get()
+    commerce.record_return(
+        order=returned,
+        lines=[commerce.ReturnLineInput(order_line=line, quantity=line.quantity)],
+        reason="defect",
+        actor=admin,
+    )
+    orders = data.read_orders(until=AS_OF)
+    bought = data.read_line_products(orders)
+
+    counted = OrderLine.objects.exclude(order__status="cancelled").filter(
+        quantity__gt=F("returned_quantity")
+    )
+    assert bought.columns == ["customer_id", "product_id", "day"]
+    assert bought.height == counted.count() == OrderLine.objects.count() - 2
+    mine = bought.filter(pl.col("customer_id") == person.pk)
+    assert mine["day"].to_list().count(timezone.localtime(kept.placed_at).date()) >= 1
+    assert cancelled.pk not in orders["order_id"].to_list()
+
+
+def test_ml_steps_log_their_sample_and_held_out_quality(shop: dict[str, Any]) -> None:
+    run = engine.run(as_of=AS_OF)
+    steps = {s.model: s for s in run.steps.all()}
+    nbo_step = steps["nbo"]
+    assert nbo_step.status == RunStatus.SUCCEEDED
+    assert nbo_step.parameters["fit_sample"] == 50_000
+    assert nbo_step.parameters["fit_customers"] == 14  # all of them: fewer than the sample
+    quality = nbo_step.quality
+    assert {"k", "customers", "hit_rate", "popularity_hit_rate", "split_date"} <= set(quality)
+    assert quality["sampled_customers"] == 14 and quality["k"] == 5
+    assert nbo_step.window_end == AS_OF

@@ -119,3 +119,113 @@ def test_evaluation_returns_both_figures_and_beats_popularity(shop) -> None:  # 
     assert 0.0 <= figures["hit_rate"] <= 1.0
     assert 0.0 <= figures["popularity_hit_rate"] <= 1.0
     assert figures["hit_rate"] > figures["popularity_hit_rate"]
+
+
+def _reference(result: nbo.NBOResult, lines: pl.DataFrame, products: pl.DataFrame) -> dict:  # type: ignore[type-arg]
+    """The documented ranking, one customer at a time in plain Python (tests only): the
+    vectorised scorer must produce exactly these lists from the same rules and rates."""
+    top_n, max_items, recent_days = 5, nbo.DEFAULT_MAX_ITEMS, 30
+    meta = {r["product_id"]: r for r in products.iter_rows(named=True)}
+    hist = nbo._histories(lines, AS_OF)
+    rates = nbo._upsell_rates(hist.select("customer_id", "product_id"), products)
+    premiums: dict[str, list[tuple[int, float]]] = {}
+    for r in rates.iter_rows(named=True):
+        premiums.setdefault(r["line"], []).append((r["premium_id"], r["rate"]))
+    rules: dict[int, dict[int, float]] = {}
+    for r in result.rules.iter_rows(named=True):
+        rules.setdefault(r["antecedent_id"], {})[r["consequent_id"]] = r["confidence"]
+    popular = result.popular.filter(pl.col("rank") <= top_n + max_items)["product_id"].to_list()
+    cut = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=recent_days)
+    expected = {}
+    for (customer,), rows in hist.sort("item_rank").group_by("customer_id", maintain_order=True):
+        owned = set(rows["product_id"].to_list())
+        capped = [
+            p for p, k in zip(rows["product_id"], rows["item_rank"], strict=True) if k <= max_items
+        ]
+        bought = zip(rows["product_id"], rows["last_at"], strict=True)
+        recent = {meta[p]["category_path"] for p, at in bought if at >= cut and p in meta}
+        offers: dict[int, tuple[str, float, int]] = {}
+        for x in capped:
+            for y in rules.get(x, {}):
+                if y in owned or y not in meta or meta[y]["category_path"] in recent:
+                    continue
+                miss = 1.0
+                for x2 in capped:
+                    miss *= 1.0 - min(rules.get(x2, {}).get(y, 0.0), 0.999)
+                best = max(
+                    capped, key=lambda x2: (rules.get(x2, {}).get(y, -1.0), -capped.index(x2))
+                )
+                offers[y] = ("cross_sell", 1.0 - miss, best)
+        for x in capped:
+            info = meta.get(x)
+            if info is None or not info["line"] or info["tier"] == "premium":
+                continue
+            for p, rate in premiums.get(info["line"], []):
+                if p in owned:
+                    continue
+                sources = [x2 for x2 in capped if x2 in meta and meta[x2]["line"] == info["line"]
+                           and meta[x2]["tier"] != "premium"]  # fmt: skip
+                best = min(
+                    sources,
+                    key=lambda x2: (
+                        meta[x2]["category_path"] != meta[p]["category_path"],
+                        capped.index(x2),
+                    ),
+                )
+                offers[p] = ("up_sell", rate, best)
+        ups = sorted(
+            (p for p, o in offers.items() if o[0] == "up_sell"), key=lambda p: (-offers[p][1], p)
+        )
+        reserved = ups[:1]
+        rest = sorted((p for p in offers if p not in reserved), key=lambda p: (-offers[p][1], p))
+        fill = [p for p in popular if p not in owned and p not in offers]
+        ranked = (reserved + rest + fill)[:top_n]
+        expected[customer] = [
+            (p, *offers[p][::2]) if p in offers else (p, "popular", None) for p in ranked
+        ]
+    return expected
+
+
+def test_vectorised_ranking_equals_the_rules_applied_one_customer_at_a_time() -> None:
+    shop = make_shop(400, seed=3)
+    lines = shop.lines.filter(
+        pl.col("placed_at") < dt.datetime.combine(AS_OF, dt.time(), tzinfo=UTC)
+    )
+    result = nbo.recommend(lines, shop.products, as_of=AS_OF, with_reasons=False, fit_sample=None)
+    got: dict[int, list[tuple[int, str, int | None]]] = {}
+    for r in result.recommendations.iter_rows(named=True):
+        got.setdefault(r["customer_id"], []).append(
+            (r["product_id"], r["kind"], r["because_product_id"])
+        )
+    expected = _reference(result, lines, shop.products)
+    assert got == expected
+    assert {k for offers in got.values() for _, k, _ in offers} == {
+        "cross_sell",
+        "up_sell",
+        "popular",
+    }
+
+
+def test_rules_from_a_seeded_sample_and_everyone_scored(shop) -> None:  # type: ignore[no-untyped-def]
+    full = nbo.recommend(shop.lines, shop.products, as_of=shop.end, with_reasons=False)
+    sampled = nbo.recommend(
+        shop.lines, shop.products, as_of=shop.end, with_reasons=False, fit_sample=500, seed=4
+    )
+    again = nbo.recommend(
+        shop.lines, shop.products, as_of=shop.end, with_reasons=False, fit_sample=500, seed=4
+    )
+    assert full.fit_customers == full.n_customers  # 3,000 is under the default sample
+    assert sampled.fit_customers == 500 < sampled.n_customers == full.n_customers
+    assert sampled.recommendations.equals(again.recommendations)  # seeded: the same each run
+    scored = sampled.recommendations["customer_id"].n_unique()
+    assert scored == full.recommendations["customer_id"].n_unique() == full.n_customers
+    assert not sampled.rules.equals(full.rules)  # learnt from fewer customers
+
+
+def test_histories_rank_ties_by_product_id() -> None:
+    day = dt.datetime(2025, 5, 1, tzinfo=UTC)
+    lines = _lines(
+        [(1, 1, 30, day), (1, 1, 10, day), (1, 1, 20, day), (2, 1, 40, day - dt.timedelta(1))]
+    )
+    hist = nbo._histories(lines, AS_OF)
+    assert hist.select("product_id", "item_rank").rows() == [(10, 1), (20, 2), (30, 3), (40, 4)]
