@@ -1,5 +1,5 @@
-"""Tasks on the customer timeline (registered from SalesConfig.ready): "task created" at its
-creation and "task completed" when it was done, each one query on its (customer, time) index.
+"""Tasks on the customer timeline (registered from SalesConfig.ready): ``task_created`` at its
+creation and ``task_done`` when it was done, each one query on its (customer, time) index.
 Only the tasks the viewer may see are listed (``Task.objects.visible_to``)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _created(r: TimelineRequest) -> list[TimelineEntry]:
     qs = _visible(r).select_related("assignee", "created_by")
     return [
         TimelineEntry(
-            kind="task",
+            kind="task_created",
             at=t.created_at,
             id=t.pk,
             title=t.title,
@@ -39,7 +39,7 @@ def _created(r: TimelineRequest) -> list[TimelineEntry]:
             staff=str(t.created_by) if t.created_by_id and t.created_by else "",
             obj=t,
         )
-        for t in r.window(qs, "task", "created_at")
+        for t in r.window(qs, "task_created", "created_at")
     ]
 
 
@@ -75,7 +75,7 @@ def register() -> None:
         return can(user, Action.VIEW, Task)
 
     register_timeline_source(
-        "task", gettext_lazy("Tasks created"), _created, allowed=allowed, position=70
+        "task_created", gettext_lazy("Tasks created"), _created, allowed=allowed, position=70
     )
     register_timeline_source(
         "task_done", gettext_lazy("Tasks completed"), _completed, allowed=allowed, position=71

@@ -207,10 +207,10 @@ def test_tasks_on_the_customer_timeline(make_user: Any, make_customer: Any, make
     entries = customer_timeline(user=rep, customer=customer)
     assert [(e.kind, e.id) for e in entries if e.kind.startswith("task")] == [
         ("task_done", task.pk),
-        ("task", task.pk),
+        ("task_created", task.pk),
     ]
     assert "할 일 완료: 재구매 안내 전화" in [str(e.heading) for e in entries]
-    assert ("task", "만든 할 일") in kind_choices(rep)
+    assert ("task_created", "만든 할 일") in kind_choices(rep)
     # a lead of another team does not see the seoul rep's task on the timeline
     lead = make_user(role="lead", team="busan")
     assert not [
