@@ -548,7 +548,7 @@ def import_preview(request: HttpRequest, job_id: int) -> HttpResponse:
         cells = [
             {
                 "value": r["values"].get(f, ""),
-                "errors": [e for e in r["errors"] if e.get("field") == f],
+                "errors": [_reason_row(job.target, e) for e in r["errors"] if e.get("field") == f],
             }
             for f in fields
         ]
@@ -615,6 +615,44 @@ def _progress(job: ImportJob) -> int:
     return int(min(job.processed_bytes / total, 1.0) * 100) if total else 0
 
 
+# where the rows of each target can be seen once imported (customers have their own link)
+NEXT_PAGES: dict[str, tuple[str, Any]] = {
+    ImportTarget.ORGANIZATIONS: ("web:organization_list", gettext_lazy("See the organizations")),
+    ImportTarget.MEMBERSHIPS: ("web:organization_list", gettext_lazy("See the organizations")),
+    ImportTarget.CONTACT_POINTS: ("web:customer_list", gettext_lazy("See the customers")),
+    ImportTarget.CONSENTS: ("web:customer_list", gettext_lazy("See the customers")),
+    ImportTarget.INTERACTIONS: (
+        "web:customer_list",
+        gettext_lazy("See the customers (the interactions are on their timelines)"),
+    ),
+    ImportTarget.PRODUCTS: ("web:product_list", gettext_lazy("See the products")),
+    ImportTarget.ORDERS: ("web:order_list", gettext_lazy("See the orders")),
+    ImportTarget.RETURNS: ("web:order_list", gettext_lazy("See the orders")),
+}
+
+
+def _choice_hint(target: str, field: str) -> str:
+    """The values a choice field accepts, in the words a Korean file uses (전화, 매장 …), for a
+    rejected cell that held none of them."""
+    spec = next((s for s in TARGETS[target].specs if s.name == field), None)
+    if spec is None or spec.kind != "choice":
+        return ""
+    words: dict[str, str] = {}
+    for alias, value in spec.choice_aliases.items():
+        if not alias.isascii():
+            words.setdefault(value, alias)
+    shown = [words.get(v, v) for v in sorted(c for c in spec.choices if c)]
+    return _("Allowed: %s") % ", ".join(shown)
+
+
+def _reason_row(target: str, reason: dict[str, Any]) -> dict[str, Any]:
+    field = reason.get("field") or ""
+    out = {**reason, "label": _label(field, target) if field else ""}
+    if reason.get("code") == "invalid_choice" and field:
+        out["hint"] = _choice_hint(target, field)
+    return out
+
+
 def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
     finished = job.status in FINAL_STATUSES
     done = job.status == ImportStatus.COMPLETED
@@ -634,10 +672,7 @@ def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
         "row_errors": [
             {
                 "line": e.line,
-                "reasons": [
-                    {**r, "label": _label(r["field"], job.target) if r.get("field") else ""}
-                    for r in e.reasons
-                ],
+                "reasons": [_reason_row(job.target, r) for r in e.reasons],
             }
             for e in (selectors.row_errors(job)[:ERRORS_SHOWN] if finished else [])
         ],
@@ -645,6 +680,11 @@ def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
         "customers": selectors.imported_customers(request.user, job) if done else [],
         "consent_columns": consent_columns,
         "can_write": services.can_import(request.user, job.target),
+        "next_page": (
+            {"url": reverse(NEXT_PAGES[job.target][0]), "label": NEXT_PAGES[job.target][1]}
+            if done and job.target in NEXT_PAGES
+            else None
+        ),
     }
 
 

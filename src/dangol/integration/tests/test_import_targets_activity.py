@@ -325,3 +325,12 @@ def test_the_cli_imports_interactions(admin: Any, tmp_path: Path) -> None:
     call_command("import_data", "interactions", str(path), "--source", "pos", stdout=out)
     assert "completed" in out.getvalue() and "created 1" in out.getvalue()
     assert Interaction.objects.get().kind == "call"
+
+
+def test_a_rejected_choice_lists_the_korean_words_it_accepts() -> None:
+    from dangol.integration import import_views
+
+    hint = import_views._choice_hint("interactions", "channel")
+    assert "전화" in hint and "매장" in hint and "카카오" in hint
+    assert import_views._choice_hint("interactions", "subject") == ""
+    assert "단순변심" in import_views._choice_hint("returns", "reason")
