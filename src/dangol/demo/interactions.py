@@ -159,7 +159,7 @@ def generate_interactions(
             related_type_id=np.full(k, order_ct),
             related_id=orders["id"][in_store],
         )
-    # 4. Regulars who left often complained in their last weeks; a few one-time buyers too.
+    # 4. Regulars who left often complained while fading out; a few one-time buyers too.
     last = np.zeros(n, dtype=np.int64)
     np.maximum.at(last, orders["customer_id"] - base_cid, orders["placed_at"])
     rate = np.where(purchases.leaves, 0.35, np.where(purchases.dropped_out, 0.06, 0.0))
@@ -168,6 +168,16 @@ def generate_interactions(
     )
     k = len(unhappy)
     if k:
+        # A leaving regular complains somewhere in the fade, before the last order (a precursor);
+        # a one-time buyer around their only order.
+        fade = purchases.fade_start[unhappy]
+        early = (fade > 0) & (fade < last[unhappy])
+        span = np.maximum(last[unhappy] - fade, DAY)
+        when = np.where(
+            early,
+            fade + (rng.random(k) * span).astype(np.int64),
+            last[unhappy] + rng.integers(-3 * DAY, 10 * DAY, k),
+        )
         topic = rng.integers(0, len(CHURN_COMPLAINTS), k)
         part(
             inputs.customer_id[unhappy],
@@ -176,7 +186,7 @@ def generate_interactions(
             kind="complaint",
             subject=np.array([t[0] for t in CHURN_COMPLAINTS], dtype=object)[topic],
             body=np.array([t[1] for t in CHURN_COMPLAINTS], dtype=object)[topic],
-            occurred_at=np.minimum(last[unhappy] + rng.integers(-30 * DAY, 10 * DAY, k), end - 60),
+            occurred_at=np.minimum(when, end - 60),
             staff_id=agents[rng.integers(0, len(agents), k)],
             related_type_id=np.zeros(k, dtype=np.int64),
             related_id=np.zeros(k, dtype=np.int64),

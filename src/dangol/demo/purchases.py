@@ -167,6 +167,7 @@ class Purchases:
     return_lines: dict[str, np.ndarray]
     dropped_out: np.ndarray  # per customer: became inactive within the window
     leaves: np.ndarray  # per customer: a regular who stopped within the window (after a fade)
+    fade_start: np.ndarray  # per customer: epoch seconds the fade began (0 when not leaving)
     trouble: np.ndarray  # per customer: propensity to complain and return
 
 
@@ -405,5 +406,13 @@ def generate_purchases(
         },
         dropped_out=dropped_out,
         leaves=leaves,
+        fade_start=np.where(
+            leaves,
+            cal.start_epoch
+            + (cal.to_day(np.where(leaves, np.maximum(fade_from, 0.0), 0.0)) * DAY).astype(
+                np.int64
+            ),
+            0,
+        ),
         trouble=trouble,
     )
