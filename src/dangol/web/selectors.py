@@ -1,4 +1,4 @@
-"""Read queries of the staff app's shell (the dashboard, saved views, people to assign).
+"""Read queries of the staff app's shell (the home page, saved views, people to assign).
 
 Domain lists live with their domains."""
 
@@ -11,11 +11,16 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from dangol.analytics.models import ChurnBand, CustomerMetrics
 from dangol.commerce.models import Order, OrderStatus
 from dangol.core.models import User
 from dangol.core.visibility import Action, can
 from dangol.customers.models import Customer, Organization, RecordStatus
+from dangol.sales.models import Task, TaskStatus
+from dangol.sales.selectors import counts_by_bucket
 from dangol.web.models import SavedView
+
+HOME_ROWS = 6
 
 
 @dataclass(frozen=True)
@@ -24,17 +29,19 @@ class DashboardCounts:
 
     customers: int | None
     organizations: int | None
-    orders: int | None
     orders_last_30_days: int | None
 
     @property
     def has_access(self) -> bool:
-        return any(v is not None for v in (self.customers, self.organizations, self.orders))
+        return any(
+            v is not None for v in (self.customers, self.organizations, self.orders_last_30_days)
+        )
 
 
 def dashboard_counts(*, user: Any) -> DashboardCounts:
-    """Active customers, organizations and orders visible to `user` (one COUNT each)."""
-    customers = organizations = orders = recent = None
+    """Active customers and organizations visible to `user`, and their orders of the last 30
+    days (one COUNT each; no count over the whole order history, which grows without bound)."""
+    customers = organizations = recent = None
     if can(user, Action.VIEW, Customer):
         customers = Customer.objects.visible_to(user).filter(status=RecordStatus.ACTIVE).count()
     if can(user, Action.VIEW, Organization):
@@ -42,10 +49,54 @@ def dashboard_counts(*, user: Any) -> DashboardCounts:
             Organization.objects.visible_to(user).filter(status=RecordStatus.ACTIVE).count()
         )
     if can(user, Action.VIEW, Order):
-        visible_orders = Order.objects.visible_to(user).exclude(status=OrderStatus.CANCELLED)
-        orders = visible_orders.count()
-        recent = visible_orders.filter(placed_at__gte=timezone.now() - timedelta(days=30)).count()
-    return DashboardCounts(customers, organizations, orders, recent)
+        recent = (
+            Order.objects.visible_to(user)
+            .exclude(status=OrderStatus.CANCELLED)
+            .filter(placed_at__gte=timezone.now() - timedelta(days=30))
+            .count()
+        )
+    return DashboardCounts(customers, organizations, recent)
+
+
+@dataclass(frozen=True)
+class MyTasks:
+    """The user's own open tasks: how many are overdue / due today / later, and the next few."""
+
+    overdue: int
+    today: int
+    upcoming: int
+    next: list[Task]
+
+
+def my_tasks(*, user: Any, limit: int = HOME_ROWS) -> MyTasks | None:
+    """None when the user's role has no access to tasks (two queries otherwise)."""
+    if not can(user, Action.VIEW, Task):
+        return None
+    counts = counts_by_bucket(user)
+    upcoming = (
+        Task.objects.visible_to(user)
+        .filter(assignee_id=user.pk, status=TaskStatus.OPEN)
+        .select_related("customer", "organization")
+        .order_by("due_at", "id")[:limit]
+    )
+    return MyTasks(counts["overdue"], counts["today"], counts["upcoming"], list(upcoming))
+
+
+def customers_at_risk(*, user: Any, limit: int = HOME_ROWS) -> list[CustomerMetrics] | None:
+    """The most valuable customers the user can see whose churn risk is high (from the last
+    analytics run), most valuable first; None when the user cannot view customers. One query:
+    the CLV index is walked from the top and stops after `limit` high-risk rows."""
+    if not can(user, Action.VIEW, Customer):
+        return None
+    return list(
+        CustomerMetrics.objects.filter(
+            customer__in=Customer.objects.visible_to(user).filter(status=RecordStatus.ACTIVE),
+            churn_band=ChurnBand.HIGH,
+            clv_12m__isnull=False,
+        )
+        .select_related("customer", "grade")
+        .order_by("-clv_12m", "customer_id")[:limit]
+    )
 
 
 def saved_views(*, user: Any, page: str) -> list[SavedView]:

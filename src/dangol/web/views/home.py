@@ -1,4 +1,4 @@
-"""The landing page after sign-in."""
+"""The landing page after sign-in: what needs the user today."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from dangol.web.selectors import dashboard_counts
+from dangol.web import selectors
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home/home.html", {"counts": dashboard_counts(user=request.user)})
+    """Counts of what the user can see, their open tasks, and valuable customers at risk."""
+    user = request.user
+    context = {
+        "counts": selectors.dashboard_counts(user=user),
+        "tasks": selectors.my_tasks(user=user),
+        "at_risk": selectors.customers_at_risk(user=user),
+    }
+    return render(request, "web/home/home.html", context)
