@@ -9,8 +9,13 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from dangol.analytics.models import GradeChange
-from dangol.customers.timeline import TimelineEntry, TimelineRequest, register_timeline_source
+from dangol.analytics.models import GradeChange, GradeChangeReason
+from dangol.customers.timeline import (
+    TimelineEntry,
+    TimelineRequest,
+    choice_label,
+    register_timeline_source,
+)
 
 
 def _tier_name(tier: object, data: dict[str, object], key: str) -> str:
@@ -34,7 +39,7 @@ def _grade_changes(r: TimelineRequest) -> list[TimelineEntry]:
                 heading=_("Grade changed"),
                 icon="tag",
                 meta=change,
-                summary=str(g.get_reason_display()),
+                summary=choice_label(GradeChangeReason, g.reason),
                 obj=g,
             )
         )

@@ -8,9 +8,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from dangol.commerce.models import Order, Return
+from dangol.commerce.models import Order, OrderStatus, Return, ReturnReason
 from dangol.core.visibility import Action, can
-from dangol.customers.timeline import TimelineEntry, TimelineRequest, register_timeline_source
+from dangol.customers.timeline import (
+    TimelineEntry,
+    TimelineRequest,
+    choice_label,
+    register_timeline_source,
+)
 
 
 def _orders(r: TimelineRequest) -> list[TimelineEntry]:
@@ -30,7 +35,7 @@ def _orders(r: TimelineRequest) -> list[TimelineEntry]:
             channel=o.channel.kind if o.channel else "",
             amount=o.total,
             currency=o.currency,
-            summary=str(o.get_status_display()),
+            summary=choice_label(OrderStatus, o.status),
             obj=o,
         )
         for o in r.window(qs, "order", "placed_at")
@@ -50,7 +55,7 @@ def _returns(r: TimelineRequest) -> list[TimelineEntry]:
             url=reverse("web:order_detail", args=[x.order_id]),
             amount=x.amount,
             currency=x.currency,
-            summary=str(x.get_reason_display()),
+            summary=choice_label(ReturnReason, x.reason),
             detail=x.note,
             obj=x,
         )

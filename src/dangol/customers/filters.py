@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from html import escape
 from typing import Any
 
 from django import forms
 from django.apps import apps
 from django.db.models import Exists, OuterRef, QuerySet
+from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
 
@@ -84,6 +88,26 @@ DATE_WIDGET = forms.DateInput(attrs={"type": "date", "class": "form-control"})
 SELECT = {"class": "form-select"}
 
 
+class QuickSelect(forms.Select):
+    """A ``<select>`` built in Python. Django renders each option through a template (≈ 0.1 ms
+    an option): the owner filter's few hundred staff would cost tens of milliseconds a page."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        values = value if isinstance(value, list | tuple) else [value]
+        chosen = {str(v) for v in values if v is not None}
+        options = mark_safe(  # noqa: S308 - every value and label is escaped here
+            "".join(
+                f'<option value="{escape(str(v))}"{" selected" if str(v) in chosen else ""}>'
+                f"{escape(str(label))}</option>"
+                for v, label in self.choices
+            )
+        )
+        final = self.build_attrs(self.attrs, attrs)
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt(final), options)
+
+
 def _start_of(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
@@ -96,21 +120,23 @@ class CustomerFilterForm(forms.Form):
         label=_("Lifecycle stage"),
         required=False,
         choices=[("", _("All stages")), *LifecycleStage.choices],
-        widget=forms.Select(attrs=SELECT),
+        widget=QuickSelect(attrs=SELECT),
     )
     owner = forms.ModelChoiceField(
         label=_("Owner"),
         required=False,
-        queryset=User.objects.filter(is_active=True).order_by("display_name", "id"),
+        queryset=User.objects.filter(is_active=True)
+        .only("id", "display_name", "email")
+        .order_by("display_name", "id"),
         empty_label=_("Any owner"),
-        widget=forms.Select(attrs=SELECT),
+        widget=QuickSelect(attrs=SELECT),
     )
     team = forms.ModelChoiceField(
         label=_("Team"),
         required=False,
         queryset=Team.objects.order_by("name"),
         empty_label=_("Any team"),
-        widget=forms.Select(attrs=SELECT),
+        widget=QuickSelect(attrs=SELECT),
     )
     tag = forms.CharField(
         label=_("Tag"),
@@ -122,19 +148,19 @@ class CustomerFilterForm(forms.Form):
         label=_("Region"),
         required=False,
         choices=[("", _("All regions")), *Region.choices],
-        widget=forms.Select(attrs=SELECT),
+        widget=QuickSelect(attrs=SELECT),
     )
     consent_channel = forms.ChoiceField(
         label=_("Marketing consent channel"),
         required=False,
         choices=[("", _("Any channel")), *ConsentChannel.choices],
-        widget=forms.Select(attrs=SELECT),
+        widget=QuickSelect(attrs=SELECT),
     )
     consent = forms.ChoiceField(
         label=_("Consent status"),
         required=False,
         choices=CONSENT_FILTER_CHOICES,
-        widget=forms.Select(attrs=SELECT),
+        widget=QuickSelect(attrs=SELECT),
     )
     signup_from = forms.DateField(label=_("Signed up from"), required=False, widget=DATE_WIDGET)
     signup_to = forms.DateField(label=_("Signed up until"), required=False, widget=DATE_WIDGET)
@@ -145,7 +171,7 @@ class CustomerFilterForm(forms.Form):
         label=_("Last purchase until"), required=False, widget=DATE_WIDGET
     )
     cf = forms.ChoiceField(
-        label=_("Custom field"), required=False, widget=forms.Select(attrs=SELECT)
+        label=_("Custom field"), required=False, widget=QuickSelect(attrs=SELECT)
     )
     cf_value = forms.CharField(
         label=_("Value"),
@@ -157,13 +183,13 @@ class CustomerFilterForm(forms.Form):
     # Analytics of the last run (the analytics app's CustomerMetrics, read through the app
     # registry: customers does not import analytics). Served by the metrics indexes.
     grade = forms.ChoiceField(
-        label=_("Grade"), required=False, choices=[], widget=forms.Select(attrs=SELECT)
+        label=_("Grade"), required=False, choices=[], widget=QuickSelect(attrs=SELECT)
     )
     rfm_segment = forms.ChoiceField(
-        label=_("RFM segment"), required=False, choices=[], widget=forms.Select(attrs=SELECT)
+        label=_("RFM segment"), required=False, choices=[], widget=QuickSelect(attrs=SELECT)
     )
     churn_band = forms.ChoiceField(
-        label=_("Churn risk"), required=False, choices=[], widget=forms.Select(attrs=SELECT)
+        label=_("Churn risk"), required=False, choices=[], widget=QuickSelect(attrs=SELECT)
     )
     clv_min = forms.DecimalField(label=_("12-month CLV from"), required=False, min_value=0)
     clv_max = forms.DecimalField(label=_("12-month CLV up to"), required=False, min_value=0)
