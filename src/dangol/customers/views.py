@@ -121,8 +121,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         qs = qs.select_related("metrics", "metrics__grade")
     page = _page(qs, order, request, PAGE_SIZE)
     for c in page.items:  # labels once per row (get_FOO_display hashes every choice per call)
-        c.stage_label = choice_label(LifecycleStage, c.lifecycle_stage)  # type: ignore[attr-defined]
-        c.region_label = choice_label(Region, c.region) if c.region else ""  # type: ignore[attr-defined]
+        c.stage_label = choice_label(LifecycleStage, c.lifecycle_stage)
+        c.region_label = choice_label(Region, c.region) if c.region else ""
     base_query = _query_without(request.GET, "after", "before", "view")
     context = {
         "page": page,
