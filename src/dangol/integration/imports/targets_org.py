@@ -34,12 +34,12 @@ from dangol.customers.models import (
     OrganizationMembership,
     OrganizationSize,
     RecordStatus,
+    Region,
 )
 from dangol.integration.imports import parsing
 from dangol.integration.imports.mapping import FieldSpec, Reason
 from dangol.integration.imports.parsing import FieldIssue
 from dangol.integration.imports.targets import (
-    REGION_VALUES,
     Context,
     Row,
     Target,
@@ -57,6 +57,7 @@ from dangol.integration.imports.targets_shared import (
 from dangol.integration.imports.writer import TableWriter, allocate_ids, qn, update_rows
 from dangol.integration.models import ImportTarget, RowOutcome
 
+REGION_VALUES = frozenset(Region.values)
 ORGANIZATION_COMPARE = ("name", "business_number", "industry", "size", "website", "region")
 ORGANIZATION_CONTACTS = (
     ("phone", ContactKind.PHONE),
