@@ -222,3 +222,11 @@ def test_command_can_skip_the_analytics(db, fast_hashing):
     call_command("demo", "--size", "100", "--no-serve", "--no-analytics", stdout=out)
     assert GradeProgram.objects.filter(is_active=True).exists()
     assert not ModelRun.objects.exists()
+
+
+def test_command_skips_the_analytics_of_a_large_company(db, fast_hashing, monkeypatch):
+    monkeypatch.setattr(programs, "ANALYTICS_AUTO_LIMIT", 50)
+    out = io.StringIO()
+    call_command("demo", "--size", "100", "--no-serve", stdout=out)
+    assert "dangol analytics run" in " ".join(out.getvalue().split())
+    assert not ModelRun.objects.exists()
