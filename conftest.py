@@ -33,6 +33,18 @@ def _fresh_cache() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the default language (Korean). A request made by an earlier test
+    leaves its language active in the thread, which would make labels depend on test order."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 CUSTOMER_TYPES = [
     "customers.customer",
     "customers.organization",

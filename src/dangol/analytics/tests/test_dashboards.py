@@ -163,9 +163,9 @@ def test_rfm_movement_between_the_last_two_runs(
     assert mine.to_dicts() == [
         {
             "from_segment": "champions",
-            "from_label": "Champions",
+            "from_label": "챔피언",
             "to_segment": "champions",
-            "to_label": "Champions",
+            "to_label": "챔피언",
             "customers": 1,
         }
     ]
@@ -181,8 +181,8 @@ def test_grade_distribution_benefits_and_migrations(shop: dict[str, Any], market
     assert [b["benefits"] for b in board["benefits"]] == [["5% 적립", "무료 배송"], ["생일 쿠폰"]]
     moves = board["migrations"].to_dicts()
     assert {(m["from_tier"], m["to_tier"], m["customers"]) for m in moves} == {
-        ("No grade", "골드", 1),
-        ("No grade", "웰컴", 3),
+        ("등급 없음", "골드", 1),
+        ("등급 없음", "웰컴", 3),
     }
     assert all(m["initial"] for m in moves)
     # a period before the run holds no change
@@ -261,7 +261,7 @@ def test_cohort_kpis_and_revenue_share(shop: dict[str, Any], marketer: Any, rep:
     share = board["share_grade"].group_by("group").agg(pl.col("revenue").sum())
     assert dict(share.iter_rows()) == {"골드": 4_000_000, "웰컴": 230_000}
     segments = board["share_segment"].group_by("group").agg(pl.col("revenue").sum())
-    assert dict(segments.iter_rows())["Lost"] == 80_000
+    assert dict(segments.iter_rows())["이탈 고객"] == 80_000
     mine = dashboards.cohorts_dashboard(rep, everything)
     assert (
         mine is not None
