@@ -119,7 +119,9 @@ class ContactPointTarget(Target):
             aliases=("연락처", "값", "contact", "contact_point"),
         ),
         FieldSpec("label", max_length=50, aliases=("구분", "라벨", "용도", "메모")),
-        FieldSpec("is_primary", "bool", aliases=("대표", "기본", "대표연락처", "primary")),
+        FieldSpec(
+            "is_primary", "bool", aliases=("대표", "대표여부", "기본", "대표연락처", "primary")
+        ),
     )
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:

@@ -144,7 +144,9 @@ class OrganizationTarget(Target):
             ),
         ),
         FieldSpec("business_number", max_length=20, aliases=BUSINESS_NUMBER_ALIASES),
-        FieldSpec("industry", max_length=100, aliases=("업종", "업태", "산업", "업종명")),
+        FieldSpec(
+            "industry", max_length=100, aliases=("업종", "업태", "산업", "업종명", "업종/업태")
+        ),
         FieldSpec(
             "size",
             "choice",
@@ -485,6 +487,7 @@ class MembershipTarget(Target):
             "bool",
             aliases=(
                 "주담당자",
+                "주담당자여부",
                 "대표담당자",
                 "주연락처",
                 "대표연락처",

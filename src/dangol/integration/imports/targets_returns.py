@@ -86,7 +86,7 @@ class ReturnTarget(Target):
         FieldSpec(
             "returned_at",
             "datetime",
-            aliases=("반품일", "반품일시", "반품접수일", "환불일", "date"),
+            aliases=("반품일", "반품일자", "반품일시", "반품접수일", "환불일", "환불일자", "date"),
         ),
         FieldSpec("note", max_length=2000, aliases=("메모", "비고", "상세사유", "note")),
     )

@@ -334,3 +334,37 @@ def test_a_rejected_choice_lists_the_korean_words_it_accepts() -> None:
     assert "전화" in hint and "매장" in hint and "카카오" in hint
     assert import_views._choice_hint("interactions", "subject") == ""
     assert "단순변심" in import_views._choice_hint("returns", "reason")
+
+
+def test_call_center_and_return_headers_are_recognised() -> None:
+    from dangol.integration.selectors import suggest_mapping
+
+    header = [
+        "접수번호",
+        "고객번호",
+        "접수일시",
+        "상담채널",
+        "상담구분",
+        "상담제목",
+        "상담내용",
+        "처리자",
+    ]
+    assert list(suggest_mapping("interactions", header, []).mapping.values()) == [
+        "external_id",
+        "customer_external_id",
+        "occurred_at",
+        "channel",
+        "kind",
+        "subject",
+        "body",
+        "staff",
+    ]
+    returns = ["반품번호", "주문번호", "상품코드", "반품수량", "반품사유", "반품일자"]
+    assert list(suggest_mapping("returns", returns, []).mapping.values()) == [
+        "return_id",
+        "order_id",
+        "sku",
+        "quantity",
+        "reason",
+        "returned_at",
+    ]
