@@ -734,16 +734,21 @@ def request_export(
     """Queue an export of the customers `actor` may export that match `filters` (the
     customer API's list filters). Contact data is unmasked only for roles with the PII
     permission (and then each exported customer is written to the PII access log)."""
-    from dangol.integration.exports import parse_filters
+    from dangol.integration.exports import export_segment, parse_filters
 
     if not can(actor, Action.EXPORT, Customer):
         raise Forbidden()
     if format not in ExportFormat.values:
         raise ValidationFailed.single("format", "invalid_choice", _("Choose CSV, XLSX or Parquet."))
     filters = dict(filters or {})
-    parse_filters(filters, actor)  # a segment must be one the actor may see
+    parse_filters(filters)
+    segment = export_segment(actor, filters)  # one the actor may see
     job = ExportJob.objects.create(
-        requested_by=actor, format=format, filters=filters, unmasked=can_view_pii(actor)
+        requested_by=actor,
+        format=format,
+        filters=filters,
+        segment=segment.name[:100] if segment is not None else "",
+        unmasked=can_view_pii(actor),
     )
     audit.record(actor, "export.requested", job, after={"format": format, "filters": filters})
     if enqueue:

@@ -103,4 +103,6 @@ def test_the_segment_page_links_to_an_export_of_it(
     assert f'name="segment" value="{segment.pk}"' in html and "서울 고객" in html
     response = client.post("/data/exports/", {"format": "csv", "segment": segment.pk})
     assert response.status_code == 302
-    assert services.ExportJob.objects.get().filters == {"segment": str(segment.pk)}
+    job = services.ExportJob.objects.get()
+    assert (job.filters, job.segment) == ({"segment": str(segment.pk)}, "서울 고객")
+    assert "서울 고객" in client.get("/data/exports/").content.decode()  # the list says which
