@@ -896,6 +896,21 @@ def compile_definition(definition: dict[str, Any], clock: Clock | None = None) -
     return _Compiler(clock or Clock.current()).node(definition)
 
 
+def _cost(node: dict[str, Any]) -> int:
+    """How expensive a node is to test per customer: 0 a column, 1 a one-row probe (metrics,
+    consent, grade, tags), 2 a group, 3 behaviour over orders, lines or interactions."""
+    if "field" not in node:
+        return 2
+    spec = FIELDS.get(node["field"])
+    if spec is None:
+        return 0  # custom fields live in the customer row
+    if spec.type == FieldType.EVENT:
+        return 3
+    if spec.type in (FieldType.CONSENT, FieldType.GRADE, FieldType.MULTI):
+        return 1
+    return 0
+
+
 class _Compiler:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -903,7 +918,10 @@ class _Compiler:
     def node(self, node: dict[str, Any]) -> Q:
         if "all" in node:
             q = Q()
-            for child in node["all"]:
+            # Cheap tests first: PostgreSQL plans the conjunction as a whole, but SQLite tests
+            # the terms in the order written, so a column or a one-row consent probe then spares
+            # most customers the behaviour subquery (orders, lines, interactions).
+            for child in sorted(node["all"], key=_cost):
                 q &= self.node(child)
             return q
         if "any" in node:
