@@ -42,12 +42,15 @@ logger = logging.getLogger(__name__)
 
 # A stored model is trusted this long; then the next import trains a new one on its data.
 MODEL_MAX_AGE = datetime.timedelta(days=7)
+# A model trained on fewer records (new and existing together) is used for its call but not
+# kept: a first import of a handful of rows must not set the model of the week.
+MODEL_MIN_RECORDS = 1_000
 
 
 class DatabaseModelStore:
     """Trained matching models in the database (``MatchingModel``), shared by every worker:
     the first chunk of an import trains the model (10-20 s), the following chunks and the
-    imports of the next ``MODEL_MAX_AGE`` reuse it."""
+    imports of the next ``MODEL_MAX_AGE`` reuse it (if it saw ``MODEL_MIN_RECORDS``)."""
 
     def __init__(self, max_age: datetime.timedelta = MODEL_MAX_AGE) -> None:
         self.max_age = max_age
@@ -61,6 +64,8 @@ class DatabaseModelStore:
         return found
 
     def put(self, key: str, settings: dict[str, Any], *, records: int) -> None:
+        if records < MODEL_MIN_RECORDS:
+            return
         MatchingModel.objects.update_or_create(
             key=key,
             defaults={"settings": settings, "records": records, "trained_at": timezone.now()},

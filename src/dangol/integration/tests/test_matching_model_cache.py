@@ -68,18 +68,25 @@ def test_other_columns_need_another_model(trainings: list[int]) -> None:
 def test_the_database_store_keeps_models_for_a_week(db: Any) -> None:
     store = matcher.DatabaseModelStore()
     store.put("link_only:abc", {"probability_two_random_records_match": 0.01}, records=10)
-    store.put("link_only:abc", {"probability_two_random_records_match": 0.02}, records=20)
+    assert store.get("link_only:abc") is None  # too few records to trust for a week
+    store.put("link_only:abc", {"probability_two_random_records_match": 0.01}, records=1000)
+    store.put("link_only:abc", {"probability_two_random_records_match": 0.02}, records=2000)
 
     assert store.get("link_only:abc") == {"probability_two_random_records_match": 0.02}
-    assert MatchingModel.objects.get().records == 20
+    assert MatchingModel.objects.get().records == 2000
     MatchingModel.objects.update(trained_at=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
     assert store.get("link_only:abc") is None
     assert store.get("link_only:other") is None
 
 
 def test_an_imports_chunks_train_the_model_once(
-    admin: Any, make_customer: Any, tmp_path: Path, trainings: list[int]
+    admin: Any,
+    make_customer: Any,
+    tmp_path: Path,
+    trainings: list[int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(matcher, "MODEL_MIN_RECORDS", 0)  # a tiny file, for speed
     names = ["김민준", "이서연", "박지훈", "최유나", "정하은", "강도윤"]
     for i, name in enumerate(names):
         make_customer(
