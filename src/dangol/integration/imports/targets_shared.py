@@ -96,7 +96,8 @@ def rows_by_keys(
         return []
     field = model._meta.get_field(column)
     assert isinstance(field, models.Field)
-    cond, params = in_keys(qn(str(field.column)), list(keys))
+    column_sql = f"{qn(model._meta.db_table)}.{qn(str(field.column))}"  # joins may follow
+    cond, params = in_keys(column_sql, list(keys))
     qs: QuerySet[Any] = model._default_manager.filter(**where).extra(  # noqa: S610
         where=[cond], params=params
     )
