@@ -2,27 +2,36 @@
 the same rows in the same run, and the peak memory at two file sizes (issue 5 §1, ADR 0005).
 
 For each file size (customers; ``DANGOL_BENCH_IMPORT_CUSTOMERS``, default ``100000,1000000``)
-a subprocess, in a scratch database of its own (``var/bench/imports.sqlite3`` or
-``dangol_bench_imports``, created empty and migrated), writes a customer file (CSV, UTF-8 with
-BOM, Korean headers; one row in 1,000 has an impossible birth date and is rejected) and an
-order file (``LINES_PER_ORDER`` lines per order, one order per customer), and imports them with
-``run_import`` as a user would (streamed, chunked, every check, lookup, change-feed entry and
-purchase aggregate). It then inserts the same rows raw with the engine's plain path
-(``executemany`` on SQLite, ``COPY`` on PostgreSQL) in transactions of the pipeline's
-``CHUNK_SIZE``: customers with their contact points, external ids and change-feed entries;
-orders with their lines. No parsing, no checks, no lookups: the ceiling of this database with
-its indexes, foreign keys and durability. The ratio (import rows/s ÷ raw rows/s) is less
-sensitive to the load of a shared machine than either figure. Peak RSS is the subprocess's
-``ru_maxrss``: equal at both sizes means memory does not grow with the file.
+two subprocesses run, each in a freshly created, migrated scratch database of its own
+(``var/bench/imports.sqlite3`` or ``dangol_bench_imports``), so neither inherits the other's
+rows and indexes:
 
-    python -m bench.imports --customers 20000 --out result.json   (with DANGOL_DATABASE_URL;
-                                                                    a temporary SQLite without)
+- *import*: writes a customer file (CSV, UTF-8 with BOM, Korean headers; one row in 1,000 has
+  an impossible birth date and is rejected) and an order file (``LINES_PER_ORDER`` lines per
+  order, one order per accepted customer), and imports them with ``run_import`` as a user
+  would: streamed, chunked, every check, lookup, change-feed entry and purchase aggregate;
+- *raw*: inserts the same rows with the engine's plain path (``executemany`` on SQLite,
+  ``COPY`` on PostgreSQL) in transactions of the pipeline's ``CHUNK_SIZE``, the values made
+  outside the timed part: customers with their contact points, external ids and change-feed
+  entries; orders with their lines; then, timed apart, the per-chunk purchase-aggregate
+  UPDATE the import also runs. No parsing, no checks, no lookups: the ceiling of this database
+  with its indexes, foreign keys and durability.
+
+The ratio (import rows/s ÷ raw rows/s) is less sensitive to the load of a shared machine than
+either figure, and the same ratio in CPU seconds (the subprocess plus, on PostgreSQL, its
+server backend) hardly depends on it at all. Peak RSS is the import subprocess's
+``ru_maxrss``, peak heap its largest anonymous RSS after a chunk: equal at both sizes means
+memory does not grow with the file.
+
+    python -m bench.imports --customers 20000            (both phases, temporary SQLite files)
+    python -m bench.imports --customers 20000 --phase import --out r.json  (DANGOL_DATABASE_URL)
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import contextlib
 import csv
 import datetime
 import json
@@ -70,6 +79,7 @@ def scratch_url(ctx: Context) -> str:
         ("rows_per_s", "rows/s"),
         ("raw_rows_per_s", "raw insert rows/s"),
         ("ratio", "import ÷ raw"),
+        ("cpu_ratio", "same, in CPU time"),
         ("peak_rss_mb", "peak RSS MB"),
         ("peak_heap_mb", "peak heap MB"),
         ("load", "load avg"),
@@ -84,20 +94,27 @@ def imports(ctx: Context) -> Outcome:
     rows: list[Row] = []
     details: dict[str, Any] = {}
     for n in sizes():
-        reset_scratch(url)
-        out = ctx.workdir / f"imports-{n}.json"
-        try:
-            subprocess.run(  # noqa: S603 - our own command line
-                [sys.executable, "-m", "bench.imports", "--customers", str(n), "--out", str(out)],
-                env={**ctx.env, "DANGOL_DATABASE_URL": url},
-                cwd=ctx.repo,
-                check=True,
-                timeout=7200,
-            )
-            result = json.loads(out.read_text(encoding="utf-8"))
-        finally:
-            if url.startswith("sqlite"):
-                reset_scratch(url)
+        phases = {}
+        for phase in ("import", "raw"):  # each in a fresh database, so neither inherits indexes
+            reset_scratch(url)
+            out = ctx.workdir / f"imports-{n}-{phase}.json"
+            try:
+                subprocess.run(  # noqa: S603 - our own command line
+                    [
+                        sys.executable,
+                        *("-m", "bench.imports", "--customers", str(n)),
+                        *("--phase", phase, "--out", str(out)),
+                    ],
+                    env={**ctx.env, "DANGOL_DATABASE_URL": url},
+                    cwd=ctx.repo,
+                    check=True,
+                    timeout=7200,
+                )
+                phases[phase] = json.loads(out.read_text(encoding="utf-8"))
+            finally:
+                if url.startswith("sqlite"):
+                    reset_scratch(url)
+        result = combine(phases["import"], phases["raw"])
         details[str(n)] = result
         for key, label, goal in (
             ("customers", "customer rows", 50_000),
@@ -112,6 +129,7 @@ def imports(ctx: Context) -> Outcome:
                         "rows_per_s": r["rows_per_s"],
                         "raw_rows_per_s": r["raw_rows_per_s"],
                         "ratio": r["ratio"],
+                        "cpu_ratio": r.get("cpu_ratio"),
                         "peak_rss_mb": result["peak_rss_mb"],
                         "peak_heap_mb": result.get("peak_heap_mb"),
                         "load": r["load"],
@@ -133,6 +151,9 @@ def imports(ctx: Context) -> Outcome:
             "grow with the file.",
             "Order lines, raw with aggregates (in details): the raw insert plus the per-chunk "
             "purchase-aggregate UPDATE the import also runs.",
+            "same, in CPU time: rows per CPU-second of the import ÷ the raw insert's, counting "
+            "this process and (PostgreSQL) its server backend: the work done, whatever share of "
+            "the shared cores each phase got.",
             "load avg: the 1-minute load average at the start and end of the import phase (the "
             "machine is shared; the ratio is the steadier figure).",
         ],
@@ -208,6 +229,27 @@ def rss_anon_mb() -> float:
 HEAP: list[float] = [0.0]  # the largest RssAnon seen after a chunk
 
 
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and, on PostgreSQL, by its server backend (read
+    from /proc when the server runs on this machine): the work itself, whatever share of the
+    shared cores it got. SQLite works inside this process."""
+    from django.db import connection
+
+    t = os.times()
+    total = t.user + t.system
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+    return total
+
+
 def _sample(_job: Any) -> None:
     HEAP[0] = max(HEAP[0], rss_anon_mb())
 
@@ -218,11 +260,18 @@ def _import(target: str, path: Path) -> tuple[float, Any, list[float]]:
     job = services.create_import_job(target=target, source=SOURCE, path=path, actor=None)
     services.start_import(job=job, actor=None, enqueue=False)
     load = [os.getloadavg()[0]]
+    cpu = cpu_seconds()
     started = time.perf_counter()
     job = services.run_import(job=job, progress=_sample)
     seconds = time.perf_counter() - started
+    CPU[target] = cpu_seconds() - cpu
+    PEAK_AFTER[target] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     load.append(os.getloadavg()[0])
     return seconds, job, load
+
+
+CPU: dict[str, float] = {}  # CPU seconds of each phase (cpu_seconds)
+PEAK_AFTER: dict[str, int] = {}  # ru_maxrss (MB) after each phase
 
 
 def _chunks(n: int, size: int) -> Iterator[range]:
@@ -230,8 +279,24 @@ def _chunks(n: int, size: int) -> Iterator[range]:
         yield range(start, min(start + size, n))
 
 
-def raw_customers(n: int) -> tuple[float, array.array[int]]:
-    """Insert the accepted customers of the file as the import writes them, nothing else."""
+class Clock:
+    """Wall and CPU seconds of the timed parts only (row values are made outside them)."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        yield
+        self.wall += time.perf_counter() - wall
+        self.cpu += cpu_seconds() - cpu
+
+
+def raw_customers(n: int) -> tuple[Clock, array.array[int]]:
+    """Insert the accepted customers of the file as the import writes them (customer, contact
+    points, external id, change-feed entry), nothing else; the row values are made before
+    each timed transaction."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -240,67 +305,64 @@ def raw_customers(n: int) -> tuple[float, array.array[int]]:
     from dangol.integration.imports.writer import TableWriter, allocate_ids
 
     now = timezone.now()
-    source = SOURCE + "-raw"
     ids = array.array("q")
-    started = time.perf_counter()
+    clock = Clock()
     for part in _chunks(n, CHUNK_SIZE):
-        people = [_customer(i) for i in part if _accepted(i)]
-        with transaction.atomic():
+        people, contacts = [], []
+        for k, i in enumerate(j for j in part if _accepted(j)):
+            ext, name, mobile, email, birth, gender = _customer(i)
+            y, m, d = birth.split(".")
+            people.append(
+                (
+                    ext,
+                    name[:1],
+                    name[1:],
+                    name,
+                    datetime.date(int(y), int(m), int(d)),
+                    "M" if gender == "남" else "F",
+                )
+            )
+            e164 = "+82" + mobile[1:].replace("-", "")
+            contacts.append((k, "mobile", mobile, e164, e164, mobile[-4:], True))
+            if email:
+                local, domain = email.split("@")
+                norm = f"{local}@{domain.lower()}"
+                contacts.append((k, "email", email, norm, norm.lower(), "", True))
+        with clock.timed(), transaction.atomic():
             new = allocate_ids(Customer, len(people))
             ids.extend(new)
-            rows, cps, exts, feed = [], [], [], []
-            for cid, (ext, name, mobile, email, birth, gender) in zip(new, people, strict=True):
-                y, m, d = birth.split(".")
-                rows.append(
-                    (
-                        cid,
-                        name[:1],
-                        name[1:],
-                        name,
-                        datetime.date(int(y), int(m), int(d)),
-                        "M" if gender == "남" else "F",
-                    )
-                )
-                e164 = "+82" + mobile[1:].replace("-", "")
-                cps.append((cid, "mobile", mobile, e164, e164, mobile[-4:], True))
-                if email:
-                    local, domain = email.split("@")
-                    norm = f"{local}@{domain.lower()}"
-                    cps.append((cid, "email", email, norm, norm.lower(), "", True))
-                exts.append((cid, ext))
-                feed.append(("customer", cid, "created"))
             TableWriter(
                 Customer,
                 ("id", "family_name", "given_name", "full_name", "birth_date", "gender"),
                 now,
-                constants={"source": source, "created_at": now, "updated_at": now},
-            ).insert(rows)
+                constants={"source": SOURCE, "created_at": now, "updated_at": now},
+            ).insert([(cid, *p[1:]) for cid, p in zip(new, people, strict=True)])
             TableWriter(
                 ContactPoint,
                 ("customer_id", "kind", "value", "normalized", "match_key", "last4", "is_primary"),
                 now,
                 constants={"created_at": now},
-            ).insert(cps)
+            ).insert([(new[c[0]], *c[1:]) for c in contacts])
             TableWriter(
                 ExternalId,
                 ("customer_id", "key"),
                 now,
-                constants={"source": source, "created_at": now},
-            ).insert(exts)
+                constants={"source": SOURCE, "created_at": now},
+            ).insert([(cid, p[0]) for cid, p in zip(new, people, strict=True)])
             TableWriter(
                 ChangeFeedEntry,
                 ("object_type", "object_id", "op"),
                 now,
                 constants={"data": {}, "at": now},
-            ).insert(feed)
-    return time.perf_counter() - started, ids
+            ).insert([("customer", cid, "created") for cid in new])
+    return clock, ids
 
 
-def raw_orders(n: int, customer_ids: array.array[int]) -> tuple[float, int, float]:
+def raw_orders(n: int, customer_ids: array.array[int]) -> tuple[Clock, Clock, int]:
     """Insert the orders of the file (for the raw customers) with their lines, nothing else;
     then, timed apart, the purchase aggregates of each chunk's customers
-    (``refresh_purchase_aggregates``, which the import runs per chunk too). Returns (insert
-    seconds, lines, aggregate seconds)."""
+    (``refresh_purchase_aggregates``, which the import runs per chunk too). Returns the clocks
+    of the inserts and of the aggregates, and the lines written."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -310,123 +372,163 @@ def raw_orders(n: int, customer_ids: array.array[int]) -> tuple[float, int, floa
     from dangol.integration.imports.writer import TableWriter, allocate_ids
 
     now = timezone.now()
-    source = SOURCE + "-raw"
     tz = timezone.get_current_timezone()
     products = {
         sku: (pid, price) for pid, sku, price in Product.objects.values_list("id", "sku", "price")
     }
     accepted = [i for i in range(n) if _accepted(i)]
     lines_written = 0
-    aggregates = 0.0
-    started = time.perf_counter()
+    inserts, aggregates = Clock(), Clock()
     per_chunk = max(1, CHUNK_SIZE // LINES_PER_ORDER)
     for start in range(0, len(accepted), per_chunk):
         part = accepted[start : start + per_chunk]
-        with transaction.atomic():
+        orders, lines = [], []
+        for k, i in enumerate(part):
+            subtotal = Decimal(0)
+            for j in range(LINES_PER_ORDER):
+                pid, price = products[f"B-SKU-{(i + j * 7) % PRODUCTS}"]
+                qty = 1 + j % 2
+                lines.append((k, pid, qty, price, Decimal(0), price * qty))
+                subtotal += price * qty
+            placed = datetime.datetime.strptime(_placed(i), "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+            orders.append((customer_ids[start + k], placed, subtotal, subtotal, f"O{i}"))
+        with inserts.timed(), transaction.atomic():
             oids = allocate_ids(Order, len(part))
-            orders, lines = [], []
-            for k, (oid, i) in enumerate(zip(oids, part, strict=True)):
-                subtotal = Decimal(0)
-                for j in range(LINES_PER_ORDER):
-                    pid, price = products[f"B-SKU-{(i + j * 7) % PRODUCTS}"]
-                    qty = 1 + j % 2
-                    lines.append((oid, pid, qty, price, Decimal(0), price * qty))
-                    subtotal += price * qty
-                placed = datetime.datetime.strptime(_placed(i), "%Y-%m-%d %H:%M").replace(tzinfo=tz)
-                orders.append(
-                    (
-                        oid,
-                        f"RAW{oid}",
-                        customer_ids[start + k],
-                        placed,
-                        subtotal,
-                        subtotal,
-                        f"O{i}",
-                    )
-                )
             TableWriter(
                 Order,
                 ("id", "number", "customer_id", "placed_at", "subtotal", "total", "external_id"),
                 now,
-                constants={"source": source, "created_at": now},
-            ).insert(orders)
+                constants={"source": SOURCE, "created_at": now},
+            ).insert([(oid, f"RAW{oid}", *o) for oid, o in zip(oids, orders, strict=True)])
             TableWriter(
                 OrderLine,
                 ("order_id", "product_id", "quantity", "unit_price", "discount", "line_total"),
                 now,
-            ).insert(lines)
-            lines_written += len(lines)
-            began = time.perf_counter()
-            refresh_purchase_aggregates(sorted(o[2] for o in orders), now)
-            aggregates += time.perf_counter() - began
-    return time.perf_counter() - started - aggregates, lines_written, aggregates
+            ).insert([(oids[line[0]], *line[1:]) for line in lines])
+        with aggregates.timed(), transaction.atomic():
+            refresh_purchase_aggregates(sorted(o[0] for o in orders), now)
+        lines_written += len(lines)
+    return inserts, aggregates, lines_written
 
 
-def measure(n: int) -> dict[str, Any]:
-    """Import a file of ``n`` customers and their orders, then raw-insert the same rows."""
+def measure_import(n: int) -> dict[str, Any]:
+    """Import a file of ``n`` customers and one of their orders (empty, migrated database)."""
     from django.core.management import call_command
     from django.db import connection
 
     call_command("migrate", interactive=False, verbosity=0)
     with tempfile.TemporaryDirectory(prefix="dangol-imports-") as tmp:
         customers, products, orders = write_files(Path(tmp), n)
-        sizes_mb = {
+        out: dict[str, Any] = {
+            "database": connection.vendor,
             "customers_file_mb": round(customers.stat().st_size / 2**20, 1),
             "orders_file_mb": round(orders.stat().st_size / 2**20, 1),
         }
-        c_s, c_job, c_load = _import("customers", customers)
-        rss_customers = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        for key, target, path in (
+            ("customers", "customers", customers),
+            ("products", "products", products),
+            ("order_lines", "orders", orders),
+        ):
+            seconds, job, load = _import(target, path)
+            out[key] = {
+                "rows": job.rows_read,
+                "seconds": round(seconds, 2),
+                "cpu_seconds": round(CPU[target], 2),
+                "load": " → ".join(f"{x:.1f}" for x in load),
+                "counts": job.counts(),
+            }
+        out["peak_rss_mb_after_customers"] = PEAK_AFTER.get("customers", 0)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    out["peak_heap_mb"] = round(HEAP[0])
+    return out
+
+
+def measure_raw(n: int) -> dict[str, Any]:
+    """The raw insert of the same rows (empty, migrated database; the 200 products imported
+    first, untimed, as the order import needs them)."""
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    with tempfile.TemporaryDirectory(prefix="dangol-imports-") as tmp:
+        _customers, products, _orders = write_files(Path(tmp), 0)
         _import("products", products)
-        o_s, o_job, o_load = _import("orders", orders)
-    raw_c_s, raw_ids = raw_customers(n)
-    raw_o_s, raw_lines, raw_agg_s = raw_orders(n, raw_ids)
-    c_rows, lines = c_job.rows_read, o_job.rows_read
+    load = [os.getloadavg()[0]]
+    clock_c, ids = raw_customers(n)
+    load.append(os.getloadavg()[0])
+    clock_o, clock_a, lines = raw_orders(n, ids)
+    load.append(os.getloadavg()[0])
     return {
-        "database": connection.vendor,
         "customers": {
-            "rows": c_rows,
-            "seconds": round(c_s, 2),
-            "rows_per_s": round(c_rows / c_s),
-            "raw_rows": len(raw_ids),
-            "raw_rows_per_s": round(len(raw_ids) / raw_c_s),
-            "ratio": round((c_rows / c_s) / (len(raw_ids) / raw_c_s), 3),
-            "load": " → ".join(f"{x:.1f}" for x in c_load),
-            "counts": c_job.counts(),
+            "rows": len(ids),
+            "seconds": round(clock_c.wall, 2),
+            "cpu_seconds": round(clock_c.cpu, 2),
+            "load": " → ".join(f"{x:.1f}" for x in load[:2]),
         },
         "order_lines": {
             "rows": lines,
-            "seconds": round(o_s, 2),
-            "rows_per_s": round(lines / o_s),
-            "raw_rows": raw_lines,
-            "raw_rows_per_s": round(raw_lines / raw_o_s),
-            "ratio": round((lines / o_s) / (raw_lines / raw_o_s), 3),
-            "raw_with_aggregates_rows_per_s": round(raw_lines / (raw_o_s + raw_agg_s)),
-            "ratio_to_raw_with_aggregates": round(
-                (lines / o_s) / (raw_lines / (raw_o_s + raw_agg_s)), 3
-            ),
-            "load": " → ".join(f"{x:.1f}" for x in o_load),
-            "counts": o_job.counts(),
+            "seconds": round(clock_o.wall, 2),
+            "cpu_seconds": round(clock_o.cpu, 2),
+            "aggregates_seconds": round(clock_a.wall, 2),
+            "aggregates_cpu_seconds": round(clock_a.cpu, 2),
+            "load": " → ".join(f"{x:.1f}" for x in load[1:]),
         },
-        "peak_rss_mb_after_customers": rss_customers,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-        "peak_heap_mb": round(HEAP[0]),
-        **sizes_mb,
     }
+
+
+def combine(imported: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """Rates and ratios of one file size from the two subprocesses' results."""
+    out = {k: v for k, v in imported.items() if k not in ("customers", "products", "order_lines")}
+    for key in ("customers", "order_lines"):
+        i, r = imported[key], raw[key]
+        rate, raw_rate = i["rows"] / i["seconds"], r["rows"] / r["seconds"]
+        cpu_rate, raw_cpu_rate = i["rows"] / i["cpu_seconds"], r["rows"] / r["cpu_seconds"]
+        row = {
+            "rows": i["rows"],
+            "rows_per_s": round(rate),
+            "raw_rows_per_s": round(raw_rate),
+            "ratio": round(rate / raw_rate, 3),
+            "cpu_rows_per_s": round(cpu_rate),
+            "raw_cpu_rows_per_s": round(raw_cpu_rate),
+            "cpu_ratio": round(cpu_rate / raw_cpu_rate, 3),
+            "load": i["load"],
+            "raw_load": r["load"],
+            "import": i,
+            "raw": r,
+        }
+        if key == "order_lines":
+            with_agg = r["rows"] / (r["seconds"] + r["aggregates_seconds"])
+            with_agg_cpu = r["rows"] / (r["cpu_seconds"] + r["aggregates_cpu_seconds"])
+            row["raw_with_aggregates_rows_per_s"] = round(with_agg)
+            row["ratio_to_raw_with_aggregates"] = round(rate / with_agg, 3)
+            row["cpu_ratio_to_raw_with_aggregates"] = round(cpu_rate / with_agg_cpu, 3)
+        out[key] = row
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--phase", choices=("import", "raw", "both"), default="both")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not os.environ.get("DANGOL_DATABASE_URL"):  # standalone: a temporary SQLite database
-        os.environ.setdefault("DANGOL_VAR_DIR", tempfile.mkdtemp(prefix="dangol-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dangol.settings")
-    import django
+    if args.phase == "both":  # standalone: both phases, each in a fresh temporary SQLite
+        results = {}
+        for phase in ("import", "raw"):
+            with tempfile.TemporaryDirectory(prefix="dangol-bench-") as tmp:
+                out = Path(tmp) / "out.json"
+                env = {**os.environ, "DANGOL_VAR_DIR": tmp}
+                env.pop("DANGOL_DATABASE_URL", None)
+                cmd = [sys.executable, "-m", "bench.imports", "--customers", str(args.customers)]
+                subprocess.run([*cmd, "--phase", phase, "--out", str(out)], env=env, check=True)  # noqa: S603
+                results[phase] = json.loads(out.read_text(encoding="utf-8"))
+        text = json.dumps(combine(results["import"], results["raw"]), ensure_ascii=False, indent=2)
+    else:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dangol.settings")
+        import django
 
-    django.setup()
-    result = measure(args.customers)
-    text = json.dumps(result, ensure_ascii=False, indent=2)
+        django.setup()
+        measure = measure_import if args.phase == "import" else measure_raw
+        text = json.dumps(measure(args.customers), ensure_ascii=False, indent=2)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)
