@@ -76,7 +76,7 @@ JSON_COLUMNS = ("churn_drivers", "next_best_offers")
 #: churn alerts (a band that moved into "high").
 PREVIOUS_COLUMNS = ("rfm_segment", "churn_band")
 STALE_RUN = dt.timedelta(hours=6)  # a "running" run older than this is taken as crashed
-FIT_SAMPLE = 50_000  # customers the CLV models are fitted on (all of them below this; ADR 0011)
+FIT_SAMPLE = 50_000  # customers the CLV models are fitted on (all of them below this; ADR 0007)
 
 
 @dataclass

@@ -58,7 +58,7 @@ DEFAULT_PAIR_BUDGET = 5_000_000
 #: Days of history behind the popularity ranking.
 POPULAR_DAYS = 90
 #: Customers whose histories the rules and up-sell rates are learnt from (all below this):
-#: a seeded random sample; everyone is still scored (docs/adr/0011).
+#: a seeded random sample; everyone is still scored (docs/adr/0008, "At scale").
 DEFAULT_FIT_SAMPLE = 50_000
 
 

@@ -261,3 +261,13 @@ def test_ml_steps_log_their_sample_and_held_out_quality(shop: dict[str, Any]) ->
     assert {"k", "customers", "hit_rate", "popularity_hit_rate", "split_date"} <= set(quality)
     assert quality["sampled_customers"] == 14 and quality["k"] == 5
     assert nbo_step.window_end == AS_OF
+
+
+def test_previous_metrics_read_only_the_compared_and_kept_columns(shop: dict[str, Any]) -> None:
+    first = engine.run(as_of=AS_OF)
+    ctx = engine.Context(as_of=AS_OF, run=first, now=timezone.now(), kept=["p_alive", "clv_12m"])
+    previous = ctx.previous
+    assert previous.columns == ["customer_id", "rfm_segment", "churn_band", "p_alive", "clv_12m"]
+    assert previous.height == 15
+    stored = dict(CustomerMetrics.objects.values_list("pk", "p_alive"))
+    assert dict(previous.select("customer_id", "p_alive").iter_rows()) == stored
