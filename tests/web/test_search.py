@@ -137,3 +137,18 @@ def test_global_search_lists_visible_organizations_too(signed_in: Any, make_user
     assert f'href="/organizations/{mine.pk}/"' in body and "한빛상사" in body
     assert "한빛유통" not in body
     assert "맞는 고객이 없습니다" not in body  # organizations were found
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's FTS5 trigram table")
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_load_can_defer_the_name_index(make_user: Any, make_customer: Any) -> None:
+    from dangol.customers.name_index import deferred_name_index
+
+    rep = make_user(role="rep")
+    with deferred_name_index():
+        c = make_customer(full_name="황보서진", family_name="황보", given_name="서진", owner=rep)
+        # The triggers are off during the load: the index does not know the new name yet.
+        assert selectors.search(user=rep, q="보서진") == []
+    assert [x.pk for x in selectors.search(user=rep, q="보서진")] == [c.pk]
+    services.update_customer(customer=c, changes={"full_name": "황보하늘"}, actor=rep)
+    assert [x.pk for x in selectors.search(user=rep, q="보하늘")] == [c.pk]  # triggers are back

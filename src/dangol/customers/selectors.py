@@ -33,6 +33,7 @@ from dangol.customers.models import (
     OrganizationMembership,
     RecordStatus,
 )
+from dangol.customers.name_index import FTS_TABLE
 from dangol.customers.timeline import (
     TIMELINE_PAGE,
     TimelineCursor,
@@ -55,7 +56,7 @@ def customers_for(user: Any, *, include_archived: bool = False) -> QuerySet[Cust
 
 NAME_SUBSTRING_MIN = 3  # the trigram indexes need 3 characters; shorter names match by prefix
 SEARCH_BRANCH_LIMIT = 1000  # ids taken from each kind of match (see `search_ids`)
-NAME_FTS_TABLE = "customers_customer_name_fts"  # SQLite: FTS5 trigram index of full_name
+NAME_FTS_TABLE = FTS_TABLE  # SQLite: FTS5 trigram index of full_name (see name_index)
 
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 _PHONEISH = re.compile(r"[\d\s()+./-]+")
