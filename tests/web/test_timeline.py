@@ -232,3 +232,33 @@ def test_timeline_page_queries_do_not_grow_with_history(
     assert len(later) == len(many)
     kinds = {k for k, _id in entries + older}
     assert kinds == {"order", "return", "grade", "note", "interaction", "consent"}
+
+
+def test_interactions_notes_and_consents_need_their_grants(
+    make_user: Any, make_customer: Any, make_order: Any
+) -> None:
+    from dangol.core.services import create_role
+
+    role = create_role(
+        name="현장",
+        grants={
+            "customers.customer": (["view"], "all"),
+            "customers.interaction": (["view"], "all"),
+            "commerce.order": (["view"], "all"),
+        },
+    )
+    viewer = make_user(role=None)
+    viewer.role = role
+    viewer.save()
+    rep = make_user(role="rep")
+    c = make_customer(owner=rep)
+    services.record_interaction(customer=c, channel="visit", kind="visit", subject="A", actor=rep)
+    services.add_note(customer=c, body="내부 메모", actor=rep)
+    services.grant_consent(customer=c, channel="sms", actor=rep)
+    make_order(c)
+    kinds = {k for k, _label in timeline.kind_choices(viewer)}
+    assert {"interaction", "order"} <= kinds
+    assert not {"note", "consent"} & kinds
+    shown = {e.kind for e in selectors.timeline(user=viewer, customer=c)}
+    assert shown == {"interaction", "order"}
+    assert {"note", "consent"} <= {e.kind for e in selectors.timeline(user=rep, customer=c)}

@@ -27,7 +27,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dangol.core.visibility import Action, can
 from dangol.customers.models import (
+    Consent,
     ConsentChannel,
     ConsentEvent,
     ConsentStatus,
@@ -343,11 +345,29 @@ def _history(r: TimelineRequest) -> list[TimelineEntry]:
     ]
 
 
+def _may_view(model: type[models.Model]) -> Callable[[Any], bool]:
+    return lambda user: can(user, Action.VIEW, model)
+
+
 def register_customer_sources() -> None:
-    """The customers app's own kinds (called from its AppConfig.ready)."""
+    """The customers app's own kinds (called from its AppConfig.ready). Interactions, notes
+    and consents need the role's grant for them; the record history goes with the customer."""
     register_timeline_source(
-        "interaction", gettext_lazy("Interactions"), _interactions, channels=True, position=10
+        "interaction",
+        gettext_lazy("Interactions"),
+        _interactions,
+        channels=True,
+        allowed=_may_view(Interaction),
+        position=10,
     )
-    register_timeline_source("note", gettext_lazy("Notes"), _notes, position=40)
-    register_timeline_source("consent", gettext_lazy("Consent changes"), _consents, position=50)
+    register_timeline_source(
+        "note", gettext_lazy("Notes"), _notes, allowed=_may_view(Note), position=40
+    )
+    register_timeline_source(
+        "consent",
+        gettext_lazy("Consent changes"),
+        _consents,
+        allowed=_may_view(Consent),
+        position=50,
+    )
     register_timeline_source("history", gettext_lazy("Record history"), _history, position=90)
