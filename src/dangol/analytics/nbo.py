@@ -5,24 +5,27 @@ returns Polars frames. See docs/adr/0008-churn-nbo-cohorts.md.
 
 Input frames (the analytics engine provides exactly these):
 
-- ``lines``: order_id, customer_id, product_id, quantity (i64), line_total (f64),
-  placed_at (datetime, UTC; naive values are read as UTC). Cancelled orders are
-  already excluded by the caller.
+- ``lines``: customer_id, product_id, placed_at (datetime, UTC; naive values are
+  read as UTC); other columns (order_id, quantity, line_total) are ignored.
+  Cancelled orders and lines returned in full are already excluded by the caller.
 - ``products``: product_id, name, category_id, category_path (e.g.
   "skincare/serum"), line (product line, "" if none), tier ("standard" or
   "premium"), price.
 
 Associations are computed on customer histories: a customer's "basket" is the
 set of products they bought before ``as_of`` (the same-order co-purchases are
-part of it). For products X and Y over the N customers with a history:
+part of it). Rules and up-sell rates are learnt from a seeded sample of
+``fit_sample`` customers (everyone below that); every customer is scored.
+For products X and Y over the N (sampled) customers with a history:
 ``support = n(X and Y) / N``, ``confidence(X→Y) = n(X and Y) / n(X)`` and
 ``lift = confidence / (n(Y) / N)``. Pairs come from a self-join of each
 customer's most recent ``max_items`` products, processed in customer chunks
 sized so that no chunk materialises more than ``pair_budget`` pair rows: memory
 stays bounded whatever the number of customers.
 
-Per customer the candidates are: cross-sell Y for every owned X with a rule
-X→Y (score = the best confidence, reason = that X); up-sell to the premium
+Per customer the candidates are: cross-sell Y for every owned X (of the
+``max_items`` most recent) with a rule X→Y (score = noisy-OR of their
+confidences, reason = the X with the best one); up-sell to the premium
 products of the lines the customer buys in the standard tier (score = the
 share of the line's standard buyers who own that premium product). Products
 the customer already bought are never offered; nor, for cross-sell, products
@@ -30,7 +33,8 @@ of a category they bought in the last ``recent_days`` days (someone who just
 bought a toner is not offered another brand's toner; an up-sell to the premium
 version is still allowed). ``upsell_slots`` of the ``top_n`` places are kept
 for the best up-sells; the rest go by score, and popular products fill lists
-that are still short. Everything is joins and group-bys; no per-customer loop.
+that are still short. Fitting is joins and group-bys; scoring is matrix work over
+the catalogue per chunk of customers (see ``_score``); no per-customer loop.
 """
 
 from __future__ import annotations
@@ -523,12 +527,14 @@ def _score(
 ) -> pl.DataFrame:
     """The ranked offers of every customer in `hist` (see the module docstring for the rules).
 
-    Per chunk of customers: an owned matrix, the capped recent items as a (customers ×
-    `max_items`) array of product indexes, the cross-sell noisy-OR as one matrix product with
-    ``log_miss``, the up-sell reach as another with ``upsell``, then a stable sort of one key
-    per (customer, product): group (reserved up-sell, candidate, popular fill), score
-    descending, product id ascending. Nothing loops over customers.
+    Per chunk of customers (`budget` cells of customers × products): an owned mask, the capped
+    recent items as a 0/1 matrix times [log(1 − confidence) | up-sell reach] (one float32
+    product: the noisy-OR log-miss sum, < 0 where a rule reaches, and the up-sell reach), the
+    exclusions as boolean masks, then row-wise `argmin` passes over one key per (customer,
+    product): reserved up-sells, candidates by score descending, popular fill by rank; ties go
+    to the lower product id. Nothing loops over customers.
     """
+
     n_products = cat.ids.size
     index = pl.DataFrame({"product_id": cat.ids, "_i": np.arange(n_products, dtype=np.int64)})
     rows = (
