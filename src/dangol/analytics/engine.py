@@ -404,7 +404,7 @@ def _assemble(ctx: Context, selected: list[Step], outputs: dict[str, StepOutput]
         ],
         pl.lit(ctx.run.pk, dtype=pl.Int64).alias("run_id"),
         pl.lit(ctx.now).alias("computed_at"),
-    )
+    ).sort("customer_id")  # key order: the primary-key index is appended to, not split
 
 
 # ------------------------------------------------------------------------------- steps

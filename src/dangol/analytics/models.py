@@ -432,6 +432,7 @@ class CustomerMetrics(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_constraint=False,
+        db_index=False,  # one value for every row: an index would only slow the nightly write
     )
     computed_at = models.DateTimeField(_("computed"))
 
