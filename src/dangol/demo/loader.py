@@ -60,6 +60,7 @@ from dangol.customers.models import (
     Organization,
     OrganizationMembership,
 )
+from dangol.customers.name_index import deferred_name_index
 from dangol.demo import company as company_mod
 from dangol.demo.catalog import CATEGORIES, Catalog, build_catalog
 from dangol.demo.company import Company, build_company
@@ -73,6 +74,7 @@ from dangol.demo.purchases import (
     retail_calendar,
     signup_days,
 )
+from dangol.sales.models import Task
 
 SIZES = {"tiny": 300, "small": 2_000, "medium": 100_000, "large": 1_000_000}
 CHUNK = 50_000
@@ -250,6 +252,9 @@ class LoadResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# Work on the demo's customers by other domains, deleted first by ``--reset``.
+WORK_MODELS: list[type[models.Model]] = [Task]
+
 # --- wiping -----------------------------------------------------------------------------------
 
 
@@ -263,7 +268,7 @@ def wipe() -> None:
         if connection.vendor == "postgresql":
             tables = ", ".join(
                 connection.ops.quote_name(m._meta.db_table)
-                for m in ANALYTICS_MODELS + DOMAIN_MODELS
+                for m in WORK_MODELS + ANALYTICS_MODELS + DOMAIN_MODELS
             )
             with connection.cursor() as cursor:
                 # Deferred foreign-key checks of earlier writes in this transaction must run first.
@@ -271,7 +276,7 @@ def wipe() -> None:
                 cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         else:
             with connection.cursor() as cursor:
-                for m in ANALYTICS_MODELS + DOMAIN_MODELS:
+                for m in WORK_MODELS + ANALYTICS_MODELS + DOMAIN_MODELS:
                     table = connection.ops.quote_name(m._meta.db_table)
                     cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - from _meta
         staff = User.objects.filter(email__endswith="dangol.local")
@@ -805,7 +810,7 @@ def load(
     ids = IdRanges.from_db([m for m in DOMAIN_MODELS if m is not DemoIdentityLabel])
     fresh = not has_customers()
     timings = {"setup": time.monotonic() - started, "generate": 0.0, "write": 0.0}
-    with _fast_sqlite(fresh), _fast_postgres():
+    with _fast_sqlite(fresh), _fast_postgres(), deferred_name_index():
         with _deferred_indexes(n_customers >= chunk):
             for index, start in enumerate(range(0, n_customers, chunk)):
                 t0, w0 = time.monotonic(), writer.seconds

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, F, Max, Min, Q, Sum
+from django.utils import timezone
 
 from dangol.analytics.models import (
     CustomerGrade,
@@ -26,6 +27,7 @@ from dangol.core.normalize import email_match_key, normalize_phone
 from dangol.customers.models import Consent, ConsentEvent, ContactPoint, Customer, Interaction
 from dangol.demo import loader, programs
 from dangol.demo.models import DemoIdentityLabel
+from dangol.sales.models import Task, TaskStatus
 
 AS_OF = datetime.date(2025, 11, 1)
 
@@ -215,6 +217,21 @@ def test_command_loads_sets_up_and_computes(db, fast_hashing):
     assert "Analytics: 5 runs" in text
     assert GradeProgram.objects.filter(is_active=True, name=programs.PROGRAM_NAME).exists()
     assert CustomerMetrics.objects.exclude(rfm_segment="").exists()
+    # The demo logins have work waiting: open tasks on customers they may see, some overdue,
+    # and the first at-risk call goes to a valuable customer the churn model flags.
+    rep = User.objects.get(email="sales@dangol.local")
+    mine = Task.objects.filter(assignee=rep)
+    assert mine.filter(status=TaskStatus.OPEN, due_at__lt=timezone.now()).exists()
+    assert mine.filter(status=TaskStatus.DONE).exists()
+    visible = Customer.objects.visible_to(rep)
+    assert not mine.exclude(customer__in=visible).exists()
+    at_risk = mine.filter(title="이탈 위험 고객 안부 전화").values_list("customer_id", flat=True)
+    assert set(
+        CustomerMetrics.objects.filter(customer_id__in=at_risk).values_list("churn_band", flat=True)
+    ) <= {"high"}
+    # --reset clears the tasks with the customers they were about.
+    loader.wipe()
+    assert not Task.objects.exists()
 
 
 def test_command_can_skip_the_analytics(db, fast_hashing):
