@@ -61,12 +61,14 @@ def test_home_shows_only_valuable_high_risk_customers_the_user_may_see(
     _at_risk(mine, clv=900_000)
     _at_risk(calm, clv=5_000_000, band=ChurnBand.LOW)
     _at_risk(theirs, clv=9_000_000)
+    _at_risk(make_customer(actor=rep, full_name="한가람", owner=rep), clv=0)
 
     body = client.get("/").content.decode()
 
     assert "박서준" in body and "₩900,000" in body
     assert "최유리" not in body  # valuable, but not at risk
     assert "정하늘" not in body  # at risk, but another rep's customer
+    assert "한가람" not in body  # at risk, but worth nothing in the next 12 months
 
 
 def test_a_role_without_tasks_or_customers_sees_no_such_panels(signed_in: Any) -> None:

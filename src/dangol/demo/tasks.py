@@ -74,7 +74,7 @@ def _customers_for(user: User, limit: int) -> tuple[list[Customer], list[Custome
     at_risk = list(
         visible.filter(
             pk__in=CustomerMetrics.objects.filter(
-                churn_band=ChurnBand.HIGH, clv_12m__isnull=False
+                churn_band=ChurnBand.HIGH, clv_12m__gt=0
             ).values("customer_id")
         ).order_by("-metrics__clv_12m", "pk")[:2]
     )

@@ -92,7 +92,7 @@ def customers_at_risk(*, user: Any, limit: int = HOME_ROWS) -> list[CustomerMetr
         CustomerMetrics.objects.filter(
             customer__in=Customer.objects.visible_to(user).filter(status=RecordStatus.ACTIVE),
             churn_band=ChurnBand.HIGH,
-            clv_12m__isnull=False,
+            clv_12m__gt=0,
         )
         .select_related("customer", "grade")
         .order_by("-clv_12m", "customer_id")[:limit]
