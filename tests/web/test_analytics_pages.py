@@ -198,3 +198,16 @@ def test_segment_builder_preview_names_regions(signed_in: Any, make_customer: An
     )
     assert response.status_code == 200
     assert [row["region"] for row in response.json()["sample"]] == ["서울"]
+
+
+def test_customers_to_save_offer_a_follow_up_only_to_roles_that_may_add_tasks(
+    shop: dict[str, Any], client: Any, make_user: Any
+) -> None:
+    CustomerMetrics.objects.filter(customer=shop["minjun"]).update(
+        churn_risk=0.9, churn_band="high", clv_12m=500_000
+    )
+    client.force_login(make_user(role="marketer"))
+    assert 'data-testid="save-create-task"' not in client.get("/analytics/churn/").content.decode()
+    client.force_login(make_user(role="manager"))
+    body = client.get("/analytics/churn/").content.decode()
+    assert 'data-testid="save-create-task"' in body and "할 일 만들기" in body

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from dangol.core import masking, normalize
+from dangol.core import masking, normalize, visibility
 from dangol.core.money import default_currency, format_money
 from dangol.web.navigation import entries_for
 
@@ -189,6 +189,14 @@ def icon(name: str, size: int = 20, css_class: str = "icon") -> SafeString:
         size,
         paths,
     )
+
+
+@register.simple_tag(takes_context=True)
+def can(context: template.Context, action: str, object_type: str) -> bool:
+    """``{% can "add" "sales.task" as may_add %}``: whether the signed-in user's role allows
+    `action` on some records of `object_type` (for links into another domain's pages)."""
+    request = context.get("request")
+    return request is not None and visibility.can(request.user, action, object_type)
 
 
 @register.inclusion_tag("web/components/nav.html", takes_context=True)
