@@ -114,9 +114,23 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    if _reads_as_korean(sample):
+        return "cp949"
     best = from_bytes(sample).best()
     name = (best.encoding if best is not None else "cp949").lower()
     return "cp949" if name in KOREAN_LEGACY or best is None else name
+
+
+def _reads_as_korean(sample: bytes) -> bool:
+    """Whether `sample` is valid CP949 holding Hangul syllables: what Korean Excel writes.
+
+    Checked before charset-normalizer, whose guess on a short Korean text (a header row of
+    회원번호, 이름 … above rows of digits and ASCII) can be a Latin code page."""
+    try:
+        text = codecs.getincrementaldecoder("cp949")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return any("\uac00" <= ch <= "\ud7a3" for ch in text)
 
 
 class _Counting(io.RawIOBase):

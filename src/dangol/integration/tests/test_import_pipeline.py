@@ -29,7 +29,7 @@ from dangol.customers.models import (
 from dangol.integration import selectors, services
 from dangol.integration.imports import parsing, pipeline, targets
 from dangol.integration.imports.identity import deterministic_matcher
-from dangol.integration.imports.readers import Reader
+from dangol.integration.imports.readers import Reader, detect_encoding
 from dangol.integration.models import ImportJob, ImportRowError, ImportStatus
 
 HEADER = ["회원번호", "이름", "휴대폰", "이메일", "생년월일", "성별"]
@@ -98,6 +98,18 @@ def test_utf8_bom_csv_creates_customers_with_normalized_contacts(
     assert email.normalized == "Minjun.Kim@example.com"
     assert email.match_key == "minjun.kim@example.com"
     assert rejected_lines(job) == {4: ["required"], 5: ["phone_invalid"]}
+
+
+def test_korean_excel_csv_with_hangul_only_in_the_header_is_read_as_cp949() -> None:
+    # A call-center log: Korean headers above hundreds of ASCII rows. charset-normalizer
+    # guesses a Latin code page for it (iso8859_5 here), and the mapping then finds no column.
+    header = "접수일시,고객번호,채널,상담구분,처리자,내용\n"
+    rows = "".join(
+        f"2026-11-{i % 28 + 1:02d} 10:{i % 60:02d},C-{i:05d},phone,inquiry,agent{i % 7},status\n"
+        for i in range(300)
+    )
+    assert detect_encoding((header + rows).encode("cp949")) == "cp949"
+    assert detect_encoding((header + rows).encode("utf-8")) == "utf-8"
 
 
 def test_cp949_csv_is_detected(admin: Any, tmp_path: Path) -> None:
