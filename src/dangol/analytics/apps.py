@@ -8,7 +8,9 @@ class AnalyticsConfig(AppConfig):
     verbose_name = _("Analytics")
 
     def ready(self) -> None:
-        from dangol.analytics import ml_steps  # noqa: F401  (registers the churn and NBO steps)
-        from dangol.analytics import timeline
+        from dangol.analytics import (
+            ml_steps,  # noqa: F401  (registers the churn and NBO steps)
+            timeline,
+        )
 
         timeline.register()  # grade changes on the customer timeline

@@ -73,9 +73,9 @@ def _customers_for(user: User, limit: int) -> tuple[list[Customer], list[Custome
     visible = Customer.objects.visible_to(user).filter(status=RecordStatus.ACTIVE)
     at_risk = list(
         visible.filter(
-            pk__in=CustomerMetrics.objects.filter(
-                churn_band=ChurnBand.HIGH, clv_12m__gt=0
-            ).values("customer_id")
+            pk__in=CustomerMetrics.objects.filter(churn_band=ChurnBand.HIGH, clv_12m__gt=0).values(
+                "customer_id"
+            )
         ).order_by("-metrics__clv_12m", "pk")[:2]
     )
     recent = visible.exclude(pk__in=[c.pk for c in at_risk]).filter(last_purchase_at__isnull=False)

@@ -4,20 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integration', '0002_dedupe_quality_exports'),
+        ("integration", "0002_dedupe_quality_exports"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='importjob',
-            name='target',
-            field=models.CharField(choices=[('customers', 'Customers'), ('organizations', 'Organizations'), ('memberships', 'Organization members'), ('contact_points', 'Contact points'), ('consents', 'Consents'), ('products', 'Products'), ('orders', 'Orders with lines'), ('returns', 'Returns'), ('interactions', 'Interactions')], max_length=20, verbose_name='target'),
+            model_name="importjob",
+            name="target",
+            field=models.CharField(
+                choices=[
+                    ("customers", "Customers"),
+                    ("organizations", "Organizations"),
+                    ("memberships", "Organization members"),
+                    ("contact_points", "Contact points"),
+                    ("consents", "Consents"),
+                    ("products", "Products"),
+                    ("orders", "Orders with lines"),
+                    ("returns", "Returns"),
+                    ("interactions", "Interactions"),
+                ],
+                max_length=20,
+                verbose_name="target",
+            ),
         ),
         migrations.AlterField(
-            model_name='mappingtemplate',
-            name='target',
-            field=models.CharField(choices=[('customers', 'Customers'), ('organizations', 'Organizations'), ('memberships', 'Organization members'), ('contact_points', 'Contact points'), ('consents', 'Consents'), ('products', 'Products'), ('orders', 'Orders with lines'), ('returns', 'Returns'), ('interactions', 'Interactions')], max_length=20, verbose_name='target'),
+            model_name="mappingtemplate",
+            name="target",
+            field=models.CharField(
+                choices=[
+                    ("customers", "Customers"),
+                    ("organizations", "Organizations"),
+                    ("memberships", "Organization members"),
+                    ("contact_points", "Contact points"),
+                    ("consents", "Consents"),
+                    ("products", "Products"),
+                    ("orders", "Orders with lines"),
+                    ("returns", "Returns"),
+                    ("interactions", "Interactions"),
+                ],
+                max_length=20,
+                verbose_name="target",
+            ),
         ),
     ]

@@ -5,24 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integration', '0003_import_targets_memberships'),
+        ("integration", "0003_import_targets_memberships"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MatchingModel',
+            name="MatchingModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=100, unique=True)),
-                ('settings', models.JSONField()),
-                ('records', models.PositiveIntegerField(default=0, verbose_name='records trained on')),
-                ('trained_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='trained')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=100, unique=True)),
+                ("settings", models.JSONField()),
+                (
+                    "records",
+                    models.PositiveIntegerField(default=0, verbose_name="records trained on"),
+                ),
+                (
+                    "trained_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="trained"),
+                ),
             ],
             options={
-                'verbose_name': 'matching model',
-                'verbose_name_plural': 'matching models',
+                "verbose_name": "matching model",
+                "verbose_name_plural": "matching models",
             },
         ),
     ]
