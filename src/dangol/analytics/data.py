@@ -18,8 +18,8 @@ import polars as pl
 from django.conf import settings
 from django.db import connection, models
 
-from dangol.commerce.models import Order, OrderLine, OrderStatus
-from dangol.customers.models import Customer, RecordStatus
+from dangol.commerce.models import Order, OrderLine, OrderStatus, Return
+from dangol.customers.models import Customer, Interaction, InteractionKind, RecordStatus
 
 FETCH_BATCH = 500_000
 COPY_CHUNK = 8 * 1024 * 1024
@@ -178,6 +178,50 @@ def read_lines(*, until: dt.date) -> pl.DataFrame:
         "product_id",
         "quantity",
         "line_total",
+    )
+
+
+def read_contacts(*, since: dt.date, until: dt.date) -> pl.DataFrame:
+    """Contacts between the company and its customers from local day `since` to the end of
+    `until` (what the churn model's complaint and contact features read): customer_id,
+    occurred_at (naive UTC), kind. Web and app activity is left out: it is clickstream, not
+    contact, and would be most of the rows."""
+    i = Interaction
+    # Names come from the models' _meta; values are bound as parameters.
+    sql = (
+        f"SELECT {_col(i, 'customer')}, {_epoch(_col(i, 'occurred_at'))}, {_col(i, 'kind')} "  # noqa: S608
+        f"FROM {_table(i)} WHERE {_col(i, 'kind')} <> {{}} "
+        f"AND {_col(i, 'occurred_at')} >= {{}} AND {_col(i, 'occurred_at')} < {{}}"
+    )
+    schema = {"customer_id": pl.Int64, "epoch": pl.Int64, "kind": pl.String}
+    frame = read_sql(
+        sql,
+        [
+            InteractionKind.WEB_EVENT.value,
+            _utc_bound(since - dt.timedelta(days=1)),
+            _utc_bound(until),
+        ],
+        schema,
+    )
+    return frame.select(
+        "customer_id", pl.from_epoch("epoch", time_unit="s").alias("occurred_at"), "kind"
+    )
+
+
+def read_returns(*, since: dt.date, until: dt.date) -> pl.DataFrame:
+    """Returns from local day `since` to the end of `until`: customer_id, returned_at (naive
+    UTC), amount."""
+    r = Return
+    # Names come from the models' _meta; values are bound as parameters.
+    sql = (
+        f"SELECT {_col(r, 'customer')}, {_epoch(_col(r, 'returned_at'))}, "  # noqa: S608
+        f"{_number(_col(r, 'amount'))} FROM {_table(r)} "
+        f"WHERE {_col(r, 'returned_at')} >= {{}} AND {_col(r, 'returned_at')} < {{}}"
+    )
+    schema = {"customer_id": pl.Int64, "epoch": pl.Int64, "amount": pl.Float64}
+    frame = read_sql(sql, [_utc_bound(since - dt.timedelta(days=1)), _utc_bound(until)], schema)
+    return frame.select(
+        "customer_id", pl.from_epoch("epoch", time_unit="s").alias("returned_at"), "amount"
     )
 
 

@@ -15,6 +15,8 @@ from dangol.analytics.engine import Context, StepOutput, step
 from dangol.commerce.models import Product, ProductCategory
 
 CHURN_HORIZON_DAYS = 90
+#: The churn model's longest look back at complaints and returns (its 365-day features).
+CONTACT_LOOKBACK_DAYS = 365
 NBO_TOP_N = 5
 #: The NBO hit rate is measured on offers made this many days before as_of (as on the dashboard).
 NBO_EVALUATION_DAYS = 90
@@ -44,12 +46,25 @@ def churn_step(ctx: Context) -> StepOutput:
     clv_out = ctx.results.get("clv")
     if clv_out is not None and clv_out.frame is not None and "p_alive" in clv_out.frame.columns:
         p_alive = clv_out.frame.select("customer_id", "p_alive")
+    # Contacts and returns as far back as the oldest training snapshot's 365-day features.
+    since = ctx.as_of - dt.timedelta(
+        days=(churn.DEFAULT_TRAIN_SNAPSHOTS + 1) * CHURN_HORIZON_DAYS + CONTACT_LOOKBACK_DAYS
+    )
+    contacts = data.read_contacts(since=since, until=ctx.as_of)
+    returns = data.read_returns(since=since, until=ctx.as_of)
     try:
         result = churn.train_and_score(
-            orders, customers, as_of=ctx.as_of, horizon_days=CHURN_HORIZON_DAYS, p_alive=p_alive
+            orders,
+            customers,
+            as_of=ctx.as_of,
+            horizon_days=CHURN_HORIZON_DAYS,
+            interactions=contacts,
+            returns=returns,
+            p_alive=p_alive,
         )
     except churn.ChurnInputError as exc:
-        return StepOutput(skipped=str(exc), rows_in={"orders": orders.height})
+        read = {"orders": orders.height, "contacts": contacts.height, "returns": returns.height}
+        return StepOutput(skipped=str(exc), rows_in=read)
     frame = result.scores.select("customer_id", "churn_risk", "churn_band", "churn_drivers")
     first = ctx.orders["day"].min() if ctx.orders.height else None
     return StepOutput(
@@ -57,7 +72,12 @@ def churn_step(ctx: Context) -> StepOutput:
         parameters={"horizon_days": CHURN_HORIZON_DAYS, "bands": list(result.bands)},
         quality=dict(result.metrics),
         window=(first if isinstance(first, dt.date) else None, ctx.as_of),
-        rows_in={"orders": orders.height, "customers": customers.height},
+        rows_in={
+            "orders": orders.height,
+            "customers": customers.height,
+            "contacts": contacts.height,
+            "returns": returns.height,
+        },
     )
 
 

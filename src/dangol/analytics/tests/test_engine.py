@@ -271,3 +271,44 @@ def test_previous_metrics_read_only_the_compared_and_kept_columns(shop: dict[str
     assert previous.height == 15
     stored = dict(CustomerMetrics.objects.values_list("pk", "p_alive"))
     assert dict(previous.select("customer_id", "p_alive").iter_rows()) == stored
+
+
+def test_churn_reads_the_complaints_and_returns_its_features_look_back_on(
+    shop: dict[str, Any],
+) -> None:
+    from dangol.analytics import data
+    from dangol.customers import services as customers
+
+    admin = shop["admin"]
+    person = shop["people"][0]
+    seoul = ZoneInfo("Asia/Seoul")
+    at = dt.datetime.combine(AS_OF - dt.timedelta(days=20), dt.time(11), seoul)
+    customers.record_interaction(
+        customer=person, channel="phone", kind="complaint", actor=admin, occurred_at=at
+    )
+    customers.record_interaction(
+        customer=person, channel="web", kind="web_event", actor=admin, occurred_at=at
+    )
+    old = dt.datetime.combine(AS_OF - dt.timedelta(days=2000), dt.time(11), seoul)
+    customers.record_interaction(
+        customer=person, channel="phone", kind="complaint", actor=admin, occurred_at=old
+    )
+    order = Order.objects.filter(customer=person).order_by("-placed_at").first()
+    assert order is not None
+    line = order.lines.first()
+    commerce.record_return(
+        order=order,
+        lines=[commerce.ReturnLineInput(order_line=line, quantity=1)],
+        reason="defect",
+        actor=admin,
+        returned_at=at,
+    )
+
+    contacts = data.read_contacts(since=AS_OF - dt.timedelta(days=900), until=AS_OF)
+    returns = data.read_returns(since=AS_OF - dt.timedelta(days=900), until=AS_OF)
+
+    # the complaint inside the window; not the clickstream, not the five-year-old complaint
+    assert contacts.filter(pl.col("customer_id") == person.pk)["kind"].to_list() == ["complaint"]
+    assert returns["customer_id"].to_list() == [person.pk]
+    churn_step = engine.run(as_of=AS_OF).steps.get(model="churn")
+    assert churn_step.rows_in["contacts"] >= 1 and churn_step.rows_in["returns"] == 1
