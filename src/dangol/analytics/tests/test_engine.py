@@ -295,7 +295,7 @@ def test_churn_reads_the_complaints_and_returns_its_features_look_back_on(
     )
     order = Order.objects.filter(customer=person).order_by("-placed_at").first()
     assert order is not None
-    line = order.lines.first()
+    line = order.lines.order_by("pk")[0]
     commerce.record_return(
         order=order,
         lines=[commerce.ReturnLineInput(order_line=line, quantity=1)],
