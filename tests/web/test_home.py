@@ -50,9 +50,13 @@ def test_home_lists_my_open_tasks_soonest_first_and_counts_the_overdue(
     assert "기한 지남 1건" in body
 
 
+@pytest.mark.parametrize("small_book", [2_000, 0])  # start from the customers / the index
 def test_home_shows_only_valuable_high_risk_customers_the_user_may_see(
-    signed_in: Any, make_user: Any, make_customer: Any
+    small_book: int, signed_in: Any, make_user: Any, make_customer: Any, monkeypatch: Any
 ) -> None:
+    from dangol.web import selectors
+
+    monkeypatch.setattr(selectors, "SMALL_BOOK", small_book)
     client, rep = signed_in(role="rep")
     other = make_user(role="rep", team="busan")
     mine = make_customer(actor=rep, full_name="박서준", owner=rep)
@@ -95,6 +99,28 @@ def test_home_query_count_does_not_grow_with_tasks_and_customers(
     assert len(queries) == EXPECTED_HOME_QUERIES, [q["sql"][:90] for q in queries.captured_queries]
 
 
-# session, user, role grants, three counts, task buckets, next tasks, customers at risk, and the
-# shell's own; what matters is that 1 and 8 rows cost the same
-EXPECTED_HOME_QUERIES = 10
+# session, user, role grants, three counts, task buckets, next tasks, the visible ids, their
+# metrics and the customers at risk (a small book), and the shell's own; what matters is that 1 and 8 rows cost
+# the same
+EXPECTED_HOME_QUERIES = 12
+
+
+def test_the_orders_card_stops_counting_at_its_cap(
+    signed_in: Any, make_customer: Any, monkeypatch: Any
+) -> None:
+    from decimal import Decimal
+
+    from dangol.commerce.services import LineInput, OrderInput, create_product, place_order
+    from dangol.web import selectors
+
+    client, rep = signed_in(role="rep")
+    customer = make_customer(full_name="김민준", owner=rep)
+    product = create_product(actor=None, sku="SKU-CAP", name="수분 크림", price=Decimal(32000))
+    for _ in range(3):
+        place_order(data=OrderInput(customer=customer, lines=[LineInput(product, 1)]), actor=None)
+    monkeypatch.setattr(selectors, "ORDERS_COUNT_CAP", 2)
+
+    response = client.get("/")
+
+    assert response.context["counts"].orders_last_30_days == 3  # the cap + 1: "more than"
+    assert 'data-testid="count-orders-30d">2+</div>' in response.content.decode()

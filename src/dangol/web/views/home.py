@@ -13,9 +13,10 @@ from dangol.web import selectors
 def home(request: HttpRequest) -> HttpResponse:
     """Counts of what the user can see, their open tasks, and valuable customers at risk."""
     user = request.user
+    counts = selectors.dashboard_counts(user=user)
     context = {
-        "counts": selectors.dashboard_counts(user=user),
+        "counts": counts,
         "tasks": selectors.my_tasks(user=user),
-        "at_risk": selectors.customers_at_risk(user=user),
+        "at_risk": selectors.customers_at_risk(user=user, visible_customers=counts.customers),
     }
     return render(request, "web/home/home.html", context)
