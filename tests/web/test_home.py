@@ -100,8 +100,8 @@ def test_home_query_count_does_not_grow_with_tasks_and_customers(
 
 
 # session, user, role grants, three counts, task buckets, next tasks, the visible ids, their
-# metrics and the customers at risk (a small book), and the shell's own; what matters is that 1 and 8 rows cost
-# the same
+# metrics and the customers at risk (a small book), and the shell's own; what matters is that
+# 1 and 8 rows cost the same
 EXPECTED_HOME_QUERIES = 12
 
 
