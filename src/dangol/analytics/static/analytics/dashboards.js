@@ -34,13 +34,15 @@
     const values = rows.map((r) => [xs.indexOf(r[x]), ys.indexOf(r[y]), r[value]]);
     const max = Math.max(0, ...rows.map((r) => r[value] || 0));
     return base(el, text, {
-      grid: { left: opts.yName ? 40 : 8, right: 96, top: 40, bottom: opts.xName ? 40 : 8, containLabel: true },
+      grid: { left: opts.yName ? 40 : 56, right: 96, top: opts.xTop ? 64 : 40, bottom: opts.xName ? 40 : 8, containLabel: true },
       tooltip: {
         confine: true,
         formatter: (p) => `${opts.yLabel || opts.yName}: ${ys[p.value[1]]}<br>${opts.xLabel || opts.xName}: ${xs[p.value[0]]}<br><b>${opts.fmt(p.value[2])}</b>`,
       },
-      xAxis: { type: "category", data: xs, name: opts.xName, nameLocation: "middle", nameGap: 28, splitArea: { show: true }, position: opts.xTop ? "top" : "bottom" },
-      yAxis: { type: "category", data: ys, name: opts.yName, nameLocation: "middle", nameGap: 28, inverse: !!opts.inverse, splitArea: { show: true } },
+      xAxis: { type: "category", data: xs, name: opts.xName, nameLocation: "middle", nameGap: 28, splitArea: { show: true }, position: opts.xTop ? "top" : "bottom",
+        axisLabel: { interval: 0, rotate: xs.length > 6 ? 30 : 0 } },
+      yAxis: { type: "category", data: ys, name: opts.yName, nameLocation: "middle", nameGap: 28, inverse: !!opts.inverse, splitArea: { show: true },
+        axisLabel: { interval: 0 } },
       visualMap: {
         min: 0, max: opts.max || max || 1, calculable: true, orient: "vertical", right: 0, top: "middle",
         itemHeight: 140, inRange: { color: ["#f1f5fb", "#7aa7e0", "#1d4f91"] }, formatter: (v) => opts.fmt(v),
@@ -240,6 +242,9 @@
     document.body.dataset.chartsReady = String(charts.length);
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
-  else draw();
+  // Labels are measured when a chart is laid out: wait for the web font (Pretendard), or the
+  // Korean labels are measured in a fallback font and come out clipped.
+  function start() { (document.fonts ? document.fonts.ready : Promise.resolve()).then(draw); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
