@@ -7,7 +7,6 @@ size of the customer's history.
 from __future__ import annotations
 
 import datetime
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from django.db.models.expressions import RawSQL
 from dangol.core.context import current_request_id
 from dangol.core.masking import mask_email, mask_phone
 from dangol.core.models import PiiAccessLog, Tag
+from dangol.core.normalize import national_phone
 from dangol.core.visibility import can_view_pii
 from dangol.customers.models import (
     Consent,
@@ -217,13 +217,13 @@ def present_contacts(
         if unmask:
             value = cp.value if cp.kind == ContactKind.EMAIL else cp.normalized
             if cp.kind != ContactKind.EMAIL and cp.kind != ContactKind.KAKAO:
-                value = _national(cp.normalized)
+                value = national_phone(cp.normalized)
         elif cp.kind == ContactKind.EMAIL:
             value = mask_email(cp.normalized)
         elif cp.kind == ContactKind.KAKAO:
             value = cp.normalized[:2] + "***"
         else:
-            value = mask_phone(_national(cp.normalized))
+            value = mask_phone(national_phone(cp.normalized))
         out.append(
             ContactView(
                 id=cp.pk,
@@ -260,18 +260,6 @@ def log_pii_reads(user: Any, reads: dict[Customer, list[ContactPoint]], read: Pi
             if contacts
         ]
     )
-
-
-@functools.lru_cache(maxsize=65536)
-def _national(e164: str) -> str:
-    import phonenumbers
-
-    try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(e164, "KR"), phonenumbers.PhoneNumberFormat.NATIONAL
-        )
-    except phonenumbers.NumberParseException:
-        return e164
 
 
 def reveal_contacts(*, user: Any, customer: Customer, read: PiiRead) -> list[ContactView]:
