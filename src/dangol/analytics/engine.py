@@ -660,7 +660,8 @@ def _write_grades(
     names: pl.DataFrame,
     due: bool,
 ) -> int:
-    now = pl.lit(w.now)
+    # The evaluation day, not the wall clock: a back-dated run records its as_of.
+    now = pl.lit(grades.changed_at(w.as_of, now=w.now, tz=timezone.get_current_timezone()))
     data.delete_all(CustomerGrade)
     written = data.write_frame(
         CustomerGrade,

@@ -10,7 +10,10 @@ calls :func:`evaluate` and writes what it returns in bulk. Rules (docs/adr/0007)
 - a lower one applies at period end with ``downgrade_at_period_end`` (else at once), and only
   after ``min_stay_months`` in the current tier;
 - a period ends on the last day of each month or quarter; an evaluation is due when that day
-  has been reached and was not evaluated yet (a missed night is caught up on the next run).
+  has been reached and was not evaluated yet (a missed night is caught up on the next run);
+- a change happens on the evaluation day: its timestamp (history, timeline, migrations) is the
+  end of local day ``as_of`` (:func:`changed_at`), not the wall-clock time of the run, so a
+  back-dated run records the day it evaluated.
 """
 
 from __future__ import annotations
@@ -73,6 +76,16 @@ def latest_period_end(as_of: dt.date, schedule: str) -> dt.date:
     period_start = dt.date(as_of.year, first_month, 1)
     end_of_current = add_months(period_start, step) - dt.timedelta(days=1)
     return as_of if as_of == end_of_current else period_start - dt.timedelta(days=1)
+
+
+def changed_at(as_of: dt.date, *, now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """When an evaluation as of `as_of` changes grades: the last second of local day `as_of`.
+
+    The evaluation reads the data up to the end of that day, and `since` is that day. A run as
+    of a day that has not ended yet (today) is capped at `now`, so no change is in the future.
+    """
+    end_of_day = dt.datetime.combine(as_of, dt.time(23, 59, 59), tz)
+    return min(end_of_day, now)
 
 
 def evaluation_due(program: ProgramRule, as_of: dt.date) -> bool:
