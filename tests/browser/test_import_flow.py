@@ -76,8 +76,8 @@ def test_pos_file_from_upload_to_result(
 
     # 3. Preview: bad cells in red with their reasons; then a dry run of the whole file.
     expect(page).to_have_url(re.compile(r"/data/imports/\d+/preview/$"))
-    expect(page.locator("td.cell-invalid")).to_have_count(4)
-    expect(page.get_by_test_id("sample-bad")).to_contain_text("4")
+    expect(page.locator("td.cell-invalid")).to_have_count(5)  # P002 twice: the dry run's check
+    expect(page.get_by_test_id("sample-bad")).to_contain_text("5")
     expect(page.locator("tr[data-line='7'] td.cell-invalid .cell-error")).not_to_be_empty()
     shot("import_3_preview")
     page.locator("#dry-run button[type=submit]").click()
@@ -167,7 +167,9 @@ def test_call_center_log_from_upload_to_the_timeline(
 
     # 3. Preview, then the import itself.
     expect(page).to_have_url(re.compile(r"/data/imports/\d+/preview/$"))
-    expect(page.locator("td.cell-invalid")).to_have_count(1)  # 팩스 is no channel
+    # 팩스 is no channel; P404 is nobody (the dry run's reference check, in the preview too)
+    expect(page.locator("td.cell-invalid")).to_have_count(2)
+    expect(page.locator("tr[data-line='5'] td.cell-invalid .cell-error")).not_to_be_empty()
     shot("import_interactions_3_preview")
     page.locator("#dry-run button[type=submit]").click()
     status = page.locator("#import-status")

@@ -310,13 +310,16 @@ def test_preview_highlights_bad_cells_with_the_reason(client: Any, manager: Any)
     accept_suggestions(client, job)
     page = client.get(f"/data/imports/{job.pk}/preview/")
     assert page.status_code == 200
-    assert (page.context["good"], page.context["bad"]) == (7, 4)  # in-file duplicate: at write
+    # the dry run's checks too: P002 again (twice in the file) is flagged before the dry run
+    assert (page.context["good"], page.context["bad"]) == (6, 5)
     rows = {r["line"]: r for r in page.context["rows"]}
     fields = [c["field"] for c in page.context["columns"]]
     phone_cell = rows[7]["cells"][fields.index("mobile")]  # P006 "010-99"
     assert phone_cell["errors"] and phone_cell["value"] == "010-99"
+    again = next(r for r in rows.values() if r["cells"][fields.index("external_id")]["errors"])
+    assert again["cells"][fields.index("external_id")]["value"] == "P002"
     html = page.content.decode()
-    assert html.count("cell-invalid") == 4
+    assert html.count("cell-invalid") == 5
     assert str(phone_cell["errors"][0]["message"]) in html
 
 

@@ -268,6 +268,17 @@ def run(
     return job
 
 
+def check_references(job: ImportJob, target: Target, fields: set[str], rows: list[Row]) -> None:
+    """The dry run's checks on ``rows`` (the preview's): the target's ``write`` with
+    ``dry_run``, whose lookups reject rows naming unknown customers, orders, products or
+    organizations, in a transaction rolled back so that nothing is written whatever a target
+    does."""
+    ctx = _context(job, dry_run=True, matcher=None, fields=fields)
+    with transaction.atomic():
+        target.write(ctx, rows)
+        transaction.set_rollback(True)
+
+
 def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
     """The header, the mapping in use and the first ``rows`` rows checked (nothing is written)."""
     target_cls = target_for(job)
@@ -283,6 +294,7 @@ def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
         compiled = effective_mapping(job, header)
         target = target_cls(compiled.fields)
         checked = _rows(target, compiled, records)
+        check_references(job, target, compiled.fields, checked)
         return {
             "encoding": reader.encoding,
             "header": header,
