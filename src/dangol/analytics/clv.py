@@ -235,6 +235,28 @@ class BGNBD:
         )
         return np.where(repeat, expit(-log_odds_dead), 1.0)
 
+    def p_no_purchase(
+        self, t: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(no purchase in (T, T + t] | x, t_x, T): the model's own churn probability.
+
+        Dead customers buy nothing; a customer alive at T drops out only right after a
+        purchase, so buys nothing in the next `t` exactly when the Poisson process has no event,
+        with λ | alive ~ Gamma(r + x, α + T):
+        P = 1 − P(alive) + P(alive) · ((α+T)/(α+T+t))^(r+x).
+        Unlike 1 − P(alive), which is 0 for every customer without a repeat purchase (BG/NBD
+        lets customers drop out only after one), this also ranks one-time buyers by how long
+        ago they bought.
+        """
+        d = RFMArrays.of(frequency, recency, T)
+        if t <= 0:
+            return np.zeros_like(d.frequency)
+        alive = self.p_alive(d.frequency, d.recency, d.T)
+        quiet = np.exp(
+            (self.r + d.frequency) * (np.log(self.alpha + d.T) - np.log(self.alpha + d.T + t))
+        )
+        return np.asarray(1.0 - alive + alive * quiet, dtype=np.float64)
+
     def expected_purchases(
         self, t: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
     ) -> FloatArray:

@@ -676,7 +676,7 @@ def churn_bands(user: Any, f: Filters) -> pl.DataFrame:
 
 
 def churn_backtest(step: ModelRun | None) -> pl.DataFrame:
-    """The last churn step's backtest: model and P(alive) baseline side by side."""
+    """The last churn step's backtest: model and BG/NBD baseline (P(no purchase)) side by side."""
     quality = step.quality if step is not None else {}
     metrics = [
         ("roc_auc", "baseline_roc_auc", _("ROC-AUC (higher is better)")),

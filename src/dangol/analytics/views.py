@@ -127,7 +127,7 @@ def _chart_text() -> dict[str, str]:
         "churn_rate": _("Churn rate"),
         "value_at_risk": _("Value at risk (KRW)"),
         "model": _("Churn model"),
-        "baseline": _("P(alive) baseline"),
+        "baseline": _("BG/NBD baseline"),
         "hit_rate": _("Next best offer"),
         "popularity": _("Most popular products"),
         "offered": _("Customers offered"),

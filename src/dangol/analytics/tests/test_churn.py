@@ -163,7 +163,10 @@ def test_model_beats_the_p_alive_baseline(
 ) -> None:
     _, result = shop_and_result
     m = result.metrics
-    assert float(m["roc_auc"]) > float(m["baseline_roc_auc"]) + 0.05
+    # The baseline is BG/NBD's own P(no purchase in 90 days), and the shop follows a BG/NBD-like
+    # process: the model's edge is what BG/NBD cannot see (complaints and returns before a
+    # dropout). Measured: 0.921 against 0.888 (1 − P(alive), the old baseline: 0.66).
+    assert float(m["roc_auc"]) > float(m["baseline_roc_auc"]) + 0.02
     assert float(m["pr_auc"]) > float(m["baseline_pr_auc"])
     assert float(m["brier"]) < float(m["baseline_brier"])
 
