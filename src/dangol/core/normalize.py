@@ -178,3 +178,37 @@ def split_name(raw: str) -> tuple[str, str]:
 def to_jamo(text: str) -> str:
     """Hangul syllables decomposed into conjoining jamo (민준 → 민준), for edit distance."""
     return unicodedata.normalize("NFD", clean_name(text))
+
+
+# 사업자등록번호: 3 digits (the tax office), 2 (the kind of business: 01-79 individuals, 81-88
+# corporations ...), 4 (a serial number) and a check digit computed from the first nine.
+BUSINESS_NUMBER_WEIGHTS = (1, 3, 7, 1, 3, 7, 1, 3, 5)
+_BUSINESS_NUMBER_SEPARATORS = re.compile(r"[\s\-.]")
+
+
+def business_number_check_digit(first9: str) -> int:
+    """The check digit of a business registration number from its first nine digits: the
+    digits weighted 1,3,7,1,3,7,1,3,5, plus the tens digit of the ninth digit × 5, and the
+    check digit is what brings the sum to a multiple of ten."""
+    digits = [int(c) for c in first9]
+    if len(digits) != 9:
+        raise ValueError("nine digits")
+    total = sum(d * w for d, w in zip(digits, BUSINESS_NUMBER_WEIGHTS, strict=True))
+    total += digits[8] * 5 // 10
+    return (10 - total % 10) % 10
+
+
+def normalize_business_number(raw: str) -> str:
+    """A business registration number (사업자등록번호) as typed (``1234567891``,
+    ``123-45-67891``, ``123 45 67891``, full-width digits) → ``123-45-67891``, the form it is
+    stored and shown in. Raises ``NormalizationError`` with code ``invalid`` when it is not ten
+    digits and ``checksum`` when its check digit does not match."""
+    digits = _BUSINESS_NUMBER_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or ""))
+    if not (len(digits) == 10 and digits.isascii() and digits.isdigit()):
+        raise NormalizationError("invalid", _("A business number has ten digits."))
+    if business_number_check_digit(digits[:9]) != int(digits[9]):
+        raise NormalizationError(
+            "checksum",
+            _("This business registration number is not valid: its check digit does not match."),
+        )
+    return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"

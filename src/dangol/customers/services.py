@@ -25,6 +25,7 @@ from dangol.core.normalize import (
     clean_name,
     email_match_key,
     full_name,
+    normalize_business_number,
     normalize_email,
     normalize_phone,
     split_name,
@@ -738,7 +739,7 @@ def add_note(
 
 
 def _validate_organization(
-    values: dict[str, Any], errors: list[FieldError], pk: int | None
+    values: dict[str, Any], errors: list[FieldError], pk: int | None, stored_number: str = ""
 ) -> None:
     if not (values.get("name") or "").strip():
         errors.append(FieldError("name", "required", _("Enter the organization's name.")))
@@ -746,12 +747,13 @@ def _validate_organization(
         _check_choice(errors, "size", values["size"], OrganizationSize)
     if values.get("region"):
         _check_choice(errors, "region", values["region"], Region)
-    bn = (values.get("business_number") or "").replace("-", "")
-    if bn and not (bn.isdigit() and len(bn) == 10):
-        errors.append(
-            FieldError("business_number", "invalid", _("A business number has ten digits."))
-        )
-    values["business_number"] = f"{bn[:3]}-{bn[3:5]}-{bn[5:]}" if bn else ""
+    bn = (values.get("business_number") or "").strip()
+    if bn and bn != stored_number:  # a number stored before the check digit was tested stays
+        try:  # ten digits with the right check digit, stored as 123-45-67891
+            bn = normalize_business_number(bn)
+        except NormalizationError as exc:
+            errors.append(FieldError("business_number", exc.code, str(exc.message)))
+    values["business_number"] = bn
     parent = values.get("parent")
     seen = {pk} if pk else set()
     while parent is not None:
@@ -815,7 +817,7 @@ def update_organization(
     values = {k: getattr(org, k) for k in ORGANIZATION_FIELDS}
     values.update(changes)
     errors: list[FieldError] = []
-    _validate_organization(values, errors, org.pk)
+    _validate_organization(values, errors, org.pk, org.business_number)
     if "custom_fields" in changes:
         try:
             values["custom_fields"] = validate_custom_fields(

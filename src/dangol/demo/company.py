@@ -12,8 +12,20 @@ from typing import Any
 import numpy as np
 
 from dangol.core.models import Role, Team, User
+from dangol.core.normalize import business_number_check_digit
 from dangol.core.services import create_role, create_team, create_user
 from dangol.core.visibility import Action, Scope
+
+
+def business_number(i: int) -> str:
+    """A valid, distinct 사업자등록번호 for the ``i``-th demo organization (i < 63,920,000):
+    a tax office code (101-899), a corporation code (81-88), a four-digit serial number and the
+    check digit (``core.normalize``), written ``123-81-45678``."""
+    serial, rest = i % 10_000, i // 10_000
+    office, kind = 101 + rest % 799, 81 + (rest // 799) % 8
+    first9 = f"{office:03d}{kind:02d}{serial:04d}"
+    return f"{first9[:3]}-{first9[3:5]}-{first9[5:]}{business_number_check_digit(first9)}"
+
 
 V, A, C, D, E = Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE, Action.EXPORT
 

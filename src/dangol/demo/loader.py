@@ -405,11 +405,7 @@ def _chunk(
                 dtype=object,
             ),
             "business_number": np.array(
-                [
-                    f"{100 + i % 800:03d}-{(i // 800) % 90 + 10:02d}-{i:05d}"
-                    for i in org_ids.tolist()
-                ],
-                dtype=object,
+                [company_mod.business_number(i) for i in org_ids.tolist()], dtype=object
             ),
             "industry": np.full(n_org, "화장품 유통", dtype=object),
             "size": np.array(["1-9", "10-49", "50-299", "300-999"], dtype=object)[

@@ -172,14 +172,14 @@ def test_archive_and_restore(admin, make_customer):
 
 def test_organizations_hierarchy_and_membership(admin, make_customer):
     group = services.create_organization(
-        name="(주)한빛유통", business_number="1234567890", actor=admin
+        name="(주)한빛유통", business_number="1234567891", actor=admin
     )
-    assert group.business_number == "123-45-67890"
+    assert group.business_number == "123-45-67891"
     branch = services.create_organization(name="한빛유통 부산지점", parent=group, actor=admin)
     with pytest.raises(ValidationFailed):
         services.update_organization(organization=group, changes={"parent": branch}, actor=admin)
     with pytest.raises(Conflict):
-        services.create_organization(name="복제", business_number="123-45-67890", actor=admin)
+        services.create_organization(name="복제", business_number="123-45-67891", actor=admin)
     person = make_customer(actor=admin)
     m = services.link_to_organization(
         customer=person, organization=branch, role="구매 담당", is_primary=True, actor=admin

@@ -15,13 +15,12 @@ the customer).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from dangol.core.normalize import clean_name
+from dangol.core.normalize import NormalizationError, clean_name, normalize_business_number
 from dangol.core.visibility import Action
 from dangol.customers.models import (
     Address,
@@ -91,27 +90,26 @@ BUSINESS_NUMBER_ALIASES = (
     "brn",
     "business_registration_number",
 )
-_NOT_DIGITS = re.compile(r"[\s\-.]")
 
 
 def business_number(text: str) -> str | None:
-    """``123-45-67890`` from a business registration number in any common format, as
-    ``create_organization`` stores it; None when it is not ten digits."""
-    digits = _NOT_DIGITS.sub("", text)
-    if not (digits.isdigit() and len(digits) == 10):
+    """``123-45-67891`` from a business registration number in any common format, as
+    ``create_organization`` stores it; None when it is not ten digits with the right check
+    digit (``core.normalize.normalize_business_number`` says which)."""
+    try:
+        return normalize_business_number(text)
+    except NormalizationError:
         return None
-    return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
 
 
 def _check_business_number(data: dict[str, Any], reasons: list[Reason]) -> None:
+    """The row's business number stored as ``123-45-67891``, or a reason: not ten digits
+    (``invalid``) or a wrong check digit (``checksum``)."""
     if "business_number" in data:
-        formatted = business_number(data["business_number"])
-        if formatted is None:
-            reasons.append(
-                reason("business_number", "invalid", _("A business number has ten digits."))
-            )
-        else:
-            data["business_number"] = formatted
+        try:
+            data["business_number"] = normalize_business_number(data["business_number"])
+        except NormalizationError as exc:
+            reasons.append(reason("business_number", exc.code, exc.message))
 
 
 class OrganizationTarget(Target):

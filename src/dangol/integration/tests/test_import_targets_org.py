@@ -35,7 +35,7 @@ ORGS = [
     [
         "C1",
         "(주)단골상사",
-        "123-45-67890",
+        "123-45-67891",
         "도소매",
         "02-123-4567",
         "info@dangol.co.kr",
@@ -55,10 +55,11 @@ def orgs_file(tmp_path: Path, rows: list[list[str]] = ORGS, encoding: str = "cp9
 
 
 def test_business_numbers_are_read_in_any_format() -> None:
-    assert business_number("123-45-67890") == business_number("1234567890") == "123-45-67890"
-    assert business_number("123 45 67890") == "123-45-67890"
+    assert business_number("123-45-67891") == business_number("1234567891") == "123-45-67891"
+    assert business_number("123 45 67891") == "123-45-67891"
     assert business_number("123-45-6789") is None
     assert business_number("12a4567890") is None
+    assert business_number("123-45-67890") is None  # the check digit would be 1
 
 
 def test_a_cp949_organization_file_creates_accounts_with_contacts_and_address(
@@ -77,7 +78,7 @@ def test_a_cp949_organization_file_creates_accounts_with_contacts_and_address(
     c1 = Organization.objects.get(external_ids__source="pos", external_ids__key="C1")
     assert (c1.name, c1.business_number, c1.industry, c1.source) == (
         "(주)단골상사",
-        "123-45-67890",
+        "123-45-67891",
         "도소매",
         "pos",
     )
@@ -135,7 +136,7 @@ def test_reimporting_organizations_changes_nothing_and_a_change_updates(
 
 def test_a_known_business_number_matches_the_existing_account(admin: Any, tmp_path: Path) -> None:
     existing = customers.create_organization(
-        name="단골상사", business_number="1234567890", actor=admin
+        name="단골상사", business_number="1234567891", actor=admin
     )
 
     job = run(admin, "organizations", orgs_file(tmp_path, ORGS[:1]))
