@@ -254,10 +254,22 @@ class InteractionOut(Schema):
     external_id: str
 
 
+BUSINESS_NUMBER_DOC = (
+    "사업자등록번호 (business registration number): ten digits with a valid check digit, in any "
+    "common spelling (1248100998, 124 81 00998); stored and returned as 124-81-00998. A wrong "
+    "length is refused with code `invalid`, a wrong check digit with `checksum` (422)."
+)
+
+
 class OrganizationIn(Schema):
     name: str = Field(min_length=1, max_length=200)
     parent_id: int | None = None
-    business_number: str = Field(default="", max_length=12)
+    business_number: str = Field(
+        default="",
+        max_length=20,
+        description=BUSINESS_NUMBER_DOC,
+        examples=["124-81-00998"],
+    )
     industry: str = Field(default="", max_length=100)
     size: SizeT = OrganizationSize.UNKNOWN
     website: str = Field(default="", max_length=200)
@@ -271,7 +283,12 @@ class OrganizationIn(Schema):
 class OrganizationPatch(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     parent_id: int | None = None
-    business_number: str | None = Field(default=None, max_length=12)
+    business_number: str | None = Field(
+        default=None,
+        max_length=20,
+        description=BUSINESS_NUMBER_DOC,
+        examples=["124-81-00998"],
+    )
     industry: str | None = Field(default=None, max_length=100)
     size: SizeT | None = None
     website: str | None = Field(default=None, max_length=200)
