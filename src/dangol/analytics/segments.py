@@ -16,8 +16,8 @@ A definition is a tree of groups and conditions (docs/adr/0010-segments.md)::
 custom fields) and returns the normalized tree, or raises ``ValidationFailed`` whose errors name
 the path of the offending part (``definition.all[1].any[0].value``). ``compile_definition``
 turns a normalized tree into one ``Q`` over ``Customer``: plain columns, joins to the one-row
-``CustomerMetrics``, and ``EXISTS`` / ``IN`` subqueries for consents, tags, grades, orders and
-interactions. Compiling reads nothing from the database, so an evaluation is exactly one SQL
+``CustomerMetrics``, and ``EXISTS`` / ``IN`` subqueries for consents, tags, grades, purchased
+products and interactions. Compiling reads nothing from the database, so an evaluation is exactly one SQL
 statement (``SELECT COUNT(*)``, the id list, or the ``INSERT … SELECT`` of a snapshot).
 """
 
@@ -38,7 +38,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from dangol.analytics.models import ChurnBand, CustomerGrade, GradeTier, RFMSegment
-from dangol.commerce.models import OrderLine, OrderStatus, Product, ProductCategory
+from dangol.commerce.models import Product, ProductCategory, PurchasedProduct
 from dangol.core.errors import FieldError, ValidationFailed
 from dangol.core.models import CustomFieldDefinition, CustomFieldType, Tag, TaggedItem, Team, User
 from dangol.customers.models import (
@@ -62,13 +62,7 @@ MAX_DEPTH = 6
 MAX_CONDITIONS = 60
 MAX_LIST = 500
 MAX_DAYS = 36_500
-# Orders that count as purchases (as for the customer aggregates and the analytics engine).
-NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
 VISIT_CHANNELS = (InteractionChannel.STORE, InteractionChannel.VISIT)
-# The customer's last purchase: the services, imports and merges keep it at least as late as
-# every counted order (a cancelled or returned one may leave it later), so "no purchase since X"
-# can be read off it before any order is looked at.
-LAST_PURCHASE = "last_purchase_at"
 
 
 class FieldType:
@@ -1094,39 +1088,28 @@ class _Compiler:
 
     # behaviour -------------------------------------------------------------------------------
 
-    def event(
-        self, c: dict[str, Any], rows: QuerySet[Any], at: str, latest: str | None = None
-    ) -> Q:
-        """EXISTS over `rows` (correlated to the customer), windowed on the `at` column.
-
-        `latest` names a customer column that is never earlier than any row's `at` (the last
-        purchase for purchases): a windowed test checks it first, so customers with nothing
-        recent are ruled out by a column (and its index) instead of a probe into the rows.
-        """
+    def event(self, c: dict[str, Any], rows: QuerySet[Any], at: str) -> Q:
+        """EXISTS over `rows` (correlated to the customer), windowed on the `at` column."""
         op = c["op"]
-        q = Q()
         if op in ("within_last_days", "not_within_last_days"):
-            since = self.clock.days_ago(int(c["value"]))
-            rows = rows.filter(**{f"{at}__gte": since})
-            if latest:
-                q = Q(**{f"{latest}__gte": since})
-        q &= Q(Exists(rows))
+            rows = rows.filter(**{f"{at}__gte": self.clock.days_ago(int(c["value"]))})
+        q = Q(Exists(rows))
         return q if op in ("within_last_days", "ever") else ~q
 
-    def _purchases(self) -> QuerySet[OrderLine]:
-        return OrderLine.objects.filter(order__customer=OuterRef("pk")).exclude(
-            order__status__in=NOT_PURCHASES
-        )
+    def _bought(self, c: dict[str, Any], products: QuerySet[Product]) -> Q:
+        """What the customer bought, from ``PurchasedProduct`` (one row per customer and product,
+        kept by every writer of orders): "in the last N days" is a range of its (product,
+        last purchase) index, not a scan of the order lines."""
+        rows = PurchasedProduct.objects.filter(customer=OuterRef("pk"), product__in=products)
+        return self.event(c, rows, "last_at")
 
     def field_bought_category(self, c: dict[str, Any]) -> Q:
         path = c["category"]
         subtree = ProductCategory.objects.filter(Q(path=path) | Q(path__startswith=f"{path}/"))
-        rows = self._purchases().filter(product__category__in=subtree)
-        return self.event(c, rows, "order__placed_at", LAST_PURCHASE)
+        return self._bought(c, Product.objects.filter(category__in=subtree))
 
     def field_bought_product(self, c: dict[str, Any]) -> Q:
-        rows = self._purchases().filter(product__in=Product.objects.filter(sku=c["product"]))
-        return self.event(c, rows, "order__placed_at", LAST_PURCHASE)
+        return self._bought(c, Product.objects.filter(sku=c["product"]))
 
     def field_last_visit(self, c: dict[str, Any]) -> Q:
         rows = Interaction.objects.filter(customer=OuterRef("pk"), channel__in=VISIT_CHANNELS)

@@ -9,5 +9,10 @@ class CommerceConfig(AppConfig):
 
     def ready(self) -> None:
         from dangol.commerce import timeline
+        from dangol.commerce.models import PurchasedProduct
+        from dangol.commerce.purchases import refresh_purchased_products
+        from dangol.customers.merge import register_derived
 
         timeline.register()  # orders and returns on the customer timeline
+        # what a customer bought follows their orders through merges and unmerges
+        register_derived(PurchasedProduct, refresh_purchased_products)

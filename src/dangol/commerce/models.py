@@ -249,3 +249,29 @@ class ReturnLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × line {self.order_line_id}"
+
+
+class PurchasedProduct(models.Model):
+    """What a customer has bought: one row per customer and product over the orders that count
+    as purchases (not cancelled, not wholly returned), with the first and last time and how many
+    orders. Derived from orders and lines by ``commerce.purchases`` whenever they change, so a
+    segment's "bought X in the last N days" is one index range instead of a scan of the lines.
+    """
+
+    pk = models.CompositePrimaryKey("customer_id", "product_id")
+    # The primary key leads with the customer and the index below with the product.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_index=False)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    order_count = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("purchased product")
+        verbose_name_plural = _("purchased products")
+        indexes = [models.Index(fields=["product", "last_at", "customer"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} × {self.product_id}"

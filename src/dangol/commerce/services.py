@@ -1,7 +1,8 @@
 """State changes of products, orders and returns: one transaction each, audited, evented.
 
 Placing an order and recording a return keep the customer's purchase aggregates (first/last
-purchase, order count, lifetime spend) current with F() updates, so reads never aggregate.
+purchase, order count, lifetime spend) current with F() updates, so reads never aggregate, and
+refresh what the customer has bought (``commerce.purchases``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dangol.commerce.models import (
     ReturnReason,
     SalesChannel,
 )
+from dangol.commerce.purchases import refresh_purchased_products
 from dangol.core import audit, events
 from dangol.core.customfields import validate_custom_fields
 from dangol.core.errors import Conflict, FieldError, ValidationFailed
@@ -299,6 +301,7 @@ def place_order(*, data: OrderInput, actor: Any) -> Order:
         row.order = order
     OrderLine.objects.bulk_create(rows)
     _apply_purchase(data.customer, order.placed_at, order.total)
+    refresh_purchased_products([data.customer.pk])
     audit.record(actor, "order.placed", order, after=audit.snapshot(order))
     events.emit(
         "order.placed", order, customer_id=data.customer.pk, total=order.total, currency=cur
@@ -344,6 +347,7 @@ def cancel_order(*, order: Order, actor: Any, reason: str = "") -> Order:
         total_spent=F("total_spent") - order.total,
         updated_at=timezone.now(),
     )
+    refresh_purchased_products([order.customer_id])
     audit.record(actor, "order.cancelled", order, after={"status": order.status, "reason": reason})
     events.emit("order.cancelled", order, customer_id=order.customer_id)
     return order
@@ -431,6 +435,7 @@ def record_return(
     Customer.objects.filter(pk=order.customer_id).update(
         total_spent=F("total_spent") - amount, updated_at=timezone.now()
     )
+    refresh_purchased_products([order.customer_id])
     audit.record(actor, "order.returned", ret, after=audit.snapshot(ret))
     events.emit(
         "order.returned", order, customer_id=order.customer_id, amount=amount, reason=reason

@@ -75,6 +75,8 @@ class MergeLog:
 
 Handler = Callable[[Customer, Customer, MergeLog], None]
 _handlers: dict[str, Handler] = {}
+Refresher = Callable[[list[int]], None]
+_derived: dict[str, Refresher] = {}
 
 
 def register_merge_handler(model: type[models.Model]) -> Callable[[Handler], Handler]:
@@ -87,6 +89,19 @@ def register_merge_handler(model: type[models.Model]) -> Callable[[Handler], Han
     return register
 
 
+def register_derived(model: type[models.Model], refresh: Refresher) -> None:
+    """A model whose rows are computed from other rows of the customer (what they bought, from
+    their orders): a merge neither moves nor logs them; ``refresh(customer_ids)`` recomputes
+    them after the other rows have moved, and again after an unmerge."""
+    _derived[model._meta.label_lower] = refresh
+
+
+def _refresh_derived(customer_ids: list[int]) -> None:
+    refresh_purchase_aggregates(customer_ids)
+    for refresh in _derived.values():
+        refresh(customer_ids)
+
+
 def customer_relations() -> list[tuple[type[models.Model], str]]:
     """Every (model, field name) whose foreign key points at Customer, across all apps."""
     out = []
@@ -97,6 +112,7 @@ def customer_relations() -> list[tuple[type[models.Model], str]]:
                 and f.related_model is Customer
                 and model is not Customer  # merged_into chains stay as they are
                 and (model._meta.label_lower, f.name) not in NOT_MOVED
+                and model._meta.label_lower not in _derived
             ):
                 out.append((model, f.name))
     return out
@@ -270,7 +286,7 @@ def merge_customers(
     survivor.created_at = min(r.created_at for r in records)
     survivor.updated_at = timezone.now()
     survivor.save()
-    refresh_purchase_aggregates([survivor.pk])
+    _refresh_derived([survivor.pk, *ids])
     survivor.refresh_from_db()
     if survivor.order_count:
         stage = LifecycleStage.REPEAT if survivor.order_count > 1 else LifecycleStage.CUSTOMER
@@ -367,7 +383,7 @@ def unmerge(*, merge: MergeRecord, actor: Any) -> Customer:
     Customer.objects.filter(pk__in=merge.merged_ids).update(
         status=RecordStatus.ACTIVE, merged_into=None, updated_at=timezone.now()
     )
-    refresh_purchase_aggregates([survivor.pk, *merge.merged_ids])
+    _refresh_derived([survivor.pk, *merge.merged_ids])
     merge.undone_at = timezone.now()
     merge.save(update_fields=["undone_at"])
     actor_id = getattr(actor, "pk", None)

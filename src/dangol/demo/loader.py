@@ -42,10 +42,13 @@ from dangol.commerce.models import (
     OrderLine,
     Product,
     ProductCategory,
+    PurchasedProduct,
     Return,
     ReturnLine,
     SalesChannel,
 )
+from dangol.commerce.purchases import rebuild_purchased_products
+from dangol.core import bulkwrite
 from dangol.core.models import ChangeLog, PiiAccessLog, Role, Team, User
 from dangol.customers.models import (
     Address,
@@ -252,8 +255,9 @@ class LoadResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-# Work on the demo's customers by other domains, deleted first by ``--reset``.
-WORK_MODELS: list[type[models.Model]] = [Task]
+# Work on the demo's customers by other domains, and data derived from their orders, deleted
+# first by ``--reset``.
+WORK_MODELS: list[type[models.Model]] = [Task, PurchasedProduct]
 
 # --- wiping -----------------------------------------------------------------------------------
 
@@ -629,31 +633,6 @@ BIG_MODELS: list[type[models.Model]] = [
 ]  # fmt: skip
 
 
-def _secondary_indexes(model: type[models.Model]) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of the indexes of ``model`` that no constraint relies on."""
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                """
-                SELECT i.indexname, i.indexdef FROM pg_indexes i
-                WHERE i.schemaname = current_schema() AND i.tablename = %s
-                  AND NOT EXISTS (
-                    SELECT 1 FROM pg_constraint c
-                    WHERE c.conindid = (quote_ident(i.schemaname) || '.'
-                                        || quote_ident(i.indexname))::regclass)
-                """,
-                [table],
-            )
-        else:
-            cursor.execute(
-                "SELECT name, sql FROM sqlite_master "
-                "WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
-                [table],
-            )
-        return [(str(name), str(sql)) for name, sql in cursor.fetchall()]
-
-
 # Leading columns whose values only grow in the order the loader writes rows (each chunk's
 # customers, orders and lines get ids above every earlier one, and children are written in
 # parent order). An index that starts with one of them is only ever appended to at its right
@@ -674,32 +653,26 @@ def _deferred_indexes(enabled: bool) -> Iterator[None]:
     """Drop the big tables' secondary indexes for the load, rebuild them at the end.
 
     Building an index from sorted data once is several times faster than maintaining it row
-    by row through millions of inserts. Unique and primary-key indexes stay (constraints).
-    On SQLite, indexes that lead with a column the load only appends to stay as well (see
-    ``APPEND_ONLY_COLUMNS``), and the rebuild sorts with a worker thread per core.
-    The indexes are rebuilt in ``finally``, so an interrupted load leaves them in place.
+    by row through millions of inserts. Primary-key and constraint indexes stay. On SQLite,
+    indexes that lead with a column the load only appends to stay as well (see
+    ``APPEND_ONLY_COLUMNS``), and the rebuild sorts with a worker thread per core. The
+    mechanism is ``core.bulkwrite.deferred_indexes`` (shared with the import's bulk mode): the
+    indexes are rebuilt at the end even when the load fails, and a load killed in between
+    leaves a marker from which ``bulkwrite.restore_indexes("demo.load")`` rebuilds them.
     """
-    if not enabled or connection.in_atomic_block:
+    if not enabled:
         yield
         return
-    saved = [ix for m in BIG_MODELS for ix in _secondary_indexes(m)]
-    if connection.vendor == "sqlite":
-        saved = [ix for ix in saved if _leading_column(ix[0]) not in APPEND_ONLY_COLUMNS]
-    with connection.cursor() as cursor:
-        for name, _sql in saved:
-            cursor.execute(f"DROP INDEX IF EXISTS {connection.ops.quote_name(name)}")
-    try:
+
+    def keep(name: str, _sql: str) -> bool:
+        return connection.vendor == "sqlite" and _leading_column(name) in APPEND_ONLY_COLUMNS
+
+    bulkwrite.restore_indexes(DEFERRAL_OWNER)  # a load killed earlier: its indexes first
+    with bulkwrite.deferred_indexes(DEFERRAL_OWNER, BIG_MODELS, keep=keep):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET maintenance_work_mem = '512MB'")
-            else:
-                _pragma(cursor, f"PRAGMA threads={min(os.cpu_count() or 1, 8)}")
-            for _name, sql in saved:
-                cursor.execute(sql)
-            if connection.vendor == "sqlite":
-                _pragma(cursor, "PRAGMA threads=0")
+
+
+DEFERRAL_OWNER = "demo.load"
 
 
 @contextmanager
@@ -825,6 +798,7 @@ def load(
             t0 = time.monotonic()
             with transaction.atomic():
                 compute_aggregates(now)
+                rebuild_purchased_products()
             timings["aggregates"] = time.monotonic() - t0
             report("indexes", 0)
             t0 = time.monotonic()
