@@ -7,13 +7,18 @@ defaults, so a new defaulted or nullable field does not break the writer. Primar
 allocated before writing (the sequence on PostgreSQL, safe with concurrent writers; the table's
 maximum inside the write-locked transaction on SQLite) so child rows reference parents without
 reading anything back. It knows no domain: only Django's models and connection.
+
+``deferred_indexes`` drops a bulk load's secondary indexes and rebuilds them at its end, with a
+durable marker (a change-log row) so a killed load's indexes are rebuilt when it resumes.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -202,3 +207,187 @@ def update_rows(
     with connection.cursor() as cursor:
         cursor.executemany(sql, prepared)
     return len(rows)
+
+
+# --- durable markers and deferred indexes (bulk loads) -----------------------------------------
+#
+# A bulk load (the demo loader, an import in bulk mode) drops the secondary indexes of the tables
+# it fills and builds them once at the end: building an index from the finished table is several
+# times cheaper than maintaining it row by row. The database must never be left without them,
+# even when the process is killed between the two: the statements that restore them are written,
+# in the same transaction as the DROPs (DDL is transactional on SQLite and PostgreSQL), to a
+# change-log row ("marker"), and the restore runs them and closes the marker in one transaction.
+# An open marker is work still owed; whoever resumes the load (or finds it abandoned) runs it.
+
+MARKER_OPEN = "bulkwrite.opened"
+MARKER_CLOSED = "bulkwrite.closed"
+INDEXES = "bulkwrite.deferred_indexes"  # the kind of marker holding index restore statements
+
+
+def open_marker(kind: str, owner: str, data: dict[str, Any]) -> int:
+    """Record durable work owed by ``owner`` (in the caller's transaction); returns its id."""
+    from dangol.core.models import ChangeLog
+
+    row = ChangeLog.objects.create(
+        action=MARKER_OPEN, object_type=kind, object_id=owner[:64], object_repr=owner[:200],
+        after=data,
+    )  # fmt: skip
+    return int(row.pk)
+
+
+def close_marker(kind: str, owner: str, marker_id: int) -> None:
+    """The work of marker ``marker_id`` is done (call in the transaction that did it)."""
+    from dangol.core.models import ChangeLog
+
+    ChangeLog.objects.create(
+        action=MARKER_CLOSED, object_type=kind, object_id=owner[:64], object_repr=owner[:200],
+        after={"marker": marker_id},
+    )  # fmt: skip
+
+
+def open_markers(kind: str, owner: str | None = None) -> dict[str, tuple[int, dict[str, Any]]]:
+    """``{owner: (marker id, data)}`` of the markers of ``kind`` not closed yet (of one owner,
+    or of all)."""
+    from dangol.core.models import ChangeLog
+
+    rows = ChangeLog.objects.filter(object_type=kind)
+    if owner is not None:
+        rows = rows.filter(object_id=owner[:64])
+    opened: dict[str, tuple[int, dict[str, Any]]] = {}
+    closed: set[int] = set()
+    for pk, action, oid, after in rows.order_by("id").values_list(
+        "id", "action", "object_id", "after"
+    ):
+        if action == MARKER_OPEN:
+            opened[oid] = (int(pk), after or {})
+        elif action == MARKER_CLOSED and after:
+            closed.add(int(after.get("marker", 0)))
+    return {oid: (pk, data) for oid, (pk, data) in opened.items() if pk not in closed}
+
+
+def secondary_indexes(model: type[models.Model], *, unique: bool = True) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the indexes of ``model`` that no constraint relies on (on
+    PostgreSQL: not backing a primary key, unique or exclusion constraint; on SQLite: not
+    automatic). ``unique=False`` leaves out unique indexes as well (conditional unique
+    constraints are plain unique indexes): the ones an idempotent upsert needs."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                """
+                SELECT i.indexname, i.indexdef FROM pg_indexes i
+                WHERE i.schemaname = current_schema() AND i.tablename = %s
+                  AND NOT EXISTS (
+                    SELECT 1 FROM pg_constraint c
+                    WHERE c.conindid = (quote_ident(i.schemaname) || '.'
+                                        || quote_ident(i.indexname))::regclass)
+                ORDER BY i.indexname
+                """,
+                [table],
+            )
+        else:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL ORDER BY name",
+                [table],
+            )
+        found = [(str(name), str(sql)) for name, sql in cursor.fetchall()]
+    if not unique:
+        found = [(n, s) for n, s in found if not s.upper().startswith("CREATE UNIQUE")]
+    return found
+
+
+def _if_not_exists(sql: str) -> str:
+    """``CREATE [UNIQUE] INDEX name`` as ``... IF NOT EXISTS name``, so a restore can run twice."""
+    for head in ("CREATE UNIQUE INDEX ", "CREATE INDEX "):
+        if sql.upper().startswith(head) and not sql.upper().startswith(head + "IF NOT EXISTS"):
+            return head + "IF NOT EXISTS " + sql[len(head) :]
+    return sql
+
+
+def defer_indexes(
+    owner: str,
+    indexes: Sequence[tuple[str, str]],
+    *,
+    drop: Sequence[str] = (),
+    restore: Sequence[str] = (),
+) -> int | None:
+    """Drop ``indexes`` ((name, CREATE statement)) and run the ``drop`` statements, recording
+    in the same transaction the statements that put them back (the indexes, then ``restore``).
+    Returns the marker id, the already open one if ``owner`` has one (a resumed load: nothing is
+    dropped twice), or None when another owner's deferral is open (two bulk loads would rebuild
+    each other's indexes: the second one loads with the indexes in place)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # one deferral at a time, across sessions
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [INDEXES])
+        pending = open_markers(INDEXES)
+        if owner[:64] in pending:
+            return pending[owner[:64]][0]
+        if pending:
+            return None
+        statements = [_if_not_exists(sql) for _name, sql in indexes] + list(restore)
+        marker = open_marker(INDEXES, owner, {"restore": statements})
+        with connection.cursor() as cursor:
+            for name, _sql in indexes:
+                cursor.execute(f"DROP INDEX IF EXISTS {_q(name)}")
+            for sql in drop:
+                cursor.execute(sql)
+    return marker
+
+
+def restore_indexes(owner: str) -> bool:
+    """Run the restore statements of ``owner``'s open deferral and close it, in one transaction
+    (PostgreSQL builds with a larger ``maintenance_work_mem`` and parallel workers, SQLite sorts
+    with a helper thread per core). Returns whether there was one."""
+    from django.db import transaction
+
+    pending = open_markers(INDEXES, owner)
+    if not pending:
+        return False
+    ((key, (marker, data)),) = pending.items()
+    cores = min(os.cpu_count() or 1, 8)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            cursor.execute(f"SET LOCAL max_parallel_maintenance_workers = {max(cores - 1, 0)}")
+        else:
+            cursor.execute(f"PRAGMA threads={cores}")
+            cursor.fetchall()
+        for sql in data.get("restore", []):
+            cursor.execute(sql)
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA threads=0")
+            cursor.fetchall()
+        close_marker(INDEXES, key, marker)
+    return True
+
+
+@contextmanager
+def deferred_indexes(
+    owner: str,
+    model_list: Sequence[type[models.Model]],
+    *,
+    unique: bool = True,
+    keep: Any = None,
+    drop: Sequence[str] = (),
+    restore: Sequence[str] = (),
+) -> Iterator[bool]:
+    """Drop the secondary indexes of ``model_list`` (all but those ``keep(name, sql)`` keeps;
+    unique ones only with ``unique``) for the ``with`` block and rebuild them at its end, even
+    when it fails; if the process dies instead, the open marker says what to rebuild
+    (``restore_indexes(owner)``). Yields whether the indexes are deferred."""
+    if connection.in_atomic_block:
+        yield False
+        return
+    indexes = [ix for m in model_list for ix in secondary_indexes(m, unique=unique)]
+    if keep is not None:
+        indexes = [ix for ix in indexes if not keep(*ix)]
+    marker = defer_indexes(owner, indexes, drop=drop, restore=restore)
+    try:
+        yield marker is not None
+    finally:
+        if marker is not None:
+            restore_indexes(owner)

@@ -289,9 +289,11 @@ def run_import(
     chunk_size: int = pipeline.CHUNK_SIZE,
     matcher: Matcher | None = None,
     progress: pipeline.Progress | None = None,
+    bulk: bool | None = None,
 ) -> ImportJob:
     """Run a queued (or failed, or interrupted) job to the end, chunk by chunk, resuming after
-    ``last_committed_line``. Each chunk is its own transaction; do not call this inside one."""
+    ``last_committed_line``. Each chunk is its own transaction; do not call this inside one.
+    ``bulk``: force bulk mode (deferred indexes) on or off; None lets a large file choose it."""
     claimed = ImportJob.objects.filter(
         pk=job.pk, status__in=(ImportStatus.QUEUED, ImportStatus.FAILED)
     ).update(status=ImportStatus.RUNNING, started_at=timezone.now(), error_message="")
@@ -300,7 +302,12 @@ def run_import(
         return job
     try:
         job = pipeline.run(
-            job, dry_run=job.dry_run, chunk_size=chunk_size, matcher=matcher, progress=progress
+            job,
+            dry_run=job.dry_run,
+            chunk_size=chunk_size,
+            matcher=matcher,
+            progress=progress,
+            bulk=bulk,
         )
     except Exception as exc:
         message = str(exc) if isinstance(exc, ServiceError) else _("The import stopped: %s") % exc

@@ -5,7 +5,7 @@ existing keys of the whole chunk, decides per row created / updated / matched / 
 rejected, and (unless it is a dry run) writes with ``TableWriter`` and ``update_rows``. The rows
 written are the rows the services would write: normalized contact points, ``ConsentEvent``
 history, order lines with the services' totals, customer purchase aggregates recomputed
-set-based for the customers an order chunk touched.
+set-based for the customers of an order file's orders, once per file (``finish_owed``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ from dangol.commerce.models import (
     ProductTier,
     SalesChannel,
 )
+from dangol.commerce.purchases import refresh_purchased_products
+from dangol.core import bulkwrite
 from dangol.core.models import User
 from dangol.core.money import MINOR_UNITS, quantize
 from dangol.core.normalize import clean_name
-from dangol.customers import changefeed
+from dangol.customers import changefeed, name_index
 from dangol.customers.models import (
     CONSENT_RECONFIRM_YEARS,
     ChangeOp,
@@ -84,6 +86,8 @@ class Context:
     visible_customers: QuerySet[Customer] | None  # None: the actor may change every customer
     owner_id: int | None = None
     team_id: int | None = None
+    bulk: bool = False  # bulk mode: the target tables' secondary indexes are deferred
+    owed_opened: bool = False  # the per-file work marker of this job is open (``owe_refresh``)
 
 
 class Row:
@@ -140,6 +144,8 @@ class Target(ABC):
     specs: ClassVar[tuple[FieldSpec, ...]]
     group_field: ClassVar[str] = ""  # rows sharing this field's value form one unit (orders)
     permission_models: ClassVar[tuple[tuple[str, type], ...]] = ()
+    # bulk mode: the tables whose secondary indexes a large load defers (ADR 0005 §13)
+    bulk_models: ClassVar[tuple[type[models.Model], ...]] = ()
 
     def __init__(self, fields: set[str]) -> None:
         self.fields = fields
@@ -211,6 +217,21 @@ class Target(ABC):
     @abstractmethod
     def write(self, ctx: Context, rows: list[Row]) -> None:
         """Write the chunk's good rows (each target does it set-based, in bulk)."""
+
+    def bulk_keep(self, name: str, sql: str) -> bool:
+        """Whether a secondary index of ``bulk_models`` stays during a bulk load (one the
+        chunks' own lookups read)."""
+        return False
+
+    def bulk_statements(self, deferred: Sequence[type[models.Model]]) -> dict[str, list[str]]:
+        """Other statements a bulk load runs before (``drop``) and after (``restore``) the
+        chunks, recorded with the deferred indexes."""
+        return {}
+
+    def finish(self, ctx: Context, owner: str) -> None:
+        """Per-file work after the last chunk (and after a failed one): what the chunks owe
+        (``owe_refresh``)."""
+        finish_owed(owner)
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -354,6 +375,25 @@ class CustomerTarget(Target):
         FieldSpec("phone", "phone", aliases=("전화", "전화번호", "tel", "유선전화")),
         FieldSpec("email", "email", aliases=("이메일", "e-mail", "메일", "email_address")),
     )
+
+    bulk_models = (Customer, ContactPoint, ExternalId)
+
+    def bulk_keep(self, name: str, sql: str) -> bool:
+        return "match_key" in sql  # the matcher looks contact keys up chunk by chunk
+
+    def bulk_statements(self, deferred: Sequence[type[models.Model]]) -> dict[str, list[str]]:
+        """On SQLite, the trigram table of names is rebuilt once instead of kept by triggers
+        row by row (``customers.name_index``, as the demo loader does)."""
+        if Customer not in deferred or not name_index.has_name_index():
+            return {}
+        fts = name_index.FTS_TABLE
+        return {
+            "drop": [f"DROP TRIGGER IF EXISTS {qn(name)}" for name in name_index.TRIGGERS],
+            "restore": [
+                f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",  # noqa: S608 - a constant
+                *name_index.TRIGGERS.values(),
+            ],
+        }
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
         family, given, full = speedpaths.resolve_name(
@@ -988,6 +1028,15 @@ class OrderTarget(Target):
 
     name = ImportTarget.ORDERS
     group_field = "order_id"
+    # the customers too: their purchase aggregates are rewritten once per file
+    bulk_models = (Order, OrderLine, Customer)
+
+    def bulk_keep(self, name: str, sql: str) -> bool:
+        """The orders' own customer index stays: the per-file aggregate refresh probes it."""
+        return sql.replace('"', "").rstrip().endswith(f"{Order._meta.db_table} (customer_id)") or (
+            f"{Order._meta.db_table} USING btree (customer_id)" in sql
+        )
+
     specs = (
         FieldSpec(
             "order_id",
@@ -1092,7 +1141,6 @@ class OrderTarget(Target):
 
         order_rows: list[tuple[Any, ...]] = []
         line_rows: list[tuple[Any, ...]] = []
-        touched: set[int] = set()
         planned: list[tuple[list[Row], dict[str, Any], list[tuple[Any, ...]]]] = []
         for key, group in orders.items():
             head = group[0].data
@@ -1217,7 +1265,6 @@ class OrderTarget(Target):
                 )
             )
             line_rows.extend((oid, *line) for line in lines)
-            touched.add(o["customer_id"])
         TableWriter(
             Order,
             (
@@ -1242,13 +1289,14 @@ class OrderTarget(Target):
             ctx.now,
             constants={"returned_quantity": 0},
         ).insert(line_rows)
-        refresh_purchase_aggregates(sorted(touched), ctx.now)
+        owe_refresh(ctx, min(ids))  # the aggregates of their customers, once per file
 
 
 def refresh_purchase_aggregates(customer_ids: Sequence[int], now: datetime.datetime) -> None:
     """Recompute first/last purchase, order count, lifetime spend and the lifecycle stage of these
     customers from their orders, as the order services keep them (cancelled orders do not count,
-    returns lower the spend; one order makes a customer, two a repeat customer).
+    returns lower the spend; one order makes a customer, two a repeat customer), and what they
+    bought (``commerce.purchases``).
 
     One ``UPDATE … FROM`` per call: the customers' orders grouped once (a join of the ids,
     passed as one parameter, with their orders), not correlated subqueries per customer."""
@@ -1292,6 +1340,73 @@ def refresh_purchase_aggregates(customer_ids: Sequence[int], now: datetime.datet
             WHERE {cust}.id = a.cid""",  # noqa: S608 - names from _meta
             [stamp, *params],
         )
+    refresh_purchased_products(customer_ids)
+
+
+# --- per-file work: purchase aggregates once per file, durably --------------------------------
+
+OWED = "import.owed_aggregates"  # the kind of marker: a job's orders whose aggregates are owed
+REFRESH_PAGE = 20_000  # orders read, and at most customers refreshed, per transaction
+
+
+def job_owner(job_id: int) -> str:
+    """The owner name of an import job's durable markers."""
+    return f"integration.importjob:{job_id}"
+
+
+def owe_refresh(ctx: Context, first_order_id: int) -> None:
+    """Note, in the chunk's transaction, that the customers of this job's orders (ids from
+    ``first_order_id`` on) owe a purchase-aggregate refresh: the marker is opened with the
+    job's first written chunk and closed by ``finish_owed`` after the last, so a job that dies
+    in between leaves a durable record of it (run by the resumed job, or by the next import
+    for an abandoned one) instead of stale aggregates."""
+    if ctx.owed_opened:
+        return
+    owner = job_owner(ctx.job_id)
+    if not bulkwrite.open_markers(OWED, owner):
+        bulkwrite.open_marker(OWED, owner, {"first_order_id": first_order_id})
+    ctx.owed_opened = True
+
+
+def finish_owed(owner: str) -> int:
+    """Refresh the purchase aggregates owed by ``owner`` (``owe_refresh``) and close its marker:
+    the customers of the orders from the marker's first id on, each once, in transactions of
+    ``REFRESH_PAGE`` orders (a bitmap of the customer ids keeps memory bounded whatever the
+    file). Returns the customers refreshed."""
+    from django.db import transaction
+
+    markers = bulkwrite.open_markers(OWED, owner)
+    if not markers:
+        return 0
+    ((key, (marker, data)),) = markers.items()
+    order, cust = qn(Order._meta.db_table), qn(Customer._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {cust}")  # noqa: S608 - name from _meta
+        seen = np.zeros(int(cursor.fetchone()[0] or 0) + 1, dtype=bool)
+    after = int(data.get("first_order_id", 1)) - 1
+    refreshed = 0
+    while True:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, customer_id FROM {order} WHERE id > %s "  # noqa: S608
+                    "ORDER BY id LIMIT %s",
+                    [after, REFRESH_PAGE],
+                )
+                page = cursor.fetchall()
+            if page:
+                after = int(page[-1][0])
+                ids = np.unique(np.fromiter((r[1] or 0 for r in page), dtype=np.int64))
+                ids = ids[ids > 0]
+                if len(ids) and int(ids[-1]) >= len(seen):
+                    seen = np.concatenate([seen, np.zeros(int(ids[-1]) + 1 - len(seen), bool)])
+                fresh = ids[~seen[ids]]
+                seen[fresh] = True
+                refresh_purchase_aggregates(fresh.tolist(), timezone.now())
+                refreshed += len(fresh)
+            if len(page) < REFRESH_PAGE:
+                bulkwrite.close_marker(OWED, key, marker)
+                return refreshed
 
 
 from dangol.integration.imports.targets_contacts import ContactPointTarget  # noqa: E402

@@ -30,6 +30,17 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="e-mail of the staff user the import runs as")
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
         parser.add_argument("--resume", type=int, metavar="JOB_ID", help="resume a failed job")
+        bulk = parser.add_mutually_exclusive_group()
+        bulk.add_argument(
+            "--bulk",
+            action="store_true",
+            default=None,
+            help="bulk mode: defer the tables' secondary indexes, rebuild them at the end "
+            "(default: chosen for a file at least as large as the table)",
+        )
+        bulk.add_argument(
+            "--no-bulk", dest="bulk", action="store_false", help="keep every index live"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         from rich.console import Console
@@ -86,7 +97,9 @@ class Command(BaseCommand):
                     counts = ", ".join(f"{k} {v:,}" for k, v in j.counts().items())
                     bar.update(task, completed=j.processed_bytes, counts=counts)
 
-                job = services.run_import(job=job, chunk_size=opts["chunk_size"], progress=progress)
+                job = services.run_import(
+                    job=job, chunk_size=opts["chunk_size"], progress=progress, bulk=opts["bulk"]
+                )
                 bar.update(task, completed=job.total_bytes)
         except ServiceError as exc:
             details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
