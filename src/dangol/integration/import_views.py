@@ -136,6 +136,8 @@ FIELD_LABELS.update(
         "is_primary": gettext_lazy("Primary (yes/no)"),
         "organization_external_id": gettext_lazy("Organization's ID in the source system"),
         "business_number": gettext_lazy("Business registration number"),
+        "parent_external_id": gettext_lazy("Parent organization's ID in the source system"),
+        "parent_business_number": gettext_lazy("Parent organization's business number"),
         "industry": gettext_lazy("Industry"),
         "size": gettext_lazy("Size"),
         "website": gettext_lazy("Website"),

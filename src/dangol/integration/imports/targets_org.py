@@ -90,6 +90,37 @@ BUSINESS_NUMBER_ALIASES = (
     "brn",
     "business_registration_number",
 )
+PARENT_ID_ALIASES = (
+    "모회사",
+    "모회사코드",
+    "모회사id",
+    "모회사거래처코드",
+    "모법인",
+    "모법인코드",
+    "상위법인",
+    "상위법인코드",
+    "상위거래처",
+    "상위거래처코드",
+    "상위회사",
+    "parent",
+    "parent_id",
+    "parent_company_id",
+)
+PARENT_NUMBER_ALIASES = (
+    "모회사사업자번호",
+    "모회사사업자등록번호",
+    "모법인사업자번호",
+    "상위법인사업자번호",
+    "상위법인사업자등록번호",
+    "parent_brn",
+    "parent_business_registration_number",
+)
+PARENT_FIELDS = ("parent_external_id", "parent_business_number")
+
+# A node of the organization tree while a chunk is planned: ("db", id) for an organization
+# that exists, ("new", external id) for one this chunk creates, ("earlier", key) for one an
+# earlier chunk of a dry run would have created.
+Node = tuple[str, Any]
 
 
 def business_number(text: str) -> str | None:
@@ -100,6 +131,11 @@ def business_number(text: str) -> str | None:
         return normalize_business_number(text)
     except NormalizationError:
         return None
+
+
+def _parent_field(row: Row) -> str:
+    """The column a row names its parent organization by (for the reason's cell)."""
+    return "parent_external_id" if row.data.get("parent_external_id") else "parent_business_number"
 
 
 def _check_business_number(data: dict[str, Any], reasons: list[Reason]) -> None:
@@ -173,7 +209,16 @@ class OrganizationTarget(Target):
             aliases=("주소", "소재지", "사업장주소", "사업장소재지", "도로명주소", "address1"),
         ),
         FieldSpec("address_detail", max_length=200, aliases=("상세주소", "address2")),
+        # the parent organization (계열사 → 모회사): its id in the same source or its number
+        FieldSpec("parent_external_id", max_length=100, aliases=PARENT_ID_ALIASES),
+        FieldSpec("parent_business_number", max_length=20, aliases=PARENT_NUMBER_ALIASES),
     )
+
+    def __init__(self, fields: set[str]) -> None:
+        super().__init__(fields)
+        # dry run only: the keys accepted in earlier chunks, which a real run would have
+        # committed, so that a parent defined earlier in the file is found there too
+        self._earlier: set[tuple[str, str]] = set()
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
         if len(data.get("name", "")) > 200:
@@ -199,6 +244,22 @@ class OrganizationTarget(Target):
             reasons.append(
                 reason("address", "required", _("Give the address the detail belongs to."))
             )
+        if "parent_business_number" in data:
+            try:
+                bn = normalize_business_number(data["parent_business_number"])
+            except NormalizationError as exc:
+                reasons.append(reason("parent_business_number", exc.code, exc.message))
+            else:
+                data["parent_business_number"] = bn
+        own = (
+            ("parent_external_id", data.get("external_id")),
+            ("parent_business_number", data.get("business_number")),
+        )
+        for fname, mine in own:
+            if mine and data.get(fname) == mine:
+                reasons.append(
+                    reason(fname, "cycle", _("An organization cannot be its own parent."))
+                )
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
         seen: dict[str, Row] = {}
@@ -255,9 +316,15 @@ class OrganizationTarget(Target):
             if oid is not None:
                 target[ext] = oid
 
+        with_parents = any(f in ctx.fields for f in PARENT_FIELDS)
+        parents = self._parents(ctx, seen, target) if with_parents else {}
+
         ids = sorted(set(target.values()))
         current = {
-            o["id"]: o for o in rows_by_keys(Organization, "id", ids, ("id", *ORGANIZATION_COMPARE))
+            o["id"]: o
+            for o in rows_by_keys(
+                Organization, "id", ids, ("id", *ORGANIZATION_COMPARE, "parent_id")
+            )
         }
         contacts: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
         for c in rows_by_keys(
@@ -288,6 +355,10 @@ class OrganizationTarget(Target):
                 if value not in (None, "") and merged.get(f) != value:
                     merged[f] = value
                     changed = True
+            parent = parents.get(ext)
+            if parent is not None and (parent[0] != "db" or merged["parent_id"] != parent[1]):
+                merged["parent_id"] = parent
+                changed = True
             changed |= self._contacts(oid, row, contacts[oid], new_contacts)
             changed |= self._address(oid, row, addresses[oid], new_addresses)
             if ext in matched:
@@ -298,11 +369,25 @@ class OrganizationTarget(Target):
             if changed or ext in matched:
                 updates[oid] = merged
         if ctx.dry_run:
+            if with_parents:
+                self._earlier.update(("external_id", ext) for ext in seen)
+                self._earlier.update(
+                    ("business_number", r.data["business_number"])
+                    for r in seen.values()
+                    if r.data.get("business_number")
+                )
             return
 
         now = ctx.now
         owner_id, team_id = owner_for(ctx.actor, Organization)
         new_ids = allocate_ids(Organization, len(new_rows))
+        new_by_ext = {r.data["external_id"]: oid for oid, r in zip(new_ids, new_rows, strict=True)}
+
+        def parent_id(node: Node | int | None) -> int | None:
+            if node is None or isinstance(node, int):
+                return node
+            return int(node[1]) if node[0] == "db" else new_by_ext[node[1]]
+
         for oid, row in zip(new_ids, new_rows, strict=True):
             self._contacts(oid, row, set(), new_contacts)
             self._address(oid, row, set(), new_addresses)
@@ -318,6 +403,7 @@ class OrganizationTarget(Target):
                 "source",
                 "created_at",
                 "updated_at",
+                "parent_id",
             ),
             now,
         ).insert(
@@ -336,15 +422,25 @@ class OrganizationTarget(Target):
                     ctx.source,
                     now,
                     now,
+                    parent_id(parents.get(d["external_id"])),
                 )
                 for oid, d in zip(new_ids, (r.data for r in new_rows), strict=True)
             ]
         )
         if updates:
+            columns = [*compare, *(["parent_id"] if with_parents else [])]
             update_rows(
                 Organization,
-                [*compare, "updated_at"],
-                [[*(m[f] for f in compare), now, oid] for oid, m in updates.items()],
+                [*columns, "updated_at"],
+                [
+                    [
+                        *(m[f] for f in compare),
+                        *([parent_id(m["parent_id"])] if with_parents else []),
+                        now,
+                        oid,
+                    ]
+                    for oid, m in updates.items()
+                ],
             )
         TableWriter(ExternalId, ("organization_id", "source", "key", "created_at"), now).insert(
             [(oid, ctx.source, key, now) for oid, key in new_ext]
@@ -410,6 +506,144 @@ class OrganizationTarget(Target):
         record_changes(
             "organization", [(new_ids, ChangeOp.CREATED), (sorted(updates), ChangeOp.UPDATED)]
         )
+
+    def _parents(
+        self, ctx: Context, seen: dict[str, Row], target: dict[str, int]
+    ) -> dict[str, Node]:
+        """``{external id: parent node}`` for the chunk's rows that name a parent, by its id in
+        the source or its business number: a row of this chunk (in any order; its new or
+        matched organization), an organization the user may see (which includes one an earlier
+        chunk wrote), or, in a dry run, a row an earlier chunk accepted. Rows whose parent is
+        unknown, or would close a cycle (checked in file order against the existing tree, so
+        the row that closes it is the one rejected), are rejected and leave ``seen``; so is a
+        row whose parent is a new organization whose own row is rejected."""
+        node_of: dict[str, Node] = {
+            ext: ("db", target[ext]) if ext in target else ("new", ext) for ext in seen
+        }
+        by_number = {
+            r.data["business_number"]: ext
+            for ext, r in seen.items()
+            if r.data.get("business_number")
+        }
+        wanted_ext = sorted(
+            {
+                r.data["parent_external_id"]
+                for r in seen.values()
+                if r.data.get("parent_external_id") and r.data["parent_external_id"] not in seen
+            }
+        )
+        wanted_bn = sorted(
+            {
+                r.data["parent_business_number"]
+                for r in seen.values()
+                if r.data.get("parent_business_number")
+                and r.data["parent_business_number"] not in by_number
+            }
+        )
+        visible = scoped(ctx.actor, Organization, Action.VIEW)
+        known_ext, _hidden = organizations_by_external_id(ctx.source, wanted_ext, visible)
+        numbered = {
+            o["business_number"]: o["id"]
+            for o in rows_by_keys(
+                Organization, "business_number", wanted_bn, ("id", "business_number")
+            )
+        }
+        reachable = visible_subset(visible, numbered.values())
+        known_bn = {bn: oid for bn, oid in numbered.items() if oid in reachable}
+
+        def resolve(kind: str, key: str) -> Node | None:
+            if kind == "external_id":
+                if key in node_of:
+                    return node_of[key]
+                if key in known_ext:
+                    return ("db", known_ext[key])
+            else:
+                if key in by_number:
+                    return node_of[by_number[key]]
+                if key in known_bn:
+                    return ("db", known_bn[key])
+            return ("earlier", (kind, key)) if (kind, key) in self._earlier else None
+
+        wanted: dict[str, Node] = {}
+        for ext, row in list(seen.items()):
+            d = row.data
+            by_id = d.get("parent_external_id")
+            by_bn = d.get("parent_business_number")
+            if not by_id and not by_bn:
+                continue
+            found = [
+                (fname, resolve(kind, key))
+                for fname, kind, key in (
+                    ("parent_external_id", "external_id", by_id),
+                    ("parent_business_number", "business_number", by_bn),
+                )
+                if key
+            ]
+            nodes = [node for _f, node in found if node is not None]
+            if len(nodes) < len(found):
+                seen.pop(ext).reject(
+                    next(fname for fname, node in found if node is None),
+                    "parent_not_found",
+                    _("No organization with this id or business number to be the parent."),
+                )
+            elif len(set(nodes)) > 1:
+                seen.pop(ext).reject(
+                    "parent_business_number",
+                    "parent_mismatch",
+                    _("The parent's id and business number name different organizations."),
+                )
+            else:
+                wanted[ext] = nodes[0]
+
+        # the existing tree above the organizations involved, one query per level
+        up: dict[Node, Node | None] = {}
+        level = {n[1] for n in [*wanted.values(), *node_of.values()] if n[0] == "db"}
+        while level:
+            rows = rows_by_keys(Organization, "id", sorted(level), ("id", "parent_id"))
+            for o in rows:
+                up[("db", o["id"])] = ("db", o["parent_id"]) if o["parent_id"] else None
+            level = {o["parent_id"] for o in rows if o["parent_id"]} - {
+                n[1] for n in up if n[0] == "db"
+            }
+
+        def closes_a_cycle(child: Node, parent: Node) -> bool:
+            node: Node | None = parent
+            steps = 0
+            while node is not None and steps <= len(up) + len(wanted) + 1:
+                if node == child:
+                    return True
+                node = up.get(node)
+                steps += 1
+            return node is not None  # a cycle already in the data: do not add to it
+
+        parents: dict[str, Node] = {}
+        for ext, parent in wanted.items():
+            child = node_of[ext]
+            if closes_a_cycle(child, parent):
+                row = seen.pop(ext)
+                row.reject(
+                    _parent_field(row),
+                    "cycle",
+                    _("This parent is already below this organization in the group."),
+                )
+                continue
+            up[child] = parent
+            parents[ext] = parent
+        # a child of a new organization whose row was rejected has no parent to point to
+        while rejected := [
+            ext
+            for ext, parent in parents.items()
+            if ext in seen and parent[0] == "new" and parent[1] not in seen
+        ]:
+            for ext in rejected:
+                row = seen.pop(ext)
+                row.reject(
+                    _parent_field(row),
+                    "parent_rejected",
+                    _("The parent organization's row was rejected."),
+                )
+                del parents[ext]
+        return parents
 
     @staticmethod
     def _contacts(

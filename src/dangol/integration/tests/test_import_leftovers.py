@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from dangol.commerce.models import Return
+from dangol.core.normalize import business_number_check_digit
+from dangol.customers import services as customers
+from dangol.customers.models import ChangeFeedEntry, Organization
 from dangol.integration import services
 from dangol.integration.imports import pipeline
+from dangol.integration.imports.mapping import auto_mapping
+from dangol.integration.imports.targets_org import OrganizationTarget
+from dangol.integration.models import ImportRowError
 from dangol.integration.tests.test_import_pipeline import (
     ORDER_HEADER,
     ROWS,
     _catalog,
+    rejected_lines,
     run,
     write_csv,
 )
@@ -53,3 +60,185 @@ def test_the_preview_reports_unknown_references_like_the_dry_run(
     dry_codes = {e.line: [r["code"] for r in e.reasons] for e in dry.row_errors.all()}
     assert {r["line"]: c for r, c in zip(result["rows"], codes, strict=True) if c} == dry_codes
     assert not Return.objects.exists()
+
+
+# --- business numbers and parent organizations (계열사) --------------------------------------
+
+GROUP_HEADER = ["거래처코드", "회사명", "사업자등록번호", "모회사", "모회사 사업자번호"]
+
+
+def _bn(first9: str) -> str:
+    """A valid number with these nine digits (the check digit computed)."""
+    return f"{first9[:3]}-{first9[3:5]}-{first9[5:]}{business_number_check_digit(first9)}"
+
+
+HQ, ELEC, CHEM, BIO = _bn("101810001"), _bn("101810002"), _bn("101810003"), _bn("101810004")
+
+
+def group_file(tmp_path: Path, rows: list[list[str]], name: str = "g.csv") -> Path:
+    return write_csv(tmp_path / name, rows, encoding="cp949", header=GROUP_HEADER)
+
+
+def test_a_wrong_check_digit_rejects_the_row_with_its_reason(admin: Any, tmp_path: Path) -> None:
+    wrong = HQ[:-1] + str((int(HQ[-1]) + 1) % 10)
+    path = group_file(
+        tmp_path,
+        [
+            ["G1", "단골홀딩스", HQ.replace("-", ""), "", ""],
+            ["G2", "오타상사", wrong, "", ""],
+            ["G3", "짧은번호", "101-81-0001", "", ""],
+            ["G4", "모회사번호틀림", "", "", wrong],
+        ],
+    )
+
+    job = run(admin, "organizations", path)
+
+    assert rejected_lines(job) == {
+        3: ["checksum"],
+        4: ["invalid"],
+        5: ["checksum"],
+    }
+    reasons = ImportRowError.objects.get(job=job, line=3).reasons
+    assert reasons[0]["field"] == "business_number" and reasons[0]["message"]
+    assert Organization.objects.get().business_number == HQ  # the display form
+
+
+def test_parents_are_set_by_id_or_business_number_from_the_file_or_the_base(
+    admin: Any, tmp_path: Path
+) -> None:
+    existing = customers.create_organization(name="기존그룹", business_number=BIO, actor=admin)
+    path = group_file(
+        tmp_path,
+        [
+            ["G2", "단골전자", ELEC, "G1", ""],  # the parent comes later in the same chunk
+            ["G1", "단골홀딩스", HQ, "", ""],
+            ["G3", "단골케미칼", CHEM, "", HQ],  # by the parent's business number, in the file
+            ["G4", "바이오", "", "", BIO],  # by the number of an organization in the base
+            ["G5", "고아", "", "G404", ""],  # nobody
+            ["G6", "나자신", "", "G6", ""],  # its own parent
+            ["G7", "섞임", "", "G1", BIO],  # id and number name different organizations
+        ],
+    )
+
+    job = run(admin, "organizations", path)
+
+    assert rejected_lines(job) == {
+        6: ["parent_not_found"],
+        7: ["cycle"],
+        8: ["parent_mismatch"],
+    }
+    by_key = {o.external_ids.get().key: o for o in Organization.objects.exclude(pk=existing.pk)}
+    hq = by_key["G1"]
+    assert hq.parent_id is None
+    assert by_key["G2"].parent_id == by_key["G3"].parent_id == hq.pk
+    assert by_key["G4"].parent_id == existing.pk
+    assert set(hq.children.values_list("name", flat=True)) == {"단골전자", "단골케미칼"}
+
+    again = run(admin, "organizations", path)
+    assert (again.unchanged_count, again.created_count, again.updated_count) == (4, 0, 0)
+
+
+def test_a_parent_in_an_earlier_chunk_is_found_in_a_dry_run_and_a_real_one(
+    admin: Any, tmp_path: Path
+) -> None:
+    path = group_file(
+        tmp_path,
+        [
+            ["G1", "단골홀딩스", HQ, "", ""],
+            ["G9", "채움", "", "", ""],
+            ["G2", "단골전자", ELEC, "G1", ""],
+            ["G3", "단골케미칼", CHEM, "", HQ],
+        ],
+    )
+
+    dry = run(admin, "organizations", path, dry_run=True, chunk_size=2)
+    job = run(admin, "organizations", path, chunk_size=2)
+
+    assert (dry.created_count, dry.rejected_count) == (4, 0), rejected_lines(dry)
+    assert (job.created_count, job.rejected_count) == (4, 0), rejected_lines(job)
+    hq = Organization.objects.get(business_number=HQ)
+    assert set(hq.children.values_list("business_number", flat=True)) == {ELEC, CHEM}
+
+
+def test_cycles_with_the_base_or_inside_the_file_are_rejected(admin: Any, tmp_path: Path) -> None:
+    hq = customers.create_organization(
+        name="단골홀딩스", business_number=HQ, actor=admin, external_ids=[("pos", "G1")]
+    )
+    customers.create_organization(
+        name="단골전자", parent=hq, actor=admin, external_ids=[("pos", "G2")]
+    )
+    path = group_file(
+        tmp_path,
+        [
+            ["G1", "단골홀딩스", "", "G2", ""],  # its own subsidiary above it: a cycle
+            ["G5", "오각", "", "G6", ""],  # G5 → G6 → G5: the row that closes it goes,
+            ["G6", "육각", "", "G5", ""],  # and G5 has no parent to point to then
+            ["G7", "칠성", "", "G2", ""],  # fine: a grandchild
+        ],
+    )
+
+    job = run(admin, "organizations", path)
+
+    assert rejected_lines(job) == {2: ["cycle"], 3: ["parent_rejected"], 4: ["cycle"]}
+    hq.refresh_from_db()
+    assert hq.parent_id is None
+    g7 = Organization.objects.get(external_ids__key="G7")
+    assert g7.parent is not None and g7.parent.parent_id == hq.pk
+
+
+def test_a_parent_changes_an_existing_account_and_the_change_feed_says_so(
+    admin: Any, tmp_path: Path
+) -> None:
+    hq = customers.create_organization(name="단골홀딩스", business_number=HQ, actor=admin)
+    elec = customers.create_organization(name="단골전자", actor=admin, external_ids=[("pos", "G2")])
+    feed = ChangeFeedEntry.objects.filter(object_id=elec.pk, op="updated").count()
+
+    job = run(admin, "organizations", group_file(tmp_path, [["G2", "단골전자", "", "", HQ]]))
+
+    assert job.updated_count == 1
+    elec.refresh_from_db()
+    assert elec.parent_id == hq.pk
+    assert ChangeFeedEntry.objects.filter(object_id=elec.pk, op="updated").count() == feed + 1
+
+
+def test_a_rep_cannot_hang_an_account_under_one_they_cannot_see(
+    make_user: Any, tmp_path: Path
+) -> None:
+    rep, other = make_user("rep"), make_user("rep")
+    customers.create_organization(
+        name="남의 그룹", business_number=HQ, owner=other, actor=other, external_ids=[("pos", "G1")]
+    )
+    path = group_file(
+        tmp_path, [["G2", "단골전자", "", "G1", ""], ["G3", "단골케미칼", "", "", HQ]]
+    )
+
+    job = run(rep, "organizations", path)
+
+    assert rejected_lines(job) == {2: ["parent_not_found"], 3: ["parent_not_found"]}
+
+
+def test_parent_headers_in_korean_are_recognised() -> None:
+    mapping = auto_mapping(
+        ["거래처코드", "회사명", "상위법인", "모회사 사업자번호"], OrganizationTarget.specs
+    )
+    assert mapping == {
+        "거래처코드": "external_id",
+        "회사명": "name",
+        "상위법인": "parent_external_id",
+        "모회사 사업자번호": "parent_business_number",
+    }
+
+
+def test_the_organization_page_shows_the_parent_and_the_subsidiaries(
+    client: Any, admin: Any
+) -> None:
+    hq = customers.create_organization(name="단골홀딩스", business_number=HQ, actor=admin)
+    customers.create_organization(name="단골전자", parent=hq, actor=admin)
+    client.force_login(admin)
+
+    page = client.get(f"/organizations/{hq.pk}/").content.decode()
+    child = Organization.objects.get(name="단골전자")
+    child_page = client.get(f"/organizations/{child.pk}/").content.decode()
+
+    assert "단골전자" in page and f"/organizations/{child.pk}/" in page
+    assert f"/organizations/{hq.pk}/" in child_page
