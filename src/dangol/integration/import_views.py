@@ -151,6 +151,8 @@ FIELD_LABELS.update(
         "return_id": gettext_lazy("Return ID in the source system"),
         "order_id": gettext_lazy("Order ID in the source system"),
         "order_number": gettext_lazy("Order number"),
+        "order_line_id": gettext_lazy("Order line ID in Dangol"),
+        "line_number": gettext_lazy("Line number on the order (1 = first)"),
         "reason": gettext_lazy("Reason"),
         "returned_at": gettext_lazy("Return date"),
         "note": gettext_lazy("Note"),

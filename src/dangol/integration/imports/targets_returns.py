@@ -57,6 +57,30 @@ REASON_ALIASES = {
     "기타": "other",
 }
 
+ORDER_LINE_ID_ALIASES = (
+    "주문상품번호",
+    "주문상품id",
+    "주문라인id",
+    "주문상세id",
+    "order_line",
+    "line_id",
+    "orderline_id",
+)
+# not 순번 / 행번호 / 번호: Korean sheets number their rows with those
+LINE_NUMBER_ALIASES = (
+    "주문순번",
+    "주문라인번호",
+    "라인번호",
+    "품목순번",
+    "주문품목순번",
+    "주문상품순번",
+    "line_no",
+    "line_number",
+    "order_line_no",
+)
+Line = dict[str, Any]  # an order line as read: id, sku, quantity, returned_quantity, line_total
+Problem = tuple[str, str, Any]  # (field, code, message) of a rejected line
+
 
 class ReturnTarget(Target):
     """One row per returned product; the lines of a return must be next to each other."""
@@ -72,9 +96,11 @@ class ReturnTarget(Target):
         ),
         FieldSpec("order_id", max_length=100, aliases=("주문번호", "원주문번호", "order_no")),
         FieldSpec("order_number", max_length=40, aliases=("order_number", "주문번호(단골)")),
-        FieldSpec(
-            "sku", required=True, max_length=64, aliases=("상품코드", "품번", "product_code")
-        ),
+        FieldSpec("sku", max_length=64, aliases=("상품코드", "품번", "product_code")),
+        # the order line itself, when the file names it: its id in Dangol (the API's
+        # ``order_line_id``) or its position on the order (1 = the first line)
+        FieldSpec("order_line_id", "int", aliases=ORDER_LINE_ID_ALIASES),
+        FieldSpec("line_number", "int", aliases=LINE_NUMBER_ALIASES),
         FieldSpec("quantity", "int", required=True, aliases=("반품수량", "수량", "qty")),
         FieldSpec(
             "reason",
@@ -96,6 +122,16 @@ class ReturnTarget(Target):
             reasons.append(
                 reason("order_id", "required", _("Give the order's id or its order number."))
             )
+        if not (data.get("sku") or data.get("order_line_id") or data.get("line_number")):
+            reasons.append(
+                reason(
+                    "sku",
+                    "required",
+                    _("Give the product's SKU, the order line's id or its line number."),
+                )
+            )
+        if data.get("line_number") is not None and data["line_number"] < 1:
+            reasons.append(reason("line_number", "min_value", _("At least 1.")))
         if data["quantity"] < 1:
             reasons.append(reason("quantity", "min_value", _("At least 1.")))
         at = data.get("returned_at")
@@ -186,35 +222,26 @@ class ReturnTarget(Target):
                 continue
             share = (order["total"] / order["subtotal"]) if order["subtotal"] else Decimal(0)
             taken: list[tuple[int, int, Decimal]] = []
-            problem: tuple[Row, tuple[str, str, Any]] | None = None
-            for row in group:
-                want = row.data["quantity"]
-                candidates = [
-                    ol for ol in lines[order["id"]] if ol["product__sku"] == row.data["sku"]
-                ]
-                if not candidates:
-                    problem = (row, ("sku", "not_in_order", _("This product is not on the order.")))
+            problem: tuple[Row, Problem] | None = None
+            order_lines = lines[order["id"]]
+            # rows naming their line first, then by SKU the larger quantities first: each
+            # row's choice narrows the next one's
+            for row in sorted(group, key=_matching_order):
+                picked = _pick_lines(row.data, order_lines)
+                if isinstance(picked, tuple):
+                    problem = (row, picked)
                     break
-                for ol in candidates:
-                    n = min(want, ol["quantity"] - ol["returned_quantity"])
-                    if n > 0:
-                        taken.append(
-                            (
-                                ol["id"],
-                                n,
-                                quantize(
-                                    ol["line_total"] * n / ol["quantity"] * share, order["currency"]
-                                ),
-                            )
+                for ol, n in picked:
+                    taken.append(
+                        (
+                            ol["id"],
+                            n,
+                            quantize(
+                                ol["line_total"] * n / ol["quantity"] * share, order["currency"]
+                            ),
                         )
-                        ol["returned_quantity"] += n
-                        want -= n
-                if want > 0:
-                    problem = (
-                        row,
-                        ("quantity", "too_many", _("More than was bought and not yet returned.")),
                     )
-                    break
+                    ol["returned_quantity"] += n
             if problem is not None:
                 by_id = {ol["id"]: ol for ol in lines[order["id"]]}
                 for line_id, n, _amount in taken:  # give back what this return had taken
@@ -291,6 +318,69 @@ class ReturnTarget(Target):
         refresh_purchase_aggregates(
             sorted({o["customer_id"] for o in touched_orders.values()}), now
         )
+
+
+def _matching_order(row: Row) -> tuple[int, int]:
+    """Rows that name their order line are matched first, then the others by quantity,
+    largest first (a stable sort keeps the file order among equals)."""
+    d = row.data
+    named = bool(d.get("order_line_id") or d.get("line_number"))
+    return (0 if named else 1, 0 if named else -d["quantity"])
+
+
+def _left(ol: Line) -> int:
+    return int(ol["quantity"] - ol["returned_quantity"])
+
+
+def _pick_lines(data: dict[str, Any], order_lines: list[Line]) -> list[tuple[Line, int]] | Problem:
+    """The order lines a return row takes back and how many of each, or why it cannot.
+
+    A row naming its line (the line's id, or its number on the order) takes that line; its
+    SKU, when given, must be the line's. Otherwise the SKU decides, and where the SKU is on
+    several lines the quantities must: a row takes the one line with anything left to return,
+    or every line of the SKU when it returns all that is left of it, or the one line on which
+    that many were bought and not yet returned; if several lines could take it, they must
+    refund the same per unit (then which one takes it changes no amount: the first does).
+    Anything else is ambiguous and rejected."""
+    want = data["quantity"]
+    sku = data.get("sku")
+    if data.get("order_line_id") or data.get("line_number"):
+        if data.get("order_line_id"):
+            field_name = "order_line_id"
+            line = next((ol for ol in order_lines if ol["id"] == data["order_line_id"]), None)
+        else:
+            field_name = "line_number"
+            n = data["line_number"]
+            line = order_lines[n - 1] if n <= len(order_lines) else None
+        if line is None:
+            return (field_name, "line_not_found", _("The order has no such line."))
+        if sku and line["product__sku"] != sku:
+            return ("sku", "sku_mismatch", _("This is not the product on that order line."))
+        if want > _left(line):
+            return ("quantity", "too_many", _("More than was bought and not yet returned."))
+        return [(line, want)]
+    candidates = [ol for ol in order_lines if ol["product__sku"] == sku]
+    if not candidates:
+        return ("sku", "not_in_order", _("This product is not on the order."))
+    open_lines = [ol for ol in candidates if _left(ol) > 0]
+    if want > sum(_left(ol) for ol in open_lines):
+        return ("quantity", "too_many", _("More than was bought and not yet returned."))
+    if want == sum(_left(ol) for ol in open_lines):
+        return [(ol, _left(ol)) for ol in open_lines]
+    fits = [ol for ol in open_lines if _left(ol) >= want]
+    if len(fits) == 1 or (
+        len(fits) > 1
+        and len({ol["line_total"] / ol["quantity"] for ol in fits}) == 1  # same unit refund
+    ):
+        return [(fits[0], want)]
+    return (
+        "sku",
+        "ambiguous_line",
+        _(
+            "This product is on several lines of the order and the quantity does not say "
+            "which; give the order line's number or id."
+        ),
+    )
 
 
 def _order_ref(data: dict[str, Any]) -> tuple[str, str]:

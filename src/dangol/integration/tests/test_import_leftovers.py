@@ -3,10 +3,11 @@ organizations import, return lines matched by line id or number, references in t
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from dangol.commerce.models import Return
+from dangol.commerce.models import OrderLine, Return, ReturnLine
 from dangol.core.normalize import business_number_check_digit
 from dangol.customers import services as customers
 from dangol.customers.models import ChangeFeedEntry, Organization
@@ -14,6 +15,7 @@ from dangol.integration import services
 from dangol.integration.imports import pipeline
 from dangol.integration.imports.mapping import auto_mapping
 from dangol.integration.imports.targets_org import OrganizationTarget
+from dangol.integration.imports.targets_returns import ReturnTarget
 from dangol.integration.models import ImportRowError
 from dangol.integration.tests.test_import_pipeline import (
     ORDER_HEADER,
@@ -242,3 +244,124 @@ def test_the_organization_page_shows_the_parent_and_the_subsidiaries(
 
     assert "단골전자" in page and f"/organizations/{child.pk}/" in page
     assert f"/organizations/{hq.pk}/" in child_page
+
+
+# --- return lines matched by line number, line id or SKU and quantity -------------------------
+
+LINE_RETURN_HEADER = ["반품번호", "주문번호", "상품코드", "주문순번", "반품수량"]
+
+
+def _orders_with_a_sku_twice(admin: Any, tmp_path: Path) -> None:
+    run(admin, "customers", write_csv(tmp_path / "m.csv", ROWS[:1]))
+    _catalog(admin, tmp_path)
+    rows = []
+    for order in ("O1", "O4"):  # SKU-1 once at full price, three more at half price
+        rows += [
+            [order, "A1", "SKU-1", "1", "32,000", "2024-03-01"],
+            [order, "A1", "SKU-1", "3", "16,000", "2024-03-01"],
+            [order, "A1", "SKU-2", "1", "", "2024-03-01"],
+        ]
+    rows += [  # the same price on both lines
+        ["O2", "A1", "SKU-1", "2", "32,000", "2024-03-02"],
+        ["O2", "A1", "SKU-1", "2", "32,000", "2024-03-02"],
+    ]
+    for order in ("O3", "O5"):  # two each at different prices
+        rows += [
+            [order, "A1", "SKU-1", "2", "32,000", "2024-03-03"],
+            [order, "A1", "SKU-1", "2", "16,000", "2024-03-03"],
+        ]
+    job = run(admin, "orders", write_csv(tmp_path / "o.csv", rows, header=ORDER_HEADER))
+    assert job.created_count == len(rows), rejected_lines(job)
+
+
+def _returned(order: str) -> list[int]:
+    lines = OrderLine.objects.filter(order__external_id=order).order_by("id")
+    return [ol.returned_quantity for ol in lines]
+
+
+def _refund(key: str) -> Decimal:
+    return Return.objects.get(external_id=key).amount
+
+
+def test_a_sku_on_two_lines_is_matched_by_the_quantities_or_rejected(
+    admin: Any, tmp_path: Path
+) -> None:
+    _orders_with_a_sku_twice(admin, tmp_path)
+    path = write_csv(
+        tmp_path / "r.csv",
+        [
+            ["R1", "O1", "SKU-1", "", "3"],  # only the half-price line had three
+            ["R2", "O1", "SKU-1", "", "1"],  # then only the full-price line has any left
+            ["R3", "O2", "SKU-1", "", "1"],  # either line: the same refund, the first
+            ["R4", "O3", "SKU-1", "", "1"],  # either line, different prices: ambiguous
+            ["R5", "O3", "SKU-1", "", "5"],  # more than the four bought
+            ["R6", "O5", "SKU-1", "", "4"],  # everything of the SKU: both lines
+            ["R7", "O4", "SKU-1", "", "1"],  # one return, two rows: the larger is matched
+            ["R7", "O4", "SKU-1", "", "3"],  # first (the 3 can only be the second line)
+        ],
+        header=LINE_RETURN_HEADER,
+    )
+
+    job = run(admin, "returns", path)
+
+    assert rejected_lines(job) == {5: ["ambiguous_line"], 6: ["too_many"]}
+    assert _returned("O1") == [1, 3, 0] and _returned("O4") == [1, 3, 0]
+    assert (_refund("R1"), _refund("R2")) == (Decimal(48000), Decimal(32000))
+    assert _returned("O2") == [1, 0] and _refund("R3") == Decimal(32000)
+    assert _returned("O3") == [0, 0]
+    assert _returned("O5") == [2, 2] and _refund("R6") == Decimal(96000)
+    assert _refund("R7") == Decimal(80000)
+    assert ReturnLine.objects.filter(ret__external_id="R7").count() == 2
+
+
+def test_a_line_number_or_line_id_names_the_line(admin: Any, tmp_path: Path) -> None:
+    _orders_with_a_sku_twice(admin, tmp_path)
+    by_number = write_csv(
+        tmp_path / "r.csv",
+        [
+            ["R1", "O3", "", "2", "1"],  # the second line: half price, no SKU needed
+            ["R2", "O3", "SKU-1", "1", "1"],  # the first line, the SKU agrees
+            ["R3", "O3", "SKU-2", "2", "1"],  # the second line is not SKU-2
+            ["R4", "O3", "", "9", "1"],  # no ninth line
+            ["R5", "O3", "", "2", "2"],  # one of its two is already back
+            ["R6", "O3", "", "", "1"],  # nothing names the product or the line
+        ],
+        header=LINE_RETURN_HEADER,
+    )
+
+    job = run(admin, "returns", by_number)
+
+    assert rejected_lines(job) == {
+        4: ["sku_mismatch"],
+        5: ["line_not_found"],
+        6: ["too_many"],
+        7: ["required"],
+    }
+    assert _returned("O3") == [1, 1]
+    assert (_refund("R1"), _refund("R2")) == (Decimal(16000), Decimal(32000))
+
+    half_price = OrderLine.objects.filter(order__external_id="O5").order_by("id")[1]
+    other_order = OrderLine.objects.filter(order__external_id="O1").first()
+    assert other_order is not None
+    by_id = write_csv(
+        tmp_path / "r2.csv",
+        [
+            ["R8", "O5", str(half_price.pk), "2"],
+            ["R9", "O5", str(other_order.pk), "1"],  # a line of another order
+        ],
+        header=["반품번호", "주문번호", "주문상품번호", "반품수량"],
+    )
+
+    job = run(admin, "returns", by_id)
+
+    assert rejected_lines(job) == {3: ["line_not_found"]}
+    assert _returned("O5") == [0, 2] and _refund("R8") == Decimal(32000)
+
+
+def test_return_line_headers_in_korean_are_recognised() -> None:
+    mapping = auto_mapping(
+        ["반품번호", "주문번호", "주문상품번호", "주문순번", "순번", "반품수량"], ReturnTarget.specs
+    )
+    assert mapping["주문상품번호"] == "order_line_id"
+    assert mapping["주문순번"] == "line_number"
+    assert "순번" not in mapping  # a sheet's own row counter, not the order's line
