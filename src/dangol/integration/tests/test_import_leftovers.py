@@ -64,6 +64,28 @@ def test_the_preview_reports_unknown_references_like_the_dry_run(
     assert not Return.objects.exists()
 
 
+def test_the_preview_of_returns_and_organizations_checks_their_references(
+    admin: Any, tmp_path: Path
+) -> None:
+    _orders_with_a_sku_twice(admin, tmp_path)
+    returns = write_csv(
+        tmp_path / "r.csv",
+        [["R1", "O1", "SKU-1", "", "3"], ["R2", "O404", "SKU-1", "", "1"]],
+        header=LINE_RETURN_HEADER,
+    )
+    orgs = group_file(tmp_path, [["G1", "단골홀딩스", HQ, "", ""], ["G2", "고아", "", "G404", ""]])
+
+    checked = [
+        pipeline.preview(
+            services.create_import_job(target=target, source="pos", actor=admin, path=path)
+        )
+        for target, path in (("returns", returns), ("organizations", orgs))
+    ]
+
+    assert [_codes(c) for c in checked] == [[[], ["order_not_found"]], [[], ["parent_not_found"]]]
+    assert not Return.objects.exists() and not Organization.objects.exists()
+
+
 # --- business numbers and parent organizations (계열사) --------------------------------------
 
 GROUP_HEADER = ["거래처코드", "회사명", "사업자등록번호", "모회사", "모회사 사업자번호"]
