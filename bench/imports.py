@@ -2,9 +2,9 @@
 the same rows in the same run, and the peak memory at two file sizes (issue 5 §1, ADR 0005).
 
 For each file size (customers; ``DANGOL_BENCH_IMPORT_CUSTOMERS``, default ``100000,1000000``)
-two subprocesses run, each in a freshly created, migrated scratch database of its own
-(``var/bench/imports.sqlite3`` or ``dangol_bench_imports``), so neither inherits the other's
-rows and indexes:
+and each mode (``DANGOL_BENCH_IMPORT_MODES``, default ``normal,bulk``) two subprocesses run,
+each in a freshly created, migrated scratch database of its own (``var/bench/imports.sqlite3``
+or ``dangol_bench_imports``), so neither inherits the other's rows and indexes:
 
 - *import*: writes a customer file (CSV, UTF-8 with BOM, Korean headers; one row in 1,000 has
   an impossible birth date and is rejected) and an order file (``LINES_PER_ORDER`` lines per
@@ -16,6 +16,12 @@ rows and indexes:
   entries; orders with their lines; then, timed apart, the per-chunk purchase-aggregate
   UPDATE the import also runs. No parsing, no checks, no lookups: the ceiling of this database
   with its indexes, foreign keys and durability.
+
+Modes (ADR 0005 §13): *normal* imports with ``bulk=False`` (every index maintained row by row)
+against the raw insert **with** every index; *bulk* imports with ``bulk=True`` (the target
+tables' secondary indexes deferred, rebuilt at the end: the rebuild is in the import's time)
+against the raw insert **without** the same secondary indexes (their rebuild not timed: the
+ceiling of inserting alone).
 
 The ratio (import rows/s ÷ raw rows/s) is less sensitive to the load of a shared machine than
 either figure, and the same ratio in CPU seconds (the subprocess plus, on PostgreSQL, its
@@ -50,6 +56,9 @@ from bench.registry import Context, Outcome, Row, Target, benchmark
 
 SIZES_ENV = "DANGOL_BENCH_IMPORT_CUSTOMERS"
 DEFAULT_SIZES = (100_000, 1_000_000)
+MODES_ENV = "DANGOL_BENCH_IMPORT_MODES"
+MODES = ("normal", "bulk")
+RAW_OF_MODE = {"normal": "with all indexes", "bulk": "without the deferred indexes"}
 LINES_PER_ORDER = 2
 PRODUCTS = 200
 REJECT_EVERY = 1000  # one customer row in this many has an impossible birth date
@@ -65,6 +74,15 @@ def sizes() -> list[int]:
     return [int(x) for x in given.replace("_", "").split(",") if x.strip()]
 
 
+def modes() -> list[str]:
+    given = os.environ.get(MODES_ENV, "").strip()
+    chosen = [m.strip() for m in given.split(",") if m.strip()] if given else list(MODES)
+    unknown = set(chosen) - set(MODES)
+    if unknown:
+        raise ValueError(f"{MODES_ENV}: unknown modes {sorted(unknown)}")
+    return chosen
+
+
 def scratch_url(ctx: Context) -> str:
     if ctx.engine == "postgres":
         return f"{ctx.database_url.rsplit('/', 1)[0]}/dangol_bench_imports"
@@ -77,7 +95,9 @@ def scratch_url(ctx: Context) -> str:
     columns=[
         ("rows", "rows"),
         ("rows_per_s", "rows/s"),
+        ("cpu_rows_per_s", "rows per CPU-s"),
         ("raw_rows_per_s", "raw insert rows/s"),
+        ("raw", "raw insert"),
         ("ratio", "import ÷ raw"),
         ("cpu_ratio", "same, in CPU time"),
         ("peak_rss_mb", "peak RSS MB"),
@@ -94,57 +114,64 @@ def imports(ctx: Context) -> Outcome:
     rows: list[Row] = []
     details: dict[str, Any] = {}
     for n in sizes():
-        phases = {}
-        for phase in ("import", "raw"):  # each in a fresh database, so neither inherits indexes
-            reset_scratch(url)
-            out = ctx.workdir / f"imports-{n}-{phase}.json"
-            try:
-                subprocess.run(  # noqa: S603 - our own command line
-                    [
-                        sys.executable,
-                        *("-m", "bench.imports", "--customers", str(n)),
-                        *("--phase", phase, "--out", str(out)),
-                    ],
-                    env={**ctx.env, "DANGOL_DATABASE_URL": url},
-                    cwd=ctx.repo,
-                    check=True,
-                    timeout=7200,
+        for mode in modes():
+            phases = {}
+            for phase in ("import", "raw"):  # each in a fresh database: neither inherits indexes
+                reset_scratch(url)
+                out = ctx.workdir / f"imports-{n}-{mode}-{phase}.json"
+                try:
+                    subprocess.run(  # noqa: S603 - our own command line
+                        [
+                            sys.executable,
+                            *("-m", "bench.imports", "--customers", str(n)),
+                            *("--phase", phase, "--mode", mode, "--out", str(out)),
+                        ],
+                        env={**ctx.env, "DANGOL_DATABASE_URL": url},
+                        cwd=ctx.repo,
+                        check=True,
+                        timeout=7200,
+                    )
+                    phases[phase] = json.loads(out.read_text(encoding="utf-8"))
+                finally:
+                    if url.startswith("sqlite"):
+                        reset_scratch(url)
+            result = combine(phases["import"], phases["raw"])
+            details[f"{n}-{mode}"] = result
+            for key, label, goal in (
+                ("customers", "customer rows", 50_000),
+                ("order_lines", "order lines", 100_000),
+            ):
+                r = result[key]
+                rows.append(
+                    Row(
+                        f"{label}, file of {n:,} customers, {mode} mode",
+                        {
+                            "rows": r["rows"],
+                            "rows_per_s": r["rows_per_s"],
+                            "cpu_rows_per_s": r["cpu_rows_per_s"],
+                            "raw_rows_per_s": r["raw_rows_per_s"],
+                            "raw": RAW_OF_MODE[mode],
+                            "ratio": r["ratio"],
+                            "cpu_ratio": r.get("cpu_ratio"),
+                            "peak_rss_mb": result["peak_rss_mb"],
+                            "peak_heap_mb": result.get("peak_heap_mb"),
+                            "load": r["load"],
+                        },
+                        targets=[Target("rows_per_s", ">=", goal)],
+                    )
                 )
-                phases[phase] = json.loads(out.read_text(encoding="utf-8"))
-            finally:
-                if url.startswith("sqlite"):
-                    reset_scratch(url)
-        result = combine(phases["import"], phases["raw"])
-        details[str(n)] = result
-        for key, label, goal in (
-            ("customers", "customer rows", 50_000),
-            ("order_lines", "order lines", 100_000),
-        ):
-            r = result[key]
-            rows.append(
-                Row(
-                    f"{label}, file of {n:,} customers",
-                    {
-                        "rows": r["rows"],
-                        "rows_per_s": r["rows_per_s"],
-                        "raw_rows_per_s": r["raw_rows_per_s"],
-                        "ratio": r["ratio"],
-                        "cpu_ratio": r.get("cpu_ratio"),
-                        "peak_rss_mb": result["peak_rss_mb"],
-                        "peak_heap_mb": result.get("peak_heap_mb"),
-                        "load": r["load"],
-                    },
-                    targets=[Target("rows_per_s", ">=", goal)],
-                )
-            )
     return Outcome(
         rows=rows,
         details=details,
         notes=[
             "Import: streamed CSV → column-wise checks → identity lookups → chunk writes "
             "(customers: customer, contact points, external id, change-feed entry; orders: "
-            "order, lines, purchase aggregates), one transaction per chunk. Raw: the same rows "
-            "inserted with nothing else, in transactions of the same size.",
+            "order, lines; purchase aggregates once per file), one transaction per chunk. Raw: "
+            "the same rows inserted with nothing else, in transactions of the same size.",
+            "normal mode: every index maintained row by row; ratio to the raw insert with all "
+            "indexes. bulk mode (ADR 0005 §13): the target tables' secondary indexes dropped "
+            "before the file and rebuilt after it, the rebuild counted in the import's time; "
+            "ratio to the raw insert without those indexes (their rebuild not counted).",
             "peak RSS: ru_maxrss of the subprocess, which counts SQLite's memory-mapped "
             "database pages (up to mmap_size, 256 MB); peak heap: the largest anonymous RSS "
             "(RssAnon) seen after a chunk. Equal figures at both file sizes: memory does not "
@@ -254,7 +281,7 @@ def _sample(_job: Any) -> None:
     HEAP[0] = max(HEAP[0], rss_anon_mb())
 
 
-def _import(target: str, path: Path) -> tuple[float, Any, list[float]]:
+def _import(target: str, path: Path, bulk: bool | None = False) -> tuple[float, Any, list[float]]:
     from dangol.integration import services
 
     job = services.create_import_job(target=target, source=SOURCE, path=path, actor=None)
@@ -262,7 +289,7 @@ def _import(target: str, path: Path) -> tuple[float, Any, list[float]]:
     load = [os.getloadavg()[0]]
     cpu = cpu_seconds()
     started = time.perf_counter()
-    job = services.run_import(job=job, progress=_sample)
+    job = services.run_import(job=job, progress=_sample, bulk=bulk)
     seconds = time.perf_counter() - started
     CPU[target] = cpu_seconds() - cpu
     PEAK_AFTER[target] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -291,6 +318,25 @@ class Clock:
         yield
         self.wall += time.perf_counter() - wall
         self.cpu += cpu_seconds() - cpu
+
+
+@contextlib.contextmanager
+def _without_indexes(target: str, bulk: bool) -> Iterator[None]:
+    """For the bulk mode's raw insert: the same secondary indexes (and, on SQLite, the name
+    index's triggers) dropped as the import's bulk mode drops them; rebuilt after the timed
+    part."""
+    if not bulk:
+        yield
+        return
+    from dangol.core import bulkwrite
+    from dangol.integration.imports.targets import TARGETS
+
+    t = TARGETS[target](set())
+    models = list(t.bulk_models)
+    with bulkwrite.deferred_indexes(
+        f"bench.raw.{target}", models, unique=False, keep=t.bulk_keep, **t.bulk_statements(models)
+    ):
+        yield
 
 
 def raw_customers(n: int) -> tuple[Clock, array.array[int]]:
@@ -411,8 +457,9 @@ def raw_orders(n: int, customer_ids: array.array[int]) -> tuple[Clock, Clock, in
     return inserts, aggregates, lines_written
 
 
-def measure_import(n: int) -> dict[str, Any]:
-    """Import a file of ``n`` customers and one of their orders (empty, migrated database)."""
+def measure_import(n: int, bulk: bool = False) -> dict[str, Any]:
+    """Import a file of ``n`` customers and one of their orders (empty, migrated database), in
+    bulk mode or not."""
     from django.core.management import call_command
     from django.db import connection
 
@@ -421,6 +468,7 @@ def measure_import(n: int) -> dict[str, Any]:
         customers, products, orders = write_files(Path(tmp), n)
         out: dict[str, Any] = {
             "database": connection.vendor,
+            "mode": "bulk" if bulk else "normal",
             "customers_file_mb": round(customers.stat().st_size / 2**20, 1),
             "orders_file_mb": round(orders.stat().st_size / 2**20, 1),
         }
@@ -429,7 +477,7 @@ def measure_import(n: int) -> dict[str, Any]:
             ("products", "products", products),
             ("order_lines", "orders", orders),
         ):
-            seconds, job, load = _import(target, path)
+            seconds, job, load = _import(target, path, bulk if target != "products" else False)
             out[key] = {
                 "rows": job.rows_read,
                 "seconds": round(seconds, 2),
@@ -443,9 +491,10 @@ def measure_import(n: int) -> dict[str, Any]:
     return out
 
 
-def measure_raw(n: int) -> dict[str, Any]:
+def measure_raw(n: int, bulk: bool = False) -> dict[str, Any]:
     """The raw insert of the same rows (empty, migrated database; the 200 products imported
-    first, untimed, as the order import needs them)."""
+    first, untimed, as the order import needs them); for the bulk mode without the secondary
+    indexes the import defers (rebuilt untimed)."""
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -453,11 +502,14 @@ def measure_raw(n: int) -> dict[str, Any]:
         _customers, products, _orders = write_files(Path(tmp), 0)
         _import("products", products)
     load = [os.getloadavg()[0]]
-    clock_c, ids = raw_customers(n)
+    with _without_indexes("customers", bulk):
+        clock_c, ids = raw_customers(n)
     load.append(os.getloadavg()[0])
-    clock_o, clock_a, lines = raw_orders(n, ids)
+    with _without_indexes("orders", bulk):
+        clock_o, clock_a, lines = raw_orders(n, ids)
     load.append(os.getloadavg()[0])
     return {
+        "mode": "bulk" if bulk else "normal",
         "customers": {
             "rows": len(ids),
             "seconds": round(clock_c.wall, 2),
@@ -509,6 +561,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--phase", choices=("import", "raw", "both"), default="both")
+    parser.add_argument("--mode", choices=MODES, default="normal")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.phase == "both":  # standalone: both phases, each in a fresh temporary SQLite
@@ -519,6 +572,7 @@ def main() -> None:
                 env = {**os.environ, "DANGOL_VAR_DIR": tmp}
                 env.pop("DANGOL_DATABASE_URL", None)
                 cmd = [sys.executable, "-m", "bench.imports", "--customers", str(args.customers)]
+                cmd += ["--mode", args.mode]
                 subprocess.run([*cmd, "--phase", phase, "--out", str(out)], env=env, check=True)  # noqa: S603
                 results[phase] = json.loads(out.read_text(encoding="utf-8"))
         text = json.dumps(combine(results["import"], results["raw"]), ensure_ascii=False, indent=2)
@@ -528,7 +582,8 @@ def main() -> None:
 
         django.setup()
         measure = measure_import if args.phase == "import" else measure_raw
-        text = json.dumps(measure(args.customers), ensure_ascii=False, indent=2)
+        result = measure(args.customers, bulk=args.mode == "bulk")
+        text = json.dumps(result, ensure_ascii=False, indent=2)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -272,6 +272,13 @@ def _commit_chunk(
 ) -> ChunkResult:
     """Write one chunk, its rejected rows and the job's progress in one transaction."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # No wait for the WAL flush at each chunk's commit (a quarter of an order chunk's
+            # time, measured): a crash can lose only the last chunks *with* their
+            # ``last_committed_line``, in commit order, so the resumed job redoes exactly them;
+            # the job's completion is a normal (flushed) commit, which flushes them all.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
         target.write(ctx, rows)
         counts = dict.fromkeys(COUNTER.values(), 0)
         errors = []

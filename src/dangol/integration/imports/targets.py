@@ -1388,6 +1388,8 @@ def finish_owed(owner: str) -> int:
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":  # as the chunks (pipeline._commit_chunk)
+                    cursor.execute("SET LOCAL synchronous_commit = off")
                 cursor.execute(
                     f"SELECT id, customer_id FROM {order} WHERE id > %s "  # noqa: S608
                     "ORDER BY id LIMIT %s",
