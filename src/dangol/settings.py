@@ -118,6 +118,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     _db.setdefault("OPTIONS", {})
+    # No JIT compilation: Dangol's statements are short (pages, segment counts) and compiling
+    # their plans cost 100-250 ms of each segment evaluation at 1M customers (docs/adr/0012).
+    # A libpq "options" in the URL's query string, if any, is kept.
+    _db["OPTIONS"].setdefault("options", "-c jit=off")
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 IS_POSTGRES = _db["ENGINE"].endswith("postgresql")

@@ -47,6 +47,7 @@ from dangol.analytics.models import (
     SegmentSnapshot,
 )
 from dangol.core import events
+from dangol.core.dbstats import vacuum_analyze
 from dangol.core.errors import Conflict, ValidationFailed
 from dangol.customers.models import Customer, CustomerHistory, HistoryKind
 
@@ -275,6 +276,8 @@ def run(
             queued.window_end = ctx.as_of
             queued.parameters = {"steps": [s.name for s in selected]}
             _finish(queued, started)
+        # Fresh planner statistics for what the run rewrote: segments and lists filter on it.
+        vacuum_analyze([CustomerMetrics, CustomerGrade])
         alerts.after_run(ctx, metrics)  # churn early warning, once the metrics have committed
     except Exception as exc:
         log.exception("analytics run %s failed", queued.pk)

@@ -318,7 +318,7 @@ class CustomerGrade(models.Model):
         GradeProgram, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     tier = models.ForeignKey(
-        GradeTier, on_delete=models.PROTECT, related_name="+", db_constraint=False
+        GradeTier, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     since = models.DateField(_("since"))
     qualified_tier = models.ForeignKey(
@@ -340,6 +340,8 @@ class CustomerGrade(models.Model):
     class Meta:
         verbose_name = _("customer grade")
         verbose_name_plural = _("customer grades")
+        # "customers of these grades" (segments, the grade dashboard) from the index alone
+        indexes = [models.Index(fields=["tier", "customer"])]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.tier_id}"

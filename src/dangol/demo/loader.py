@@ -49,6 +49,7 @@ from dangol.commerce.models import (
 )
 from dangol.commerce.purchases import rebuild_purchased_products
 from dangol.core import bulkwrite
+from dangol.core.dbstats import vacuum_analyze
 from dangol.core.models import ChangeLog, PiiAccessLog, Role, Team, User
 from dangol.customers.models import (
     Address,
@@ -811,9 +812,8 @@ def load(
                 object_id=str(seed), object_repr=f"demo company, {n_customers:,} customers",
                 after={"seed": seed, "as_of": as_of.isoformat(), "rows": writer.rows_written},
             )  # fmt: skip
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    if not connection.in_atomic_block:
+        vacuum_analyze()  # statistics and the visibility map for every table just written
     timings["finish"] = time.monotonic() - t0
     return LoadResult(
         n_customers, writer.rows_written, time.monotonic() - started, company,
