@@ -7,6 +7,7 @@ import types
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, include, path, reverse
@@ -122,17 +123,25 @@ def test_360_shows_the_analytics_in_constant_queries(
     CustomerMetrics.objects.filter(customer=minjun).update(
         clv_12m=1_234_000, p_alive=0.87, churn_risk=0.42, churn_band="medium",
         churn_drivers=["구매 주기가 길어짐"],
+        # the figures behind the offer, worded when the page is read (in the reader's language)
         next_best_offers=[{"product_id": shop["serum"].pk, "kind": "cross_sell", "score": 0.5,
-                           "because_product_id": shop["toner"].pk, "reason": "토너 구매자 57%"}],
+                           "because_product_id": shop["toner"].pk, "pct": 57,
+                           "lift": 3.1}],
     )  # fmt: skip
     with CaptureQueriesContext(connection) as one_offer:
         body = client.get(f"/customers/{minjun.pk}/").content.decode()
     assert 'data-testid="grade-badge"' in body and "골드" in body and "무료 배송" in body
     assert "R 5 · F 5 · M 5" in body and "1,234,000" in body and "87%" in body
-    assert "구매 주기가 길어짐" in body and "비타 세럼" in body and "토너 구매자 57%" in body
+    toner, serum = shop["toner"].name, shop["serum"].name
+    assert "구매 주기가 길어짐" in body
+    assert f"{toner} 구매 고객의 57%가 {serum}도 구매(평소 대비 3.1배)" in body
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = client.get(f"/customers/{minjun.pk}/").content.decode()
+    del client.cookies[settings.LANGUAGE_COOKIE_NAME]
+    assert f"57% of {toner} buyers buy {serum}, 3.1x the usual rate" in english
 
     offers = [
-        {"product_id": shop[p].pk, "kind": "popular", "score": 0.1, "reason": "인기"}
+        {"product_id": shop[p].pk, "kind": "popular", "score": 0.1, "buyers": 40}
         for p in ("serum", "toner")
     ] * 3
     CustomerMetrics.objects.filter(customer=minjun).update(

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -14,3 +16,10 @@ class AnalyticsConfig(AppConfig):
         )
 
         timeline.register()  # grade changes on the customer timeline
+
+    def describe_offers(self, offers: list[Any]) -> list[dict[str, Any]]:
+        """Stored next best offers as the 360 page shows them (for apps that may not import
+        this one: see ``dangol.analytics.selectors.describe_offers``)."""
+        from dangol.analytics.selectors import describe_offers
+
+        return describe_offers(offers)

@@ -123,13 +123,23 @@ def nbo_step(ctx: Context) -> StepOutput:
     if lines.height == 0:
         return StepOutput(skipped="no order lines")
     products = read_products()
-    result = nbo.recommend(lines, products, as_of=ctx.as_of, top_n=NBO_TOP_N)
+    result = nbo.recommend(lines, products, as_of=ctx.as_of, top_n=NBO_TOP_N, with_reasons=False)
+    # The figures behind each offer, not its sentence: the reason is worded in the reader's
+    # language when read (nbo.describe_offers), and a million rows stay narrow.
     offers = (
-        result.recommendations.sort(["customer_id", "rank"])
+        result.recommendations.join(
+            result.popular.select("product_id", "buyers"), on="product_id", how="left"
+        )
+        .sort(["customer_id", "rank"])
         .group_by("customer_id", maintain_order=True)
         .agg(
             pl.struct(
-                "product_id", "kind", pl.col("score").round(4), "because_product_id", "reason"
+                "product_id",
+                "kind",
+                pl.col("score").round(4),
+                "because_product_id",
+                *nbo.reason_figures(),
+                pl.when(pl.col("kind") == "popular").then(pl.col("buyers")).alias("buyers"),
             ).alias("next_best_offers")
         )
     )

@@ -42,10 +42,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
+from django.utils.translation import gettext_lazy
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
@@ -277,33 +280,43 @@ def _format(template: str, **values: pl.Expr) -> pl.Expr:
     )
 
 
-def _reasons() -> pl.Expr:
-    """The translated reason sentence per recommendation row."""
-    from django.utils.translation import gettext as _
+# The reason of each kind of offer, with ``{name}`` placeholders. Rendered in the reader's
+# language when read (``describe_offers``); stored offers keep only the figures.
+CROSS_SELL_REASON = gettext_lazy(
+    # xgettext:no-python-format
+    "bought {x}; {pct}% of {x} buyers buy {y}, {lift}x the usual rate"
+)
+UP_SELL_REASON = gettext_lazy(
+    # xgettext:no-python-format
+    "bought {x}; {pct}% of {line} line buyers also own the premium {y}"
+)
+POPULAR_REASON = gettext_lazy("popular: bought by {buyers} customers in the last {days} days")
 
+
+def reason_figures() -> list[pl.Expr]:
+    """The figures a reason shows, as stored with each offer: ``pct`` (confidence in whole
+    percent) and ``lift`` (one decimal)."""
+    return [
+        (pl.col("confidence") * 100).round(0).cast(pl.Int64).alias("pct"),
+        pl.col("lift").round(1).alias("lift"),
+    ]
+
+
+def _reasons() -> pl.Expr:
+    """The translated reason sentence per recommendation row (the offline command's output)."""
     pct = (pl.col("confidence") * 100).round(0).cast(pl.Int64)
     lift = pl.col("lift").round(1)
     cross = _format(
-        # xgettext:no-python-format
-        _("bought {x}; {pct}% of {x} buyers buy {y}, {lift}x the usual rate"),
-        x=pl.col("because_name"),
-        y=pl.col("name"),
-        pct=pct,
-        lift=lift,
+        str(CROSS_SELL_REASON), x=pl.col("because_name"), y=pl.col("name"), pct=pct, lift=lift
     )
     up = _format(
-        # xgettext:no-python-format
-        _("bought {x}; {pct}% of {line} line buyers also own the premium {y}"),
+        str(UP_SELL_REASON),
         x=pl.col("because_name"),
         y=pl.col("name"),
         pct=pct,
         line=pl.col("line"),
     )
-    popular = _format(
-        _("popular: bought by {buyers} customers in the last {days} days"),
-        buyers=pl.col("buyers"),
-        days=pl.lit(POPULAR_DAYS),
-    )
+    popular = _format(str(POPULAR_REASON), buyers=pl.col("buyers"), days=pl.lit(POPULAR_DAYS))
     return (
         pl.when(pl.col("kind") == "cross_sell")
         .then(cross)
@@ -311,6 +324,31 @@ def _reasons() -> pl.Expr:
         .then(up)
         .otherwise(popular)
     )
+
+
+def offer_reason(offer: Mapping[str, Any], products: Mapping[int, tuple[str, str]]) -> str:
+    """One stored offer's reason in the active language; ``products`` maps ids to (name, line).
+
+    Offers stored before their figures were (a sentence in the language of that run) keep it."""
+    if "pct" not in offer and "buyers" not in offer:
+        return str(offer.get("reason") or "")
+
+    def name(key: str) -> str:
+        pid = offer.get(key)
+        return products.get(int(pid), (f"#{pid}", ""))[0] if pid else ""
+
+    kind = offer.get("kind")
+    if kind == "cross_sell":
+        return str(CROSS_SELL_REASON).format(
+            x=name("because_product_id"), y=name("product_id"), pct=offer.get("pct"),
+            lift=offer.get("lift"),
+        )  # fmt: skip
+    if kind == "up_sell":
+        line = products.get(int(offer.get("product_id") or 0), ("", ""))[1]
+        return str(UP_SELL_REASON).format(
+            x=name("because_product_id"), y=name("product_id"), pct=offer.get("pct"), line=line
+        )
+    return str(POPULAR_REASON).format(buyers=offer.get("buyers") or 0, days=POPULAR_DAYS)
 
 
 def recommend(

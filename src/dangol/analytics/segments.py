@@ -17,8 +17,9 @@ custom fields) and returns the normalized tree, or raises ``ValidationFailed`` w
 the path of the offending part (``definition.all[1].any[0].value``). ``compile_definition``
 turns a normalized tree into one ``Q`` over ``Customer``: plain columns, joins to the one-row
 ``CustomerMetrics``, and ``EXISTS`` / ``IN`` subqueries for consents, tags, grades, purchased
-products and interactions. Compiling reads nothing from the database, so an evaluation is exactly one SQL
-statement (``SELECT COUNT(*)``, the id list, or the ``INSERT … SELECT`` of a snapshot).
+products and interactions. Compiling reads nothing from the database, so an evaluation is
+exactly one SQL statement (``SELECT COUNT(*)``, the id list, or the ``INSERT … SELECT`` of a
+snapshot).
 """
 
 from __future__ import annotations

@@ -145,3 +145,28 @@ def model_run(run_id: int) -> ModelRun:
     if run is None:
         raise NotFound()
     return run
+
+
+def describe_offers(offers: list[Any]) -> list[dict[str, Any]]:
+    """A customer's stored next best offers as shown: product name, kind, score and the reason
+    in the active language (one query for the names of the products they mention)."""
+    from dangol.analytics.nbo import offer_reason
+    from dangol.commerce.models import Product
+
+    rows = [o for o in offers or [] if isinstance(o, dict)]
+    ids = {int(o[k]) for o in rows for k in ("product_id", "because_product_id") if o.get(k)}
+    products: dict[int, tuple[str, str]] = (
+        {pk: (name, line) for pk, name, line in
+         Product.objects.filter(pk__in=ids).values_list("pk", "name", "line")}
+        if ids
+        else {}
+    )  # fmt: skip
+    return [
+        {
+            "name": products.get(int(o.get("product_id") or 0), (f"#{o.get('product_id')}", ""))[0],
+            "kind": o.get("kind", ""),
+            "reason": offer_reason(o, products),
+            "score": o.get("score"),
+        }
+        for o in rows
+    ]

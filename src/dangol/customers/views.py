@@ -470,32 +470,20 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
 
 def _analytics(customer: Customer) -> dict[str, Any] | None:
     """The customer's analytics from the last run: metrics with the grade (one query) and the
-    names of the offered products (one more). Read through the app registry: the customers app
-    does not import the analytics or commerce apps (ARCHITECTURE §4.1)."""
+    offers worded by the analytics app (one more, for the products' names). Read through the app
+    registry: the customers app does not import the analytics or commerce apps (ARCHITECTURE
+    §4.1)."""
     if not django_apps.is_installed("dangol.analytics"):
         return None
     metrics_model = django_apps.get_model("analytics", "CustomerMetrics")
     metrics = metrics_model.objects.filter(customer_id=customer.pk).select_related("grade").first()
     if metrics is None:
         return None
-    offers = [o for o in (metrics.next_best_offers or []) if isinstance(o, dict)]
-    ids: set[int] = {
-        int(o[k]) for o in offers for k in ("product_id", "because_product_id") if o.get(k)
-    }
-    product_model = django_apps.get_model("commerce", "Product")
-    names = dict(product_model.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    describe = getattr(django_apps.get_app_config("analytics"), "describe_offers", None)
     return {
         "metrics": metrics,
         "grade": metrics.grade,
-        "offers": [
-            {
-                "name": names.get(o.get("product_id") or 0, f"#{o.get('product_id')}"),
-                "kind": o.get("kind", ""),
-                "reason": o.get("reason", ""),
-                "score": o.get("score"),
-            }
-            for o in offers
-        ],
+        "offers": describe(metrics.next_best_offers or []) if describe else [],
         "drivers": [str(d) for d in (metrics.churn_drivers or [])],
     }
 

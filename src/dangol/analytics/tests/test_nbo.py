@@ -229,3 +229,31 @@ def test_histories_rank_ties_by_product_id() -> None:
     )
     hist = nbo._histories(lines, AS_OF)
     assert hist.select("product_id", "item_rank").rows() == [(10, 1), (20, 2), (30, 3), (40, 4)]
+
+
+def test_a_stored_offer_is_worded_like_the_recommendation_in_either_language(shop) -> None:  # type: ignore[no-untyped-def]
+    products = make_products()
+    names = {r["product_id"]: (r["name"], r["line"] or "") for r in products.iter_rows(named=True)}
+    for language in ("en", "ko"):
+        with translation.override(language):
+            result = nbo.recommend(shop.lines, products, as_of=shop.end)
+            recs = result.recommendations.join(
+                result.popular.select("product_id", "buyers"), on="product_id", how="left"
+            ).with_columns(*nbo.reason_figures())
+            assert set(recs["kind"]) >= {"cross_sell", "up_sell"}
+            for row in recs.iter_rows(named=True):
+                # what the engine stores: the figures (rounded), never the sentence
+                stored = {
+                    "product_id": row["product_id"],
+                    "kind": row["kind"],
+                    "because_product_id": row["because_product_id"],
+                    "pct": row["pct"],
+                    "lift": row["lift"],
+                    "buyers": row["buyers"] if row["kind"] == "popular" else None,
+                }
+                assert nbo.offer_reason(stored, names) == row["reason"]
+
+
+def test_an_offer_stored_before_the_figures_keeps_its_sentence() -> None:
+    old = {"product_id": 1, "kind": "cross_sell", "score": 0.5, "reason": "토너 구매자 57%"}
+    assert nbo.offer_reason(old, {}) == "토너 구매자 57%"

@@ -200,6 +200,10 @@ def test_analytics_history_fills_the_dashboards(with_analytics):
     assert CustomerGrade.objects.exclude(tier__code="welcome").exists()
     reasons = set(GradeChange.objects.values_list("reason", flat=True))
     assert {"initial", "upgrade", "downgrade"} <= reasons
+    # Next best offers are stored as their figures; the words come when a page reads them.
+    offers = [o for m in metrics.exclude(next_best_offers=[]) for o in m.next_best_offers]
+    assert offers and all("reason" not in o for o in offers)
+    assert all(o["pct"] and o["lift"] for o in offers if o["kind"] == "cross_sell")
 
 
 def test_reset_wipes_the_analytics_too(with_analytics):
