@@ -125,7 +125,7 @@ def nbo_step(ctx: Context) -> StepOutput:
     products = read_products()
     result = nbo.recommend(lines, products, as_of=ctx.as_of, top_n=NBO_TOP_N, with_reasons=False)
     # The figures behind each offer, not its sentence: the reason is worded in the reader's
-    # language when read (nbo.describe_offers), and a million rows stay narrow.
+    # language when read (selectors.describe_offers), and a million rows stay narrow.
     offers = (
         result.recommendations.join(
             result.popular.select("product_id", "buyers"), on="product_id", how="left"
