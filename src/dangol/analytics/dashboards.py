@@ -300,9 +300,30 @@ def _snapshot(run_id: int) -> tuple[np.ndarray, np.ndarray] | None:
     return ids, codes
 
 
+def _movement_runs() -> list[int]:
+    """The latest snapshot's run and the one to compare it with: the latest run as of an
+    earlier day (a second run as of the same day, "run now" after the night's run, would show
+    no movement at all), else the run before it."""
+    snaps = SegmentSnapshot.objects.order_by("-run_id")
+    latest = snaps.values_list("run_id", "run__as_of").first()
+    if latest is None:
+        return []
+    run_id, as_of = latest
+    earlier = (
+        snaps.filter(run__as_of__lt=as_of).order_by("-run__as_of", "-run_id")
+        if as_of is not None
+        else snaps.none()
+    )
+    before = earlier.values_list("run_id", flat=True).first()
+    if before is None:
+        before = snaps.filter(run_id__lt=run_id).values_list("run_id", flat=True).first()
+    return [run_id] if before is None else [run_id, before]
+
+
 def rfm_movement(user: Any, f: Filters) -> tuple[pl.DataFrame, ModelRun | None, ModelRun | None]:
-    """Customers moving between segments from the second-last to the last run with a snapshot:
-    every (from, to) pair with its count (``""`` = no segment / not a customer then)."""
+    """Customers moving between segments from an earlier run (``_movement_runs``) to the last
+    run with a snapshot: every (from, to) pair with its count (``""`` = no segment / not a
+    customer then)."""
     empty = pl.DataFrame(
         schema={
             "from_segment": pl.String,
@@ -312,7 +333,7 @@ def rfm_movement(user: Any, f: Filters) -> tuple[pl.DataFrame, ModelRun | None, 
             "customers": pl.Int64,
         }
     )
-    run_ids = list(SegmentSnapshot.objects.order_by("-run_id").values_list("run_id", flat=True)[:2])
+    run_ids = _movement_runs()
     q = _scope_q(user, "")
     if len(run_ids) < 2 or q is None:
         return empty, None, None
@@ -457,6 +478,7 @@ def grade_migrations(user: Any, f: Filters, program: GradeProgram) -> pl.DataFra
             customer_id__in=_counted_orders(Filters(channel=f.channel)).values("customer_id")
         )
     names = {t.pk: t.name for t in _tiers(program)}
+    ranks = {t.pk: t.rank for t in _tiers(program)}
     rows = list(
         qs.values("from_tier", "to_tier", "reason")
         .annotate(n=Count("pk"))
@@ -471,6 +493,9 @@ def grade_migrations(user: Any, f: Filters, program: GradeProgram) -> pl.DataFra
             "reason": [str(reasons.get(r["reason"], r["reason"])) for r in rows],
             "customers": [int(r["n"]) for r in rows],
             "initial": [r["from_tier"] is None for r in rows],
+            # ranks order the sankey's tiers (-1: no grade, or a tier no longer in the programme)
+            "from_rank": [ranks.get(r["from_tier"], -1) for r in rows],
+            "to_rank": [ranks.get(r["to_tier"], -1) for r in rows],
         },
         schema={
             "from_tier": pl.String,
@@ -478,6 +503,8 @@ def grade_migrations(user: Any, f: Filters, program: GradeProgram) -> pl.DataFra
             "reason": pl.String,
             "customers": pl.Int64,
             "initial": pl.Boolean,
+            "from_rank": pl.Int64,
+            "to_rank": pl.Int64,
         },
     )
 
@@ -964,6 +991,30 @@ def default_cohort_period(as_of: dt.date) -> tuple[dt.date, dt.date]:
     return start, as_of
 
 
+def _grade_order() -> dict[str, int]:
+    """Tier name → position, the best tier first."""
+    program = active_program()
+    tiers = sorted(_tiers(program), key=lambda t: -t.rank) if program is not None else []
+    return {t.name: i for i, t in enumerate(tiers)}
+
+
+def _in_order(share: pl.DataFrame | None, dimension: str, order: dict[str, int]) -> pl.DataFrame:
+    """One dimension's revenue shares with ``order``: the group's place in the legend and the
+    stack (best grade or segment first; groups not named, such as unassigned, last)."""
+    if share is None:
+        return pl.DataFrame()
+    return (
+        share.filter(pl.col("dimension") == dimension)
+        .drop("dimension")
+        .with_columns(
+            pl.col("group")
+            .replace_strict(order, default=len(order), return_dtype=pl.Int64)
+            .alias("order")
+        )
+        .sort("month", "order", "group")
+    )
+
+
 def cohorts_dashboard(user: Any, f: Filters) -> dict[str, Any] | None:
     run = latest_run()
     report = cohort_report(user, f.channel)
@@ -1007,11 +1058,9 @@ def cohorts_dashboard(user: Any, f: Filters) -> dict[str, Any] | None:
             "revenue",
             "complete",
         ),
-        "share_grade": share.filter(pl.col("dimension") == "grade").drop("dimension")
-        if share is not None
-        else pl.DataFrame(),
-        "share_segment": share.filter(pl.col("dimension") == "rfm_segment").drop("dimension")
-        if share is not None
-        else pl.DataFrame(),
+        "share_grade": _in_order(share, "grade", _grade_order()),
+        "share_segment": _in_order(
+            share, "rfm_segment", {str(seg.label): i for i, seg in enumerate(RFMSegment)}
+        ),
         "period": (first, last),
     }

@@ -128,6 +128,8 @@ def _chart_text() -> dict[str, str]:
         "value_at_risk": _("Value at risk (KRW)"),
         "model": _("Churn model"),
         "baseline": _("BG/NBD baseline"),
+        "upgrades": _("Upgrades"),
+        "downgrades": _("Downgrades"),
         "hit_rate": _("Next best offer"),
         "popularity": _("Most popular products"),
         "offered": _("Customers offered"),

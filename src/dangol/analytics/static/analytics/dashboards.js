@@ -4,7 +4,10 @@
 (function () {
   "use strict";
 
-  const FONT = getComputedStyle(document.documentElement).getPropertyValue("--dg-font") || "sans-serif";
+  // The CSS variable's value keeps the stylesheet's line breaks and indentation; a canvas font
+  // with a newline is invalid, so ECharts measured every label in the canvas's default font
+  // (narrower than Pretendard) and clipped Korean labels. One line, single spaces.
+  const FONT = getComputedStyle(document.documentElement).getPropertyValue("--dg-font").replace(/\s+/g, " ").trim() || "sans-serif";
   const PALETTE = ["#206bc4", "#2fb344", "#f59f00", "#d63939", "#ae3ec9", "#17a2b8", "#f76707", "#74b816", "#667382"];
   const lang = document.documentElement.lang || "ko";
   const number = new Intl.NumberFormat(lang);
@@ -13,6 +16,13 @@
 
   function pct(v) { return v === null || v === undefined ? "—" : percent.format(v); }
   function krw(v) { return v === null || v === undefined ? "—" : krwShort.format(v); }
+
+  // The widest of `labels` in the charts' font (after the font has loaded), in pixels.
+  const measure = document.createElement("canvas").getContext("2d");
+  function widest(labels, size) {
+    measure.font = `${size || 12}px ${FONT}`;
+    return Math.ceil(Math.max(0, ...labels.map((l) => measure.measureText(String(l)).width)));
+  }
 
   function base(el, text, extra) {
     return Object.assign({
@@ -95,26 +105,56 @@
       });
     },
     migrations(el, text, rows) {
-      // Sources on the left ("◀ Gold"), targets on the right ("Silver ▶"): a sankey may not loop.
-      const data = [];
-      const seen = new Set();
-      const links = rows.filter((r) => !r.initial && r.from_tier !== r.to_tier).map((r) => {
-        const s = r.from_tier + " ◀", t = "▶ " + r.to_tier;
-        [s, t].forEach((n) => { if (!seen.has(n)) { seen.add(n); data.push({ name: n }); } });
-        return { source: s, target: t, value: r.customers, reason: r.reason };
+      // Tiers top to bottom by rank on both sides (the server sends the ranks; "no grade" lowest),
+      // so upgrades rise and downgrades fall; a node's id says its side (a sankey may not loop)
+      // and its label is the tier's name only. Upgrades are green, downgrades red.
+      const moves = rows.filter((r) => !r.initial && r.from_tier !== r.to_tier);
+      if (!moves.length) return null;
+      const tiers = new Map();
+      moves.forEach((r) => { tiers.set(r.from_tier, r.from_rank); tiers.set(r.to_tier, r.to_rank); });
+      const order = [...tiers.keys()].sort((a, b) => tiers.get(b) - tiers.get(a));
+      const colour = new Map(order.map((t, i) => [t, PALETTE[i % PALETTE.length]]));
+      const totals = new Map();
+      moves.forEach((r) => {
+        totals.set("from:" + r.from_tier, (totals.get("from:" + r.from_tier) || 0) + r.customers);
+        totals.set("to:" + r.to_tier, (totals.get("to:" + r.to_tier) || 0) + r.customers);
       });
-      if (!links.length) return null;
+      const data = [];
+      ["from", "to"].forEach((side) => order.forEach((t) => {
+        const id = side + ":" + t;
+        if (totals.has(id)) data.push({ name: id, tier: t, depth: side === "from" ? 0 : 1, itemStyle: { color: colour.get(t) } });
+      }));
+      const up = "#2fb344", down = "#d63939";
+      const links = moves.map((r) => ({
+        source: "from:" + r.from_tier, target: "to:" + r.to_tier, value: r.customers, reason: r.reason,
+        lineStyle: { color: r.to_rank > r.from_rank ? up : down },
+      }));
+      const label = (name) => name.slice(name.indexOf(":") + 1);
       return base(el, text, {
-        tooltip: { trigger: "item", confine: true, valueFormatter: (v) => number.format(v) },
-        series: [{ type: "sankey", data, links, nodeAlign: "justify", left: 24, right: 96,
-          emphasis: { focus: "adjacency" }, lineStyle: { color: "gradient", curveness: 0.5, opacity: 0.45 } }],
+        tooltip: {
+          trigger: "item", confine: true,
+          formatter: (p) => p.dataType === "edge"
+            ? `${label(p.data.source)} → ${label(p.data.target)}<br>${p.data.reason}: <b>${number.format(p.data.value)}</b>`
+            : `${label(p.name)}: <b>${number.format(p.value)}</b>`,
+        },
+        // What the two colours mean (a sankey has no legend of its own).
+        graphic: [{ type: "text", left: 8, top: 8, style: {
+          text: `{up|■} ${text.upgrades}    {down|■} ${text.downgrades}`, fontFamily: FONT, fontSize: 12, fill: "#49566c",
+          rich: { up: { fill: up, fontSize: 14 }, down: { fill: down, fontSize: 14 } } } }],
+        series: [
+          { type: "sankey", data, links, left: 24, right: 120, top: 40, bottom: 8, layoutIterations: 0, nodeGap: 14,
+            emphasis: { focus: "adjacency" }, lineStyle: { curveness: 0.5, opacity: 0.4 },
+            label: { formatter: (p) => `${label(p.name)}  ${number.format(p.value)}` } },
+        ],
       });
     },
     // --- CLV
     clv_distribution(el, text, rows) {
       return base(el, text, {
         tooltip: { trigger: "axis", confine: true },
-        xAxis: { type: "category", data: rows.map((r) => r.high ? `${krw(r.low)}–${krw(r.high)}` : `${krw(r.low)}+`), name: text.clv, nameLocation: "middle", nameGap: 32 },
+        xAxis: { type: "category", data: rows.map((r) => r.high ? `${krw(r.low)}–${krw(r.high)}` : `${krw(r.low)}+`), name: text.clv, nameLocation: "middle", nameGap: rows.length > 6 ? 60 : 32,
+          axisLabel: { interval: 0, rotate: rows.length > 6 ? 30 : 0 } },
+        grid: { left: 56, right: 24, top: 64, bottom: rows.length > 6 ? 40 : 24, containLabel: true },
         yAxis: { type: "value", name: text.customers },
         series: [{ name: text.customers, type: "bar", data: rows.map((r) => r.customers) }],
       });
@@ -149,7 +189,8 @@
       return base(el, text, {
         tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => v === null ? "—" : v.toFixed(3) },
         legend: { top: 4, left: 8 },
-        xAxis: { type: "category", data: rows.map((r) => r.metric), axisLabel: { interval: 0, width: 130, overflow: "break" } },
+        grid: { left: 40, right: 16, top: 64, bottom: 16, containLabel: true },
+        xAxis: { type: "category", data: rows.map((r) => r.metric.replace(/\s*[(（]/, "\n(")), axisLabel: { interval: 0, lineHeight: 16 } },
         yAxis: { type: "value", min: 0, max: 1 },
         series: [
           { name: text.model, type: "bar", data: rows.map((r) => r.model), label: { show: true, position: "top", formatter: (p) => p.value.toFixed(2) } },
@@ -163,9 +204,11 @@
       return base(el, text, {
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
         legend: { top: 4, left: 8 },
-        grid: { left: 8, right: 24, top: 40, bottom: 24, containLabel: true },
-        xAxis: { type: "value", name: text.offered },
-        yAxis: { type: "category", data: sorted.map((r) => r.name), axisLabel: { width: 180, overflow: "truncate" } },
+        // The product names' own width on the left: containLabel reserved too little for a
+        // category axis on the left and cut the names' beginnings off.
+        grid: { left: Math.min(widest(sorted.map((r) => r.name)), 240) + 16, right: 24, top: 40, bottom: 48, containLabel: false },
+        xAxis: { type: "value", name: text.offered, nameLocation: "middle", nameGap: 28 },
+        yAxis: { type: "category", data: sorted.map((r) => r.name), axisLabel: { width: 240, overflow: "truncate" } },
         series: ["cross_sell", "up_sell", "popular"].map((kind) => ({
           name: text[kind], type: "bar", stack: "kind", data: sorted.map((r) => r[kind]),
         })),
@@ -199,11 +242,15 @@
     share_segment(el, text, rows) { return BUILDERS._share(el, text, rows); },
     _share(el, text, rows) {
       const months = [...new Set(rows.map((r) => String(r.month).slice(0, 7)))];
-      const groups = [...new Set(rows.map((r) => r.group))];
+      // Best grade / segment first in the legend and at the bottom of each stack.
+      const place = new Map(rows.map((r) => [r.group, r.order ?? 0]));
+      const groups = [...place.keys()].sort((a, b) => place.get(a) - place.get(b));
+      // Every group in the legend (it wraps), the plot below it.
+      const legendRows = Math.ceil(groups.length / 4);
       return base(el, text, {
         tooltip: { trigger: "axis", confine: true, valueFormatter: pct },
-        legend: { top: 4, left: 8, type: "scroll" },
-        grid: { left: 56, right: 24, top: 48, bottom: 32, containLabel: true },
+        legend: { top: 4, left: 8, right: 40 },
+        grid: { left: 56, right: 24, top: 32 + 24 * legendRows, bottom: 32, containLabel: true },
         xAxis: { type: "category", data: months },
         yAxis: { type: "value", max: 1, axisLabel: { formatter: pct } },
         series: groups.map((g) => ({
@@ -242,9 +289,33 @@
     document.body.dataset.chartsReady = String(charts.length);
   }
 
+  // Every character the charts may draw: the rows' strings and the translated words.
+  function characters() {
+    const blob = document.getElementById("analytics-data");
+    if (!blob) return "";
+    const seen = new Set();
+    const walk = (v) => {
+      if (typeof v === "string") { for (const c of v) seen.add(c); }
+      else if (v && typeof v === "object") Object.values(v).forEach(walk);
+    };
+    walk(JSON.parse(blob.textContent));
+    "0123456789.,%₩–+-—()만억천".split("").forEach((c) => seen.add(c));
+    return [...seen].join("");
+  }
+
   // Labels are measured when a chart is laid out: wait for the web font (Pretendard), or the
-  // Korean labels are measured in a fallback font and come out clipped.
-  function start() { (document.fonts ? document.fonts.ready : Promise.resolve()).then(draw); }
+  // Korean labels are measured in a fallback font and come out clipped. Pretendard comes in
+  // unicode-range subsets that the browser fetches only for characters on the page, and text
+  // drawn on a canvas is not on the page: product names in a chart would be measured in the
+  // fallback font. So the subsets for the charts' own characters are loaded first.
+  function start() {
+    const fonts = document.fonts;
+    if (!fonts) return draw();
+    const family = FONT;
+    const chars = characters();
+    const loads = chars ? [fonts.load(`400 12px ${family}`, chars), fonts.load(`600 12px ${family}`, chars)] : [];
+    Promise.all([fonts.ready, ...loads]).catch(() => undefined).then(draw);
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
