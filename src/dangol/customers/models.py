@@ -154,6 +154,7 @@ class Customer(models.Model):
         _("status"), max_length=10, choices=RecordStatus.choices, default=RecordStatus.ACTIVE
     )
     region = models.CharField(_("region"), max_length=16, choices=Region.choices, blank=True)
+    # (owner, id) and (team, id) below serve every lookup by owner or team (scopes, lists)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -161,6 +162,7 @@ class Customer(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("owner"),
+        db_index=False,
     )
     team = models.ForeignKey(
         "core.Team",
@@ -169,6 +171,7 @@ class Customer(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("team"),
+        db_index=False,
     )
     source = models.CharField(_("source"), max_length=50, blank=True)
     signup_channel = models.CharField(_("signup channel"), max_length=50, blank=True)

@@ -5,20 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0005_metrics_band_clv_index'),
-        ('customers', '0005_segment_covering_indexes'),
+        ("analytics", "0005_metrics_band_clv_index"),
+        ("customers", "0005_segment_covering_indexes"),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='customergrade',
-            name='tier',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='analytics.gradetier'),
+        # Only the foreign key's own index goes (an AlterField rebuilds the table on SQLite).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="customergrade",
+                    name="tier",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="analytics.gradetier",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "analytics_customergrade_tier_id_3ed0b3aa"',
+                    reverse_sql='CREATE INDEX "analytics_customergrade_tier_id_3ed0b3aa" ON "analytics_customergrade" ("tier_id")',
+                ),
+            ],
         ),
         migrations.AddIndex(
-            model_name='customergrade',
-            index=models.Index(fields=['tier', 'customer'], name='analytics_c_tier_id_8aa7c0_idx'),
+            model_name="customergrade",
+            index=models.Index(fields=["tier", "customer"], name="analytics_c_tier_id_8aa7c0_idx"),
         ),
     ]

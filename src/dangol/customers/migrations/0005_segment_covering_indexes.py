@@ -6,34 +6,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('customers', '0004_list_and_search_indexes'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("customers", "0004_list_and_search_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='consent',
-            name='customers_c_channel_698b01_idx',
+            model_name="consent",
+            name="customers_c_channel_698b01_idx",
         ),
-        migrations.AlterField(
-            model_name='consent',
-            name='customer',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='customers.customer'),
+        # Only the foreign key's own index goes (an AlterField rebuilds the table on SQLite).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="consent",
+                    name="customer",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consents",
+                        to="customers.customer",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "customers_consent_customer_id_e5c9af2d"',
+                    reverse_sql='CREATE INDEX "customers_consent_customer_id_e5c9af2d" ON "customers_consent" ("customer_id")',
+                ),
+            ],
         ),
-        migrations.AlterField(
-            model_name='interaction',
-            name='customer',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='customers.customer'),
+        # Only the foreign key's own index goes (an AlterField rebuilds the table on SQLite).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="interaction",
+                    name="customer",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="customers.customer",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    'DROP INDEX IF EXISTS "customers_interaction_customer_id_3eb30ec4"',
+                    reverse_sql='CREATE INDEX "customers_interaction_customer_id_3eb30ec4" ON "customers_interaction" ("customer_id")',
+                ),
+            ],
         ),
         migrations.AddIndex(
-            model_name='consent',
-            index=models.Index(fields=['channel', 'purpose', 'status', 'reconfirm_due', 'customer'], name='customers_c_channel_8d1487_idx'),
+            model_name="consent",
+            index=models.Index(
+                fields=["channel", "purpose", "status", "reconfirm_due", "customer"],
+                name="customers_c_channel_8d1487_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['channel', 'occurred_at', 'customer'], name='customers_i_channel_3d9538_idx'),
+            model_name="interaction",
+            index=models.Index(
+                fields=["channel", "occurred_at", "customer"], name="customers_i_channel_3d9538_idx"
+            ),
         ),
     ]
