@@ -24,6 +24,13 @@
     return Math.ceil(Math.max(0, ...labels.map((l) => measure.measureText(String(l)).width)));
   }
 
+  // The first round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above v.
+  function niceAbove(v) {
+    if (!(v > 0)) return 1;
+    const step = Math.pow(10, Math.floor(Math.log10(v)));
+    return [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * step).find((x) => x >= v);
+  }
+
   function base(el, text, extra) {
     return Object.assign({
       color: PALETTE,
@@ -99,7 +106,8 @@
       return base(el, text, {
         tooltip: { trigger: "axis", confine: true },
         xAxis: { type: "category", data: sorted.map((r) => r.name) },
-        yAxis: { type: "value", name: text.customers },
+        // Head room, so the tallest bar's label does not run into the axis name.
+        yAxis: { type: "value", name: text.customers, max: (e) => niceAbove(e.max * 1.15) },
         series: [{ name: text.customers, type: "bar", data: sorted.map((r) => r.customers),
           label: { show: true, position: "top", formatter: (p) => `${number.format(p.value)} (${pct(sorted[p.dataIndex].share)})` } }],
       });
@@ -234,7 +242,7 @@
         yAxis: { type: "value", axisLabel: { formatter: pct } },
         series: [
           { name: text.repeat_rate, type: "line", data: rows.map((r) => r.repeat_purchase_rate), smooth: true },
-          { name: text.churn_rate, type: "line", data: rows.map((r) => r.churn_rate), smooth: true },
+          { name: text.churn_rate, type: "line", data: rows.map((r) => r.churn_rate), smooth: true, color: "#d63939" },
         ],
       });
     },
