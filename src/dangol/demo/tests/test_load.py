@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
+from dangol.analytics import segments
 from dangol.analytics.models import (
     CustomerGrade,
     CustomerMetrics,
@@ -19,6 +20,8 @@ from dangol.analytics.models import (
     GradeProgram,
     ModelRun,
     RFMConfig,
+    Segment,
+    SegmentMember,
     SegmentSnapshot,
 )
 from dangol.commerce.models import Order, OrderLine, Product, Return
@@ -26,6 +29,7 @@ from dangol.core.models import ChangeLog, RoleGrant, User
 from dangol.core.normalize import email_match_key, normalize_phone
 from dangol.customers.models import Consent, ConsentEvent, ContactPoint, Customer, Interaction
 from dangol.demo import loader, programs
+from dangol.demo import segments as demo_segments
 from dangol.demo.models import DemoIdentityLabel
 from dangol.sales.models import Task, TaskStatus
 
@@ -233,6 +237,20 @@ def test_command_loads_sets_up_and_computes(db, fast_hashing):
     assert set(
         CustomerMetrics.objects.filter(customer_id__in=at_risk).values_list("churn_band", flat=True)
     ) <= {"high"}
+    # The marketer finds saved segments: dynamic ones with members, and a static list whose
+    # snapshot holds exactly the customers its definition matched.
+    marketer = User.objects.get(email="marketing@dangol.local")
+    saved = Segment.objects.filter(created_by=marketer)
+    assert saved.count() == len(demo_segments.SEGMENTS)
+    assert sum(segments.evaluate(s.definition).exists() for s in saved) >= 3
+    static = saved.get(kind="static")
+    members = set(
+        SegmentMember.objects.filter(segment=static).values_list("customer_id", flat=True)
+    )
+    assert members and members == set(
+        segments.evaluate(static.definition).values_list("pk", flat=True)
+    )
+    assert demo_segments.create_demo_segments() == 0  # a second call adds nothing
     # --reset clears the tasks with the customers they were about.
     loader.wipe()
     assert not Task.objects.exists()

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from dangol.core.models import User
 from dangol.demo import loader, programs
+from dangol.demo import segments as demo_segments
 from dangol.demo import tasks as demo_tasks
 from dangol.demo.company import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -85,6 +86,7 @@ class Command(BaseCommand):
             console.print(f"Phases: {phases}")
         self._analytics(console, result, n, opts)
         console.print(f"Follow-up tasks for the demo logins: {demo_tasks.create_demo_tasks()}")
+        console.print(f"Saved segments for the marketer: {demo_segments.create_demo_segments()}")
         logins = Table(title="Logins")
         for col in ("role", "e-mail", "password"):
             logins.add_column(col)
