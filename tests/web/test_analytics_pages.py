@@ -122,7 +122,7 @@ def test_360_shows_the_analytics_in_constant_queries(
     minjun = shop["minjun"]
     CustomerMetrics.objects.filter(customer=minjun).update(
         clv_12m=1_234_000, p_alive=0.87, churn_risk=0.42, churn_band="medium",
-        churn_drivers=["구매 주기가 길어짐"],
+        churn_drivers=[{"key": "lapse", "v": [150, 20]}],
         # the figures behind the offer, worded when the page is read (in the reader's language)
         next_best_offers=[{"product_id": shop["serum"].pk, "kind": "cross_sell", "score": 0.5,
                            "because_product_id": shop["toner"].pk, "pct": 57,
@@ -133,12 +133,13 @@ def test_360_shows_the_analytics_in_constant_queries(
     assert 'data-testid="grade-badge"' in body and "골드" in body and "무료 배송" in body
     assert "R 5 · F 5 · M 5" in body and "1,234,000" in body and "87%" in body
     toner, serum = shop["toner"].name, shop["serum"].name
-    assert "구매 주기가 길어짐" in body
+    assert "최근 구매 후 150일 경과(평소 구매 주기 20일)" in body
     assert f"{toner} 구매 고객의 57%가 {serum}도 구매(평소 대비 3.1배)" in body
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     english = client.get(f"/customers/{minjun.pk}/").content.decode()
     del client.cookies[settings.LANGUAGE_COOKIE_NAME]
     assert f"57% of {toner} buyers buy {serum}, 3.1x the usual rate" in english
+    assert "150 days since the last purchase, usually buys every 20 days" in english
 
     offers = [
         {"product_id": shop[p].pk, "kind": "popular", "score": 0.1, "buyers": 40}

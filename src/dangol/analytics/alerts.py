@@ -33,6 +33,7 @@ import polars as pl
 from django.conf import settings
 from django.db import transaction
 
+from dangol.analytics import churn
 from dangol.analytics.models import ChurnBand, GradeTier, ModelRun
 from dangol.core import events
 from dangol.customers.models import Customer
@@ -149,7 +150,8 @@ def _drivers(value: Any) -> list[str]:
             return [value] if value else []
     if isinstance(value, pl.Series):
         value = value.to_list()
-    return [str(v) for v in (value or [])]
+    # worded in the active language: the follow-up task reads them as they are
+    return [text for text in (churn.driver_text(v) for v in value or []) if text]
 
 
 def emit_alerts(result: AlertResult, *, run: ModelRun | None) -> int:

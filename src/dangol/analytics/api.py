@@ -8,7 +8,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 
-from dangol.analytics import selectors, services
+from dangol.analytics import churn, selectors, services
 from dangol.analytics.models import CustomerMetrics, ModelRun
 from dangol.analytics.schemas import (
     CustomerMetricsOut,
@@ -45,12 +45,16 @@ def metrics_out(m: CustomerMetrics) -> dict[str, Any]:
                 "p_alive",
                 "clv_12m",
                 "churn_risk",
-                "churn_drivers",
                 "next_best_offers",
                 "run_id",
                 "computed_at",
             )
         },
+        # each driver's figures with its sentence in the request's language
+        "churn_drivers": [
+            {**d, "text": churn.driver_text(d)} if isinstance(d, dict) else d
+            for d in m.churn_drivers or []
+        ],
         "monetary": float(m.monetary),
         "rfm_segment": m.rfm_segment or None,
         "previous_rfm_segment": m.previous_rfm_segment or None,

@@ -23,3 +23,9 @@ class AnalyticsConfig(AppConfig):
         from dangol.analytics.selectors import describe_offers
 
         return describe_offers(offers)
+
+    def describe_drivers(self, drivers: list[Any]) -> list[str]:
+        """Stored churn drivers worded in the active language (``churn.driver_text``)."""
+        from dangol.analytics.churn import driver_text
+
+        return [text for text in (driver_text(d) for d in drivers or []) if text]

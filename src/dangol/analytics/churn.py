@@ -45,11 +45,12 @@ NumPy; there is no per-customer Python loop.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
+from django.utils.translation import gettext_lazy
 from numpy.typing import NDArray
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
@@ -136,7 +137,8 @@ class ChurnResult:
     """Scores for every current customer plus the backtest that justifies them.
 
     ``scores``: customer_id, churn_risk (calibrated, 0..1), churn_band
-    ("low"/"medium"/"high"), churn_drivers (list of up to three sentences),
+    ("low"/"medium"/"high"), churn_drivers (up to three ``{key, v}``: a sentence's key and its
+    figures, worded by ``driver_text`` when read),
     driver_codes (the matching codes from `DRIVER_GROUPS`), p_alive.
     ``metrics``: backtest figures (see `train_and_score`). ``reliability``: bin,
     mean_predicted, observed_rate, count on the holdout (cross-fitted calibration).
@@ -601,85 +603,102 @@ def _explainer(
     )
 
 
-def _format(template: str, **values: pl.Expr) -> pl.Expr:
-    """A Polars string expression from a gettext template with ``{name}`` placeholders."""
-    parts = re.split(r"\{(\w+)\}", template)
-    exprs = [
-        pl.lit(part) if i % 2 == 0 else values[part].cast(pl.String)
-        for i, part in enumerate(parts)
-        if i % 2 == 1 or part
-    ]
-    return pl.concat_str(exprs)
+# Each driver's sentence, by the key stored with the figures it shows (``{"key": …, "v": [...]}``,
+# the figures in the order of the names). Worded when read, in the reader's language.
+DRIVER_SENTENCES: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "lapse": (
+        gettext_lazy("{days} days since the last purchase, usually buys every {cycle} days"),
+        ("days", "cycle"),
+    ),
+    "lapse_once": (gettext_lazy("{days} days since the only purchase"), ("days",)),
+    "complaints": (gettext_lazy("{n} complaint(s) in the last 90 days"), ("n",)),
+    "complaint_ago": (gettext_lazy("last complaint {days} days ago"), ("days",)),
+    "spend_stopped": (
+        gettext_lazy("no purchase in the last 90 days ({amount} KRW in the quarter before)"),
+        ("amount",),
+    ),
+    "spend_down": (gettext_lazy("spend down {pct}% vs the previous quarter"), ("pct",)),
+    "frequency": (gettext_lazy("only {n} order(s) in the last 12 months"), ("n",)),
+    "returns": (gettext_lazy("{n} return(s) in the last 12 months"), ("n",)),
+    "new_customer": (gettext_lazy("new customer: first purchase {days} days ago"), ("days",)),
+    "basket": (gettext_lazy("small baskets: {aov} KRW per order on average"), ("aov",)),
+    "channel": (gettext_lazy("buys through a single channel only"), ()),
+}
+AMOUNTS = frozenset({"amount", "aov"})  # shown with thousands separators
+DRIVER_DTYPE = pl.Struct({"key": pl.String, "v": pl.List(pl.Int64)})
 
 
-def _grouped(amount: pl.Expr) -> pl.Expr:
-    """A non-negative whole number with thousands separators (97030 → "97,030")."""
-    digits = amount.round(0).cast(pl.Int64).cast(pl.String)
-    return digits.str.reverse().str.extract_all(r"\d{1,3}").list.join(",").str.reverse()
+def driver_text(driver: Any) -> str:
+    """One stored churn driver in the active language. A sentence stored by an older run (in the
+    language of that run) is kept as it is."""
+    if not isinstance(driver, dict):
+        return str(driver)
+    template, names = DRIVER_SENTENCES.get(str(driver.get("key")), ("", ()))
+    values = {
+        name: f"{int(v):,}" if name in AMOUNTS else v
+        for name, v in zip(names, driver.get("v") or [], strict=False)
+    }
+    return str(template).format(**values) if template else ""
 
 
-def _driver_text(code: pl.Expr) -> pl.Expr:
-    """The sentence for each (customer, driver code) row, built with Polars expressions."""
-    from django.utils.translation import gettext as _
+def _driver_fact(code: pl.Expr) -> pl.Expr:
+    """The stored driver per (customer, driver code) row: the key of its sentence and the
+    figures it shows, as a struct ``{key, v}``."""
 
     def whole(column: str) -> pl.Expr:
         return pl.col(column).round(0).cast(pl.Int64)
 
-    lapse = (
-        pl.when(pl.col("ipt_mean").is_not_null())
-        .then(
-            _format(
-                _("{days} days since the last purchase, usually buys every {cycle} days"),
-                days=whole("recency_days"),
-                cycle=whole("ipt_mean").clip(lower_bound=1),
-            )
+    def fact(key: str | pl.Expr, *values: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        figures = (
+            pl.concat_list([v.cast(pl.Int64) for v in values])
+            if values
+            else pl.concat_list([pl.lit(0, dtype=pl.Int64)]).list.head(0)
         )
-        .otherwise(_format(_("{days} days since the only purchase"), days=whole("recency_days")))
+        return (pl.lit(key) if isinstance(key, str) else key), figures
+
+    repeat = pl.col("ipt_mean").is_not_null()
+    complained = pl.col("complaints_90d") > 0
+    stopped = pl.col("spend_90d") < 1.0  # "down 100%" reads oddly: say what happened
+    down_pct = (
+        ((1.0 - pl.col("spend_90d") / pl.col("spend_prev_90d").clip(lower_bound=1.0)) * 100)
+        .clip(0, 99)
+        .round(0)
     )
-    complaints = (
-        pl.when(pl.col("complaints_90d") > 0)
-        .then(_format(_("{n} complaint(s) in the last 90 days"), n=whole("complaints_90d")))
-        .otherwise(_format(_("last complaint {days} days ago"), days=whole("days_since_complaint")))
-    )
-    spend = (
-        pl.when(pl.col("spend_90d") < 1.0)  # "down 100%" reads oddly: say what happened
-        .then(
-            _format(
-                _("no purchase in the last 90 days ({amount} KRW in the quarter before)"),
-                amount=_grouped(pl.col("spend_prev_90d")),
-            )
-        )
-        .otherwise(
-            _format(
-                _("spend down {pct}% vs the previous quarter"),
-                pct=(
-                    (1.0 - pl.col("spend_90d") / pl.col("spend_prev_90d").clip(lower_bound=1.0))
-                    * 100
-                )
-                .clip(0, 99)
-                .round(0)
-                .cast(pl.Int64),
-            )
-        )
-    )
-    texts = {
-        "lapse": lapse,
-        "frequency": _format(_("only {n} order(s) in the last 12 months"), n=whole("orders_365d")),
-        "spend_trend": spend,
-        "complaints": complaints,
-        "returns": _format(_("{n} return(s) in the last 12 months"), n=whole("returns_365d")),
-        "new_customer": _format(
-            _("new customer: first purchase {days} days ago"), days=whole("tenure_days")
+    facts = {
+        "lapse": (
+            pl.when(repeat).then(pl.lit("lapse")).otherwise(pl.lit("lapse_once")),
+            pl.when(repeat)
+            .then(pl.concat_list([whole("recency_days"), whole("ipt_mean").clip(lower_bound=1)]))
+            .otherwise(pl.concat_list([whole("recency_days")])),
         ),
-        "basket": _format(
-            _("small baskets: {aov} KRW per order on average"), aov=_grouped(pl.col("aov"))
+        "frequency": fact("frequency", whole("orders_365d")),
+        "spend_trend": (
+            pl.when(stopped).then(pl.lit("spend_stopped")).otherwise(pl.lit("spend_down")),
+            pl.concat_list(
+                [pl.when(stopped).then(whole("spend_prev_90d")).otherwise(down_pct.cast(pl.Int64))]
+            ),
         ),
-        "channel": pl.lit(_("buys through a single channel only")),
+        "complaints": (
+            pl.when(complained).then(pl.lit("complaints")).otherwise(pl.lit("complaint_ago")),
+            pl.concat_list(
+                [
+                    pl.when(complained)
+                    .then(whole("complaints_90d"))
+                    .otherwise(whole("days_since_complaint"))
+                ]
+            ),
+        ),
+        "returns": fact("returns", whole("returns_365d")),
+        "new_customer": fact("new_customer", whole("tenure_days")),
+        "basket": fact("basket", whole("aov")),
+        "channel": fact("channel"),
     }
-    expr: pl.Expr = pl.lit(None, dtype=pl.String)
-    for name, text in reversed(texts.items()):
-        expr = pl.when(code == name).then(text).otherwise(expr)
-    return expr
+    key: pl.Expr = pl.lit(None, dtype=pl.String)
+    values: pl.Expr = pl.lit(None, dtype=pl.List(pl.Int64))
+    for name, (k, v) in reversed(facts.items()):
+        key = pl.when(code == name).then(k).otherwise(key)
+        values = pl.when(code == name).then(v).otherwise(values)
+    return pl.struct(key.alias("key"), values.alias("v"))
 
 
 def _driver_valid(code: pl.Expr) -> pl.Expr:
@@ -733,7 +752,7 @@ def explain(features: pl.DataFrame, explainer: _Explainer, top: int = MAX_DRIVER
         long.with_columns(pl.col("_row").cast(pl.Int64))
         .join(helper, on="_row", how="left")
         .filter(_driver_valid(pl.col("code")))
-        .with_columns(_driver_text(pl.col("code")).alias("text"))
+        .with_columns(_driver_fact(pl.col("code")).alias("text"))
         .sort("_row", "_rank")
         .group_by("_row", maintain_order=True)
         .agg(pl.col("code").alias("driver_codes"), pl.col("text").alias("churn_drivers"))
@@ -744,7 +763,7 @@ def explain(features: pl.DataFrame, explainer: _Explainer, top: int = MAX_DRIVER
         .select(
             "customer_id",
             pl.col("driver_codes").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            pl.col("churn_drivers").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("churn_drivers").fill_null(pl.lit([], dtype=pl.List(DRIVER_DTYPE))),
         )
     )
 

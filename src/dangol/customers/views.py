@@ -479,12 +479,12 @@ def _analytics(customer: Customer) -> dict[str, Any] | None:
     metrics = metrics_model.objects.filter(customer_id=customer.pk).select_related("grade").first()
     if metrics is None:
         return None
-    describe = getattr(django_apps.get_app_config("analytics"), "describe_offers", None)
+    app = django_apps.get_app_config("analytics")
     return {
         "metrics": metrics,
         "grade": metrics.grade,
-        "offers": describe(metrics.next_best_offers or []) if describe else [],
-        "drivers": [str(d) for d in (metrics.churn_drivers or [])],
+        "offers": app.describe_offers(metrics.next_best_offers or []),  # type: ignore[attr-defined]
+        "drivers": app.describe_drivers(metrics.churn_drivers or []),  # type: ignore[attr-defined]
     }
 
 

@@ -176,8 +176,15 @@ def test_drivers_name_the_lapse(shop_and_result: tuple[object, churn.ChurnResult
     row = result.scores.filter(pl.col("customer_id") == LAPSER).row(0, named=True)
     assert row["churn_band"] == "high"
     assert row["driver_codes"][0] == "lapse"
-    assert row["churn_drivers"][0].startswith("150 days since the last purchase")
-    assert "usually buys every 20 days" in row["churn_drivers"][0]
+    # stored as the sentence's key and figures, worded in the reader's language when read
+    assert row["churn_drivers"][0] == {"key": "lapse", "v": [150, 20]}
+    with translation.override("en"):
+        english = churn.driver_text(row["churn_drivers"][0])
+    with translation.override("ko"):
+        korean = churn.driver_text(row["churn_drivers"][0])
+    assert english == "150 days since the last purchase, usually buys every 20 days"
+    assert korean == "최근 구매 후 150일 경과(평소 구매 주기 20일)"
+    assert churn.driver_text("구매 주기가 길어짐") == "구매 주기가 길어짐"  # an older run's sentence
     high = result.scores.filter(pl.col("churn_band") == "high")
     assert (high["churn_drivers"].list.len() > 0).mean() > 0.9
 
