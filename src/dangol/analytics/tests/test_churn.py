@@ -184,7 +184,8 @@ def test_drivers_name_the_lapse(shop_and_result: tuple[object, churn.ChurnResult
         korean = churn.driver_text(row["churn_drivers"][0])
     assert english == "150 days since the last purchase, usually buys every 20 days"
     assert korean == "최근 구매 후 150일 경과(평소 구매 주기 20일)"
-    assert churn.driver_text("구매 주기가 길어짐") == "구매 주기가 길어짐"  # an older run's sentence
+    # a sentence stored by an older run is shown as it was
+    assert churn.driver_text("구매 주기가 길어짐") == "구매 주기가 길어짐"
     high = result.scores.filter(pl.col("churn_band") == "high")
     assert (high["churn_drivers"].list.len() > 0).mean() > 0.9
 
