@@ -5,22 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import expect
 
 from dangol.analytics.tests.test_dashboards import build_shop
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _analytics_urls(settings: Any) -> None:
-    try:
-        reverse("web:analytics")
-    except NoReverseMatch:
-        from tests.web.test_analytics_pages import analytics_urlconf
-
-        settings.ROOT_URLCONF = analytics_urlconf()
 
 
 def test_dashboards_draw_charts_in_korean_and_english(
@@ -32,7 +21,6 @@ def test_dashboards_draw_charts_in_korean_and_english(
     sign_in(marketer.email)
 
     page.goto("/analytics/rfm/")
-    # (the new strings are English until the lead merges their Korean into django.po)
     expect(page.locator("html")).to_have_attribute("lang", "ko")
     expect(
         page.get_by_role("navigation", name="주 메뉴").get_by_role("link", name="고객", exact=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import expect
 
 from dangol.analytics.tests.test_dashboards import build_shop
@@ -41,16 +40,6 @@ CHECK = """() => [...document.querySelectorAll('[data-chart][data-rendered]')].m
   });
   return [el.dataset.chart, mismeasured, outside];
 })"""
-
-
-@pytest.fixture(autouse=True)
-def _analytics_urls(settings: Any) -> None:
-    try:
-        reverse("web:analytics")
-    except NoReverseMatch:
-        from tests.web.test_analytics_pages import analytics_urlconf
-
-        settings.ROOT_URLCONF = analytics_urlconf()
 
 
 def test_korean_labels_are_measured_in_the_web_font_and_stay_inside(

@@ -3,14 +3,12 @@ analytics on the customer 360 page (constant query count) and the list's analyti
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, include, path, reverse
 
 from dangol.analytics.models import CustomerMetrics, ModelRun, RunStatus
 from dangol.analytics.tests.test_dashboards import build_shop
@@ -18,30 +16,6 @@ from dangol.analytics.tests.test_dashboards import build_shop
 pytestmark = pytest.mark.django_db
 
 PAGES = ("", "rfm/", "grades/", "clv/", "churn/", "next-best-offer/", "cohorts/")
-
-
-def analytics_urlconf() -> Any:
-    """The site's URLs with the analytics pages in the ``web`` namespace (until the lead adds
-    ``path("", include("dangol.analytics.urls"))`` to dangol/web/urls.py)."""
-    from dangol import urls as root
-    from dangol.web import urls as web
-
-    web_module = types.ModuleType("web_with_analytics")
-    web_module.app_name = "web"  # type: ignore[attr-defined]
-    web_module.urlpatterns = [*web.urlpatterns, path("", include("dangol.analytics.urls"))]  # type: ignore[attr-defined]
-    module = types.ModuleType("root_with_analytics")
-    module.urlpatterns = [*root.urlpatterns[:-1], path("", include(web_module))]  # type: ignore[attr-defined]
-    for name in ("handler400", "handler403", "handler404", "handler500"):
-        setattr(module, name, getattr(root, name))
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _analytics_urls(settings: Any) -> None:
-    try:
-        reverse("web:analytics")
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = analytics_urlconf()
 
 
 @pytest.fixture
