@@ -269,3 +269,19 @@ def test_command_skips_the_analytics_of_a_large_company(db, fast_hashing, monkey
     call_command("demo", "--size", "100", "--no-serve", stdout=out)
     assert "dangol analytics run" in " ".join(out.getvalue().split())
     assert not ModelRun.objects.exists()
+
+
+def test_command_serves_from_a_fresh_process(db, fast_hashing, monkeypatch):
+    """The load runs Polars, whose threads do not survive gunicorn's fork: the server must start
+    in a new process image, not be forked from this one."""
+    from dangol.demo.management.commands import demo as demo_command
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(demo_command.os, "execv", lambda path, args: started.append(args))
+    call_command("demo", "--size", "60", "--no-analytics", stdout=io.StringIO())
+    assert len(started) == 1 and started[0][1:] == ["-m", "dangol.cli", "serve"]
+    # `make demo` a second time serves the company already there, with its logins
+    out = io.StringIO()
+    call_command("demo", "--size", "60", "--no-analytics", stdout=out)
+    assert len(started) == 2 and Customer.objects.count() == 60
+    assert "admin@dangol.local" in out.getvalue() and "marketing@dangol.local" in out.getvalue()

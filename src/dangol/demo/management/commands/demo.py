@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from typing import IO, Any, cast
 
@@ -16,7 +18,7 @@ from dangol.core.models import User
 from dangol.demo import loader, programs
 from dangol.demo import segments as demo_segments
 from dangol.demo import tasks as demo_tasks
-from dangol.demo.company import ADMIN_EMAIL, ADMIN_PASSWORD
+from dangol.demo.company import ADMIN_EMAIL, ADMIN_PASSWORD, DEMO_PASSWORD, LOGINS
 
 
 class Command(BaseCommand):
@@ -48,6 +50,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         call_command("migrate", interactive=False, verbosity=0)
         if loader.has_customers():
+            if not opts["reset"] and not opts["no_serve"]:
+                # `make demo` a second time: serve what is there
+                console.print(
+                    "The database already has customers: serving them "
+                    "(`dangol demo --reset` loads the demo company again)."
+                )
+                _print_logins(console, _demo_logins())
+                serve()
+                return
             if not opts["reset"]:
                 raise CommandError(
                     "The database already has customers; run `dangol demo --reset` to replace them."
@@ -87,14 +98,9 @@ class Command(BaseCommand):
         self._analytics(console, result, n, opts)
         console.print(f"Follow-up tasks for the demo logins: {demo_tasks.create_demo_tasks()}")
         console.print(f"Saved segments for the marketer: {demo_segments.create_demo_segments()}")
-        logins = Table(title="Logins")
-        for col in ("role", "e-mail", "password"):
-            logins.add_column(col)
-        for role, email, password in result.company.logins:
-            logins.add_row(role, email, password)
-        console.print(logins)
+        _print_logins(console, result.company.logins)
         if not opts["no_serve"]:
-            call_command("serve")
+            serve()
 
     def _analytics(
         self, console: Console, result: loader.LoadResult, n: int, opts: dict[str, Any]
@@ -130,3 +136,32 @@ class Command(BaseCommand):
             f"Analytics: {len(runs)} runs in {time.monotonic() - started:,.1f} s "
             f"(as of {final.as_of}: {final.status}; {steps})"
         )
+
+
+def _demo_logins() -> list[tuple[str, str, str]]:
+    """The demo logins that exist in this database (role, e-mail, password)."""
+    wanted = [("admin", ADMIN_EMAIL, ADMIN_PASSWORD)] + [
+        (label, email, DEMO_PASSWORD) for label, _key, email, _team in LOGINS
+    ]
+    present = set(
+        User.objects.filter(email__in=[w[1] for w in wanted]).values_list("email", flat=True)
+    )
+    return [w for w in wanted if w[1] in present]
+
+
+def _print_logins(console: Console, rows: list[tuple[str, str, str]]) -> None:
+    logins = Table(title="Logins")
+    for col in ("role", "e-mail", "password"):
+        logins.add_column(col)
+    for role, email, password in rows:
+        logins.add_row(role, email, password)
+    console.print(logins)
+
+
+def serve() -> None:
+    """Replace this process by ``dangol serve``. The load ran Polars, whose thread pool does not
+    survive a fork: gunicorn's workers forked from this process hung on their first Polars call
+    (the analytics pages). A fresh process has no such threads."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "dangol.cli", "serve"])  # noqa: S606
