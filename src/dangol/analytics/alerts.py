@@ -151,7 +151,7 @@ def _drivers(value: Any) -> list[str]:
     if isinstance(value, pl.Series):
         value = value.to_list()
     # worded in the active language: the follow-up task reads them as they are
-    return [text for text in (churn.driver_text(v) for v in value or []) if text]
+    return churn.driver_texts(value)
 
 
 def emit_alerts(result: AlertResult, *, run: ModelRun | None) -> int:

@@ -25,7 +25,7 @@ class AnalyticsConfig(AppConfig):
         return describe_offers(offers)
 
     def describe_drivers(self, drivers: list[Any]) -> list[str]:
-        """Stored churn drivers worded in the active language (``churn.driver_text``)."""
-        from dangol.analytics.churn import driver_text
+        """Stored churn drivers worded in the active language (``churn.driver_texts``)."""
+        from dangol.analytics.churn import driver_texts
 
-        return [text for text in (driver_text(d) for d in drivers or []) if text]
+        return driver_texts(drivers)

@@ -641,6 +641,11 @@ def driver_text(driver: Any) -> str:
     return str(template).format(**values) if template else ""
 
 
+def driver_texts(drivers: Any) -> list[str]:
+    """A customer's stored churn drivers worded in the active language (empty ones left out)."""
+    return [text for text in (driver_text(d) for d in drivers or []) if text]
+
+
 def _driver_fact(code: pl.Expr) -> pl.Expr:
     """The stored driver per (customer, driver code) row: the key of its sentence and the
     figures it shows, as a struct ``{key, v}``."""

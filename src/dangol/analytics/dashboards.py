@@ -756,7 +756,7 @@ def customers_to_save(user: Any, f: Filters, top: int = TO_SAVE) -> pl.DataFrame
                 "clv_12m": _f(m.clv_12m),
                 "value_at_risk": _f(getattr(m, "var", 0.0)),
                 "p_alive": m.p_alive,
-                "drivers": " · ".join(churn.driver_text(d) for d in (m.churn_drivers or [])),
+                "drivers": " · ".join(churn.driver_texts(m.churn_drivers)),
             }
             for m in rows
         ],
