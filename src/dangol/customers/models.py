@@ -62,6 +62,16 @@ class Region(models.TextChoices):
     OVERSEAS = "overseas", _("Overseas")
 
 
+class SignupChannel(models.TextChoices):
+    """Where a customer signed up (가입경로): the values staff pick and the demo company uses.
+    ``Customer.signup_channel`` stays free text, as imports and the API bring their own."""
+
+    STORE = "store", _("Store")
+    CALL_CENTER = "call_center", _("Call center")
+    ONLINE = "online", _("Online shop")
+    APP = "app", _("App")
+
+
 class OrganizationSize(models.TextChoices):
     MICRO = "1-9", _("1–9 employees")
     SMALL = "10-49", _("10–49 employees")
@@ -211,6 +221,13 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return self.full_name or f"#{self.pk}"
+
+    @property
+    def signup_channel_label(self) -> str:
+        """The signup channel in the reader's language when it is a known one, else as stored."""
+        if self.signup_channel in SignupChannel.values:
+            return str(SignupChannel(self.signup_channel).label)
+        return self.signup_channel
 
     @property
     def average_order_value(self) -> float | None:

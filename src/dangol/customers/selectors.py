@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections
-from django.db.models import Prefetch, Q, QuerySet
+from django.db import connections, models
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext_lazy as _
 
 from dangol.core.context import current_request_id
-from dangol.core.masking import mask_email, mask_phone
-from dangol.core.models import PiiAccessLog, Tag
-from dangol.core.normalize import national_phone
-from dangol.core.visibility import can_view_pii
+from dangol.core.masking import mask_email, mask_name, mask_phone
+from dangol.core.models import PiiAccessLog, Tag, User
+from dangol.core.normalize import (
+    NormalizationError,
+    email_match_key,
+    national_phone,
+    normalize_phone,
+)
+from dangol.core.visibility import Action, Scope, can_view_pii, object_type_of, scope_for
 from dangol.customers.models import (
     Consent,
     ConsentEvent,
@@ -169,13 +177,17 @@ def search(*, user: Any, q: str, limit: int = 10) -> list[Customer]:
     return list(qs.order_by("-last_purchase_at", "-id").select_related("owner")[:limit])
 
 
-def search_organizations(*, user: Any, q: str, limit: int = 10) -> list[Organization]:
+def search_organizations(
+    *, user: Any, q: str, limit: int = 10, exclude: Collection[int] = ()
+) -> list[Organization]:
     """Organizations whose name contains `q` (pg_trgm on PostgreSQL), or whose business number
-    or an external id is `q`."""
+    or an external id is `q`; never those whose ids are in `exclude`."""
     q = q.strip()
     if len(q) < 2:
         return []
     qs = Organization.objects.visible_to(user).filter(status=RecordStatus.ACTIVE)
+    if exclude:
+        qs = qs.exclude(pk__in=sorted(exclude))
     by_key = ExternalId.objects.filter(key=q, organization__isnull=False).values("organization_id")
     qs = qs.filter(Q(name__contains=q) | Q(business_number=q) | Q(pk__in=by_key))
     return list(qs.order_by("name", "id")[:limit])
@@ -454,3 +466,136 @@ def organization_timeline(
     entries = [interaction_entry(i) for i in interactions.order_by("-occurred_at", "-id")[:limit]]
     entries += [note_entry(n) for n in notes.order_by("-created_at", "-id")[:limit]]
     return merge(entries, limit)
+
+
+# --- entering a new record: possible duplicates, owners, parents ------------------------------
+
+
+class DuplicateReason(models.TextChoices):
+    """Why an existing customer may be the person being entered."""
+
+    MOBILE = "mobile", _("Same mobile number")
+    EMAIL = "email", _("Same e-mail address")
+    NAME_BIRTH = "name_birth", _("Same name and birth date")
+
+
+DUPLICATES_SHOWN = 10
+DUPLICATE_SCAN = 200  # ids taken from each kind of match before the visibility filter
+
+
+@dataclass
+class PossibleDuplicate:
+    """An existing customer as the duplicate warning shows them to a given user."""
+
+    customer: Customer
+    name: str  # masked for roles without the PII permission
+    mobile: str  # always masked, as in the customer list
+    reasons: list[DuplicateReason]
+
+
+def possible_duplicates(
+    *,
+    user: Any,
+    full_name: str = "",
+    birth_date: datetime.date | None = None,
+    mobile: str = "",
+    email: str = "",
+    limit: int = DUPLICATES_SHOWN,
+) -> list[PossibleDuplicate]:
+    """Active customers `user` may see who may be the person being entered: the same mobile
+    number or e-mail address (compared by match key, as identity resolution does), or the same
+    name (as stored: see ``services.resolve_names``) and birth date. Most reasons first.
+
+    Values that do not normalize are skipped (the service reports them). At most four
+    queries, whatever the number of matches."""
+    keys: dict[str, str] = {}
+    try:
+        if mobile.strip():
+            keys[ContactKind.MOBILE] = normalize_phone(mobile).e164
+    except NormalizationError:
+        pass
+    try:
+        if email.strip():
+            keys[ContactKind.EMAIL] = email_match_key(email)
+    except NormalizationError:
+        pass
+    reasons: dict[int, set[DuplicateReason]] = defaultdict(set)
+    if keys:
+        # By the match_key index; who may see them is decided below, on the few ids found.
+        rows = ContactPoint.objects.filter(
+            match_key__in=sorted(set(keys.values())),
+            kind__in=sorted(keys),
+            customer__isnull=False,
+        ).values_list("customer_id", "kind", "match_key")[:DUPLICATE_SCAN]
+        for customer_id, kind, key in rows:
+            if keys.get(kind) == key:
+                reasons[customer_id].add(DuplicateReason(kind))
+    visible = customers_for(user)
+    if full_name and birth_date:
+        same = visible.filter(full_name=full_name, birth_date=birth_date)
+        for customer_id in same.values_list("pk", flat=True)[:DUPLICATE_SCAN]:
+            reasons[customer_id].add(DuplicateReason.NAME_BIRTH)
+    if not reasons:
+        return []
+    found = list(visible.filter(pk__in=sorted(reasons)).select_related("owner"))
+    found.sort(key=lambda c: (-len(reasons[c.pk]), -c.pk))
+    found = found[:limit]
+    prefetch_related_objects(
+        found,
+        Prefetch(
+            "contact_points",
+            queryset=ContactPoint.objects.filter(kind=ContactKind.MOBILE).order_by(
+                "-is_primary", "id"
+            ),
+            to_attr="mobiles",
+        ),
+    )
+    show_names = can_view_pii(user)
+    order = list(DuplicateReason)
+    return [
+        PossibleDuplicate(
+            customer=c,
+            name=c.full_name if show_names else mask_name(c.full_name or ""),
+            mobile=mask_phone(national_phone(c.mobiles[0].normalized)) if c.mobiles else "",  # type: ignore[attr-defined]
+            reasons=sorted(reasons[c.pk], key=order.index),
+        )
+        for c in found
+    ]
+
+
+def assignable_owners(
+    user: Any, model: type[models.Model], action: Action = Action.ADD, keep: int | None = None
+) -> QuerySet[User]:
+    """Whom `user` may make the owner of a `model` record they `action`: anyone active with
+    the scope "all records", their team and themselves with "team", themselves with "own"
+    (a record so given stays visible to `user`); and the user `keep` (the current owner)."""
+    users = User.objects.select_related("team").order_by("display_name", "id")
+    scope = (
+        Scope.ALL
+        if getattr(user, "is_superuser", False)
+        else scope_for(user, object_type_of(model), action)
+    )
+    if scope == Scope.ALL:
+        allowed = Q(is_active=True)
+    elif scope == Scope.TEAM and user.team_id:
+        allowed = Q(is_active=True, team_id=user.team_id) | Q(pk=user.pk)
+    elif scope is not None:
+        allowed = Q(pk=user.pk)
+    else:
+        return users.none()
+    return users.filter(allowed | Q(pk=keep) if keep else allowed)
+
+
+def organization_descendant_ids(organization: Organization) -> set[int]:
+    """The ids of the organizations below `organization` (its subsidiaries, theirs ...), in one
+    recursive query; a cycle already in the data ends it (UNION keeps each id once)."""
+    connection = connections[Organization.objects.db]
+    table = connection.ops.quote_name(Organization._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE tree(id) AS (SELECT id FROM {table} WHERE parent_id = %s "  # noqa: S608
+            f"UNION SELECT o.id FROM {table} o JOIN tree t ON o.parent_id = t.id) "
+            "SELECT id FROM tree",
+            [organization.pk],
+        )
+        return {row[0] for row in cursor.fetchall()}

@@ -128,7 +128,9 @@ def _check_choice(errors: list[FieldError], name: str, value: str, choices: type
         errors.append(FieldError(name, "invalid_choice", _("Not a valid choice.")))
 
 
-def _resolve_names(family: str, given: str, full: str) -> tuple[str, str, str]:
+def resolve_names(family: str, given: str, full: str) -> tuple[str, str, str]:
+    """(family, given, full) as stored: cleaned; a full name alone is split, parts make the full
+    name (김 + 민준 → 김민준)."""
     family, given, full = clean_name(family), clean_name(given), clean_name(full)
     if full and not (family or given):
         family, given = split_name(full)
@@ -201,7 +203,7 @@ def _prepare_contacts(
 @transaction.atomic
 def create_customer(*, data: CustomerInput, actor: Any) -> Customer:
     """Create a person with their contact points and external ids, all or nothing."""
-    family, given, full = _resolve_names(data.family_name, data.given_name, data.full_name)
+    family, given, full = resolve_names(data.family_name, data.given_name, data.full_name)
     values: dict[str, Any] = {
         "family_name": family,
         "given_name": given,
@@ -291,7 +293,7 @@ def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Any) 
     if {"family_name", "given_name", "full_name"} & set(changes):
         if "full_name" in changes and not ({"family_name", "given_name"} & set(changes)):
             values["family_name"], values["given_name"] = "", ""
-        values["family_name"], values["given_name"], values["full_name"] = _resolve_names(
+        values["family_name"], values["given_name"], values["full_name"] = resolve_names(
             values["family_name"], values["given_name"], values["full_name"]
         )
     errors: list[FieldError] = []
@@ -827,6 +829,16 @@ def update_organization(
             errors.extend(exc.errors)
     if errors:
         raise ValidationFailed(errors)
+    if (
+        values["business_number"]
+        and values["business_number"] != org.business_number
+        and Organization.objects.filter(business_number=values["business_number"])
+        .exclude(pk=org.pk)
+        .exists()
+    ):
+        raise Conflict(_("An organization with this business number exists."), "duplicate")
+    if "owner" in changes and "team" not in changes and values["owner"] is not None:
+        values["team"] = values["owner"].team
     for k, v in values.items():
         setattr(org, k, v)
     org.updated_at = timezone.now()

@@ -6,6 +6,7 @@ from dangol.customers import views
 
 urlpatterns = [
     path("customers/", views.customer_list, name="customer_list"),
+    path("customers/new/", views.customer_create, name="customer_create"),
     path("customers/bulk/", views.customer_bulk, name="customer_bulk"),
     path("customers/views/", views.saved_view_create, name="customer_view_save"),
     path(
@@ -45,9 +46,25 @@ urlpatterns = [
         name="customer_profile",
     ),
     path("organizations/", views.organization_list, name="organization_list"),
+    path("organizations/new/", views.organization_create, name="organization_create"),
+    path(
+        "organizations/parents/",
+        views.organization_parent_options,
+        name="organization_parent_options",
+    ),
     path(
         "organizations/<int:organization_id>/",
         views.organization_detail,
         name="organization_detail",
+    ),
+    path(
+        "organizations/<int:organization_id>/edit/",
+        views.organization_edit,
+        name="organization_edit",
+    ),
+    path(
+        "organizations/<int:organization_id>/archive/",
+        views.organization_archive,
+        name="organization_archive",
     ),
 ]

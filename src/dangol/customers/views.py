@@ -17,6 +17,7 @@ from django.apps import apps as django_apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -26,23 +27,26 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dangol.core.customfields import definitions_for
-from dangol.core.errors import NotFound, ValidationFailed
+from dangol.core.errors import NotFound, ServiceError, ValidationFailed
 from dangol.core.models import Tag
 from dangol.core.services import tag_objects, untag_objects
 from dangol.core.visibility import Action, can, can_view_pii
 from dangol.customers import selectors, services, timeline
 from dangol.customers.filters import SORT_COLUMNS, CustomerFilterForm, parse_sort
 from dangol.customers.forms import (
+    WEB_SOURCE,
     BulkAction,
     BulkForm,
     ConsentAction,
     ConsentChangeForm,
+    CustomerCreateForm,
     InteractionForm,
     LogKind,
     NoteForm,
+    OrganizationForm,
     ProfileForm,
     SavedViewForm,
     add_service_errors,
@@ -133,6 +137,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "base_query": base_query,
         "filter_query": _query_without(request.GET, "after", "before", "view", "sort"),
         "is_filtered": bool(filters.values),
+        "can_add": can(user, Action.ADD, Customer),
         "can_change": can(user, Action.CHANGE, Customer),
         "can_export": can(user, Action.EXPORT, Customer),
         "saved_views": web_selectors.saved_views(user=user, page=SavedViewPage.CUSTOMERS),
@@ -383,6 +388,74 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
         raise Http404 from None
     messages.success(request, _("The view was removed."))
     return redirect("web:customer_list")
+
+
+# --- a new customer -------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_create(request: HttpRequest) -> HttpResponse:
+    """Enter a customer by hand. When the mobile number, the e-mail address or the name and
+    birth date match customers the user can see, the first submit lists them instead of
+    creating; "create anyway" sends their ids back in ``confirm``."""
+    user = request.user
+    if not can(user, Action.VIEW, Customer):
+        raise Http404
+    if not can(user, Action.ADD, Customer):
+        raise PermissionDenied
+    form = CustomerCreateForm(
+        request.POST or None, user=user, definitions=definitions_for("customers.customer")
+    )
+    duplicates: list[selectors.PossibleDuplicate] = []
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        duplicates = selectors.possible_duplicates(
+            user=user,
+            full_name=form.full_name_entered(),
+            birth_date=d["birth_date"],
+            mobile=d["mobile"],
+            email=d["email"],
+        )
+        if not {p.customer.pk for p in duplicates} <= form.confirmed_ids():
+            return _customer_form(request, form, duplicates)
+        data, aliases = form.customer_input()
+        try:
+            with transaction.atomic():  # the customer and their consents, or nothing
+                customer = services.create_customer(data=data, actor=user)
+                for channel in d["consent_channels"]:
+                    services.grant_consent(
+                        customer=customer,
+                        channel=channel,
+                        night_time=d["consent_night_time"],
+                        source=WEB_SOURCE,
+                        evidence=d["consent_evidence"].strip(),
+                        actor=user,
+                    )
+        except ServiceError as exc:
+            add_service_errors(form, exc, aliases)
+        else:
+            messages.success(
+                request, _("Created the customer %(name)s.") % {"name": customer.full_name}
+            )
+            return redirect("web:customer_detail", customer.pk)
+    return _customer_form(request, form, duplicates)
+
+
+def _customer_form(
+    request: HttpRequest,
+    form: CustomerCreateForm,
+    duplicates: list[selectors.PossibleDuplicate],
+) -> HttpResponse:
+    return render(
+        request,
+        "customers/customer_form.html",
+        {
+            "form": form,
+            "duplicates": duplicates,
+            "duplicate_ids": ",".join(str(p.customer.pk) for p in duplicates),
+        },
+    )
 
 
 # --- the customer 360 -----------------------------------------------------------------------
@@ -723,6 +796,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         "regions": Region.choices,
         "base_query": _query_without(request.GET, "after", "before"),
         "is_filtered": bool(q or region),
+        "can_add": can(request.user, Action.ADD, Organization),
     }
     if wants_fragment(request):
         return render(request, "customers/organization_list.html#results", context)
@@ -749,5 +823,130 @@ def organization_detail(request: HttpRequest, organization_id: int) -> HttpRespo
             else [],
             "entries": selectors.organization_timeline(user=request.user, organization=org),
             "custom_fields": _custom_values(org, definitions_for("customers.organization")),
+            "can_change": can(request.user, Action.CHANGE, Organization),
+            "can_archive": org.status == RecordStatus.ACTIVE
+            and can(request.user, Action.DELETE, Organization),
         },
     )
+
+
+def _organization_form(
+    request: HttpRequest, form: OrganizationForm, org: Organization | None
+) -> HttpResponse:
+    return render(
+        request,
+        "customers/organization_form.html",
+        {"form": form, "org": org, "parent": form.chosen_parent()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organization_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not can(user, Action.VIEW, Organization):
+        raise Http404
+    if not can(user, Action.ADD, Organization):
+        raise PermissionDenied
+    form = OrganizationForm(
+        request.POST or None, user=user, definitions=definitions_for("customers.organization")
+    )
+    if request.method == "POST" and form.is_valid():
+        values = form.values()
+        try:
+            org = services.create_organization(
+                name=values.pop("name"), source=WEB_SOURCE, actor=user, **values
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Created the organization %(name)s.") % {"name": org.name})
+            return redirect("web:organization_detail", org.pk)
+    return _organization_form(request, form, None)
+
+
+def _changeable_organization(
+    request: HttpRequest, organization_id: int, action: Action
+) -> Organization:
+    org = (
+        Organization.objects.visible_to(request.user, action)
+        .select_related("parent", "owner")
+        .filter(pk=organization_id)
+        .first()
+    )
+    if org is None:
+        raise Http404
+    return org
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organization_edit(request: HttpRequest, organization_id: int) -> HttpResponse:
+    org = _changeable_organization(request, organization_id, Action.CHANGE)
+    definitions = definitions_for("customers.organization")
+    if request.method == "POST":
+        form = OrganizationForm(
+            request.POST, user=request.user, organization=org, definitions=definitions
+        )
+        if form.is_valid():
+            try:
+                services.update_organization(
+                    organization=org, changes=form.values(), actor=request.user
+                )
+            except ServiceError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("The organization was saved."))
+                return redirect("web:organization_detail", org.pk)
+    else:
+        form = OrganizationForm(
+            initial=OrganizationForm.initial_for(org),
+            user=request.user,
+            organization=org,
+            definitions=definitions,
+        )
+    return _organization_form(request, form, org)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organization_archive(request: HttpRequest, organization_id: int) -> HttpResponse:
+    """Archive an organization (hidden from lists, kept with its history): a confirmation page,
+    then the POST."""
+    org = _changeable_organization(request, organization_id, Action.DELETE)
+    if request.method == "POST":
+        try:
+            services.archive_organization(organization=org, actor=request.user)
+        except ServiceError as exc:
+            messages.error(request, str(exc.message))
+            return redirect("web:organization_detail", org.pk)
+        messages.success(request, _("Archived the organization %(name)s.") % {"name": org.name})
+        return redirect("web:organization_list")
+    return render(request, "customers/organization_archive.html", {"org": org})
+
+
+PARENT_OPTIONS = 20
+
+
+@login_required
+@require_GET
+def organization_parent_options(request: HttpRequest) -> HttpResponse:
+    """The parent picker's results: visible active organizations matching ``q``, without the
+    organization being edited (``exclude``) and the organizations below it."""
+    if not can(request.user, Action.VIEW, Organization):
+        raise Http404
+    q = request.GET.get("q", "").strip()[:100]
+    raw = request.GET.get("exclude", "")
+    exclude: set[int] = set()
+    if raw.isdigit():
+        org = Organization.objects.visible_to(request.user).filter(pk=int(raw)).first()
+        if org is not None:
+            exclude = {org.pk, *selectors.organization_descendant_ids(org)}
+    options = (
+        selectors.search_organizations(
+            user=request.user, q=q, limit=PARENT_OPTIONS, exclude=exclude
+        )
+        if len(q) >= 2
+        else []
+    )
+    return render(request, "customers/_parent_options.html", {"options": options, "q": q})

@@ -170,6 +170,7 @@ _ICONS: dict[str, tuple[str, ...]] = {
     ),
     "return": ("M9 14l-4-4 4-4", "M5 10h10a5 5 0 0 1 0 10h-3"),
     "check": ("M5 12l5 5L20 7",),
+    "archive": ("M3 4h18v4H3z", "M5 8v12h14V8", "M10 12h4"),
     "tag": ("M3 12V4h8l10 10-8 8z", "M7.5 8a.5.5 0 1 0 1 0a.5.5 0 1 0-1 0"),
     "activity": ("M3 12h4l3-8 4 16 3-8h4",),
 }
