@@ -18,13 +18,15 @@ import datetime
 import functools
 import gc
 import itertools
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from dangol.core import bulkwrite
@@ -188,6 +190,57 @@ def _no_cyclic_gc() -> Iterator[None]:
         gc.unfreeze()
         if enabled:
             gc.enable()
+
+
+_END: Any = object()
+
+
+@contextlib.contextmanager
+def _read_ahead(items: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """``items`` produced one ahead in a thread: the next chunk is read and checked while the
+    current one is written (ADR 0005 §14). Reading and checking touch no database; the writes
+    stay in the caller's thread, on its connection and in its transactions. The two overlap
+    wherever the writer waits outside the interpreter: SQLite's ``sqlite3_step`` and commit,
+    PostgreSQL's server work behind the socket, Polars. The thread runs in the caller's
+    language and time zone (the rejection reasons are translated when the row is checked).
+
+    An exception in the thread is raised in the caller at the item it would have produced;
+    leaving the block early (a cancelled job, a failed chunk) stops the thread before the file
+    is closed."""
+    ready: queue.Queue[tuple[BaseException | None, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    language, zone = translation.get_language(), timezone.get_current_timezone()
+
+    def produce() -> None:
+        with translation.override(language), timezone.override(zone):
+            try:
+                for item in items:
+                    if stop.is_set():
+                        return
+                    ready.put((None, item))
+                ready.put((None, _END))
+            except BaseException as exc:  # handed to the caller's thread
+                ready.put((exc, None))
+
+    def consume() -> Iterator[Any]:
+        while True:
+            error, item = ready.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+
+    thread = threading.Thread(target=produce, name="dangol-import-read-ahead", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # free a put blocked on the full queue, then let it end
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.05)
+        thread.join()
 
 
 def _owner(job: ImportJob) -> str:
@@ -368,12 +421,15 @@ def run(
             if not dry_run:
                 # per-file work (aggregates) before the indexes come back, even on failure
                 stack.callback(target.finish, ctx, _owner(job))
-            for done, chunk in enumerate(
-                itertools.chain([head] if head is not None else [], chunks), 1
-            ):
-                rows = _rows(target, mapping, chunk)
-                _commit_chunk(job, target, ctx, rows, chunk[-1].line, reader.bytes_read)
-                del rows, chunk
+            checked = stack.enter_context(
+                _read_ahead(
+                    (_rows(target, mapping, chunk), chunk[-1].line, reader.bytes_read)
+                    for chunk in itertools.chain([head] if head is not None else [], chunks)
+                )
+            )
+            for done, (rows, last_line, bytes_read) in enumerate(checked, 1):
+                _commit_chunk(job, target, ctx, rows, last_line, bytes_read)
+                del rows
                 if done % GC_EVERY == 0:
                     gc.collect()  # what the chunk left in reference cycles
                 job.refresh_from_db()

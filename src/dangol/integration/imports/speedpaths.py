@@ -58,7 +58,9 @@ def _plain(parse: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return parse(text)
         except FieldIssue as exc:
-            return exc
+            # kept as the cell's value: without its traceback, whose frames hold the whole
+            # column (and this list of results) in a reference cycle only the collector frees
+            return exc.with_traceback(None)
 
     return call
 

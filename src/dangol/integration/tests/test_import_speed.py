@@ -1,20 +1,25 @@
 """The speed paths of the import pipeline keep its results: CSV columns read from the cells equal
 the rows' values, order-number suffixes come from the alphabet, the set-based purchase
-aggregates follow the orders (cancelled ones excluded), and the collector is back on after a
-run."""
+aggregates follow the orders (cancelled ones excluded), the collector is back on after a
+run, constants are written exactly, and the read-ahead thread checks in the run's language."""
 
 from __future__ import annotations
 
 import gc
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+from django.utils import translation
+
 from dangol.commerce.models import Order
-from dangol.customers.models import Customer
-from dangol.integration.imports import targets
+from dangol.core import bulkwrite
+from dangol.customers.models import Customer, ExternalId
+from dangol.integration.imports import pipeline, targets
 from dangol.integration.imports.readers import Reader, column_of
-from dangol.integration.models import ImportFormat, ImportStatus
+from dangol.integration.models import ImportFormat, ImportRowError, ImportStatus
 from dangol.integration.tests.test_import_pipeline import ROWS, _catalog, run, write_csv
 
 ORDER_HEADER = ["주문번호", "회원번호", "상품코드", "수량", "단가", "주문일시"]
@@ -91,3 +96,60 @@ def test_purchase_aggregates_follow_the_orders_and_skip_cancelled_ones(
     assert (nam.order_count, nam.total_spent) == (0, Decimal(0))
     assert (nam.first_purchase_at, nam.last_purchase_at) == (None, None)
     assert nam.lifecycle_stage == "customer"  # a stage is never taken back here, as in services
+
+
+def test_constants_written_as_sqlite_literals_keep_quotes_and_percent_signs(
+    admin: Any, tmp_path: Path
+) -> None:
+    """The chunk's constants (here the source) go into the statement as literals on SQLite and
+    into COPY on PostgreSQL: what is stored is exactly the text, whatever it holds."""
+    source = "O'Brien's 100% 매장; DROP TABLE x --"
+    job = run(admin, "customers", write_csv(tmp_path / "q.csv", ROWS[:2]), source=source)
+
+    assert job.created_count == 2
+    assert set(Customer.objects.values_list("source", flat=True)) == {source}
+    assert set(ExternalId.objects.values_list("source", flat=True)) == {source}
+    assert bulkwrite.sqlite_literal("a'b%") == "'a''b%'"
+    assert bulkwrite.sqlite_literal(None) == "NULL"
+    assert bulkwrite.sqlite_literal(True) == "1"
+    assert bulkwrite.sqlite_literal(7) == "7"
+    assert bulkwrite.sqlite_literal("nul\x00") is None  # bound as a parameter instead
+    assert bulkwrite.sqlite_literal(1.5) is None
+
+
+def test_the_next_chunk_is_checked_ahead_in_the_callers_language(
+    admin: Any, tmp_path: Path
+) -> None:
+    """Chunks are read and checked in a thread one ahead of the writes: its rejection reasons
+    are in the language of the run, in every chunk, and the thread is gone after the run."""
+    rows = [[f"L{i}", f"김민{i}", "010-12", "", "", ""] for i in range(7)]  # every phone is bad
+    with translation.override("en"):
+        job = run(admin, "customers", write_csv(tmp_path / "en.csv", rows), chunk_size=2)
+
+    assert (job.status, job.rejected_count) == (ImportStatus.COMPLETED, 7)
+    messages = {r["message"] for e in ImportRowError.objects.filter(job=job) for r in e.reasons}
+    assert messages and all(m.isascii() for m in messages), messages
+    assert not [t for t in threading.enumerate() if t.name == "dangol-import-read-ahead"]
+
+
+def test_read_ahead_hands_errors_over_and_stops_when_left_early() -> None:
+    produced: list[int] = []
+
+    def items() -> Any:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    with pipeline._read_ahead(items()) as ahead:
+        assert [next(ahead), next(ahead)] == [0, 1]
+    assert len(produced) <= 4  # one being handed over, one in the queue, one being made
+    assert not [t for t in threading.enumerate() if t.name == "dangol-import-read-ahead"]
+
+    def failing() -> Any:
+        yield 1
+        raise ValueError("bad chunk")
+
+    with pipeline._read_ahead(failing()) as ahead:
+        assert next(ahead) == 1
+        with pytest.raises(ValueError, match="bad chunk"):
+            next(ahead)
