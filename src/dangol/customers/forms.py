@@ -439,7 +439,7 @@ class CustomerCreateForm(forms.Form):
     birth_date_is_lunar = forms.BooleanField(
         label=_("Lunar calendar"),
         required=False,
-        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input m-0"}),
     )
     gender = forms.ChoiceField(
         label=_("Gender"), choices=Gender.choices, required=False, widget=forms.Select(attrs=SELECT)
