@@ -43,7 +43,9 @@ def test_a_clerk_enters_a_customer_in_korean_and_lands_on_the_360_page(
     created = Customer.objects.get(full_name="김서연")
     expect(page).to_have_url(re.compile(rf"/customers/{created.pk}/$"))
     expect(page).to_have_title("김서연 · 고객 · 단골")
-    expect(page.get_by_role("status").filter(has_text="고객 김서연 님을 등록했습니다.")).to_be_visible()
+    expect(
+        page.get_by_role("status").filter(has_text="고객 김서연 님을 등록했습니다.")
+    ).to_be_visible()
     expect(page.get_by_test_id("contact-mobile")).to_have_text("010-****-6666")
     assert (created.owner, created.region, created.signup_channel) == (rep, "busan", "store")
     assert Consent.objects.get(customer=created).channel == "sms"
