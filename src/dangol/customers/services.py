@@ -629,6 +629,31 @@ def grant_consent(
 
 
 @transaction.atomic
+def enter_customer(
+    *,
+    data: CustomerInput,
+    actor: Any,
+    consent_channels: Sequence[str] = (),
+    night_time: bool = False,
+    consent_source: str = "",
+    evidence: str = "",
+) -> Customer:
+    """A customer entered by hand (the staff app's new-customer page), with the marketing
+    consents they gave while being entered: the person and their consents, or nothing."""
+    customer = create_customer(data=data, actor=actor)
+    for channel in consent_channels:
+        grant_consent(
+            customer=customer,
+            channel=channel,
+            night_time=night_time,
+            source=consent_source,
+            evidence=evidence,
+            actor=actor,
+        )
+    return customer
+
+
+@transaction.atomic
 def withdraw_consent(
     *,
     customer: Customer,

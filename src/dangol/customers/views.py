@@ -17,7 +17,6 @@ from django.apps import apps as django_apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -421,17 +420,14 @@ def customer_create(request: HttpRequest) -> HttpResponse:
             return _customer_form(request, form, duplicates)
         data, aliases = form.customer_input()
         try:
-            with transaction.atomic():  # the customer and their consents, or nothing
-                customer = services.create_customer(data=data, actor=user)
-                for channel in d["consent_channels"]:
-                    services.grant_consent(
-                        customer=customer,
-                        channel=channel,
-                        night_time=d["consent_night_time"],
-                        source=WEB_SOURCE,
-                        evidence=d["consent_evidence"].strip(),
-                        actor=user,
-                    )
+            customer = services.enter_customer(
+                data=data,
+                actor=user,
+                consent_channels=d["consent_channels"],
+                night_time=d["consent_night_time"],
+                consent_source=WEB_SOURCE,
+                evidence=d["consent_evidence"].strip(),
+            )
         except ServiceError as exc:
             add_service_errors(form, exc, aliases)
         else:
