@@ -176,6 +176,7 @@ def _order_detail_out(o: Order) -> dict[str, Any]:
             "discount": ln.discount,
             "line_total": ln.line_total,
             "returned_quantity": ln.returned_quantity,
+            "external_id": ln.external_id,
         }
         for ln in o.lines.all()
     ]
@@ -229,6 +230,7 @@ def _order_input(
                 quantity=ln.quantity,
                 unit_price=ln.unit_price,
                 discount=ln.discount,
+                external_id=ln.external_id.strip(),
             )
         )
     if errors:
@@ -327,26 +329,59 @@ def cancel_order(request: AuthedRequest, order_id: int) -> dict[str, Any]:
     return _order_out(selectors.orders_for(request.user).get(pk=order.pk))
 
 
+def _return_lines(order: Order, payload: ReturnIn) -> list[services.ReturnLineInput]:
+    """The order lines a return names, by Dangol's id of them or their id in the order's source
+    system (as the returns import matches them); 422 for any line that is not on the order."""
+    lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=order)}
+    by_external_id = {ln.external_id: ln for ln in lines.values() if ln.external_id}
+    errors: list[FieldError] = []
+    out: list[services.ReturnLineInput] = []
+    for i, rl in enumerate(payload.lines):
+        if rl.order_line_id is not None:
+            line = lines.get(rl.order_line_id)
+            if line is None:
+                errors.append(
+                    FieldError(
+                        f"lines[{i}].order_line_id",
+                        "not_in_order",
+                        _("This line is not on the order."),
+                    )
+                )
+        elif rl.line_external_id and rl.line_external_id.strip():
+            line = by_external_id.get(rl.line_external_id.strip())
+            if line is None:
+                errors.append(
+                    FieldError(
+                        f"lines[{i}].line_external_id",
+                        "unknown_line",
+                        _("The order has no line with this id in the source system."),
+                    )
+                )
+        else:
+            line = None
+            errors.append(
+                FieldError(
+                    f"lines[{i}].order_line_id",
+                    "required",
+                    _("Give the order line's id in Dangol or in the source system."),
+                )
+            )
+        if line is not None:
+            out.append(services.ReturnLineInput(order_line=line, quantity=rl.quantity))
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
 @order_router.post("/{order_id}/returns", response={201: ReturnOut}, summary="Record a return")
 def record_return(request: AuthedRequest, order_id: int, payload: ReturnIn) -> Status[Any]:
     order = _visible_order(request, order_id, Action.CHANGE)
-    lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=order)}
-    errors = [
-        FieldError(f"lines[{i}].order_line_id", "not_in_order", _("This line is not on the order."))
-        for i, rl in enumerate(payload.lines)
-        if rl.order_line_id not in lines
-    ]
-    if errors:
-        raise ValidationFailed(errors)
     ret = services.record_return(
         order=order,
         reason=payload.reason,
         note=payload.note,
         returned_at=payload.returned_at,
-        lines=[
-            services.ReturnLineInput(order_line=lines[rl.order_line_id], quantity=rl.quantity)
-            for rl in payload.lines
-        ],
+        lines=_return_lines(order, payload),
         source=payload.source,
         external_id=payload.external_id,
         actor=request.user,

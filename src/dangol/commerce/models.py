@@ -182,6 +182,12 @@ class OrderLine(models.Model):
     discount = amount_field(_("discount"), default=0)
     line_total = amount_field(_("line total"))
     returned_quantity = models.PositiveIntegerField(_("returned"), default=0)
+    # The line's id in the source system that sent the order (an ERP's or POS's 주문상품번호),
+    # so returns can name it; unique within the order. The database default keeps inserts that
+    # do not name the column (raw SQL, older writers) valid.
+    external_id = models.CharField(
+        _("external line id"), max_length=100, blank=True, default="", db_default=""
+    )
 
     objects = VisibleManager()
     visibility_paths: ClassVar[tuple[str, ...]] = ("order__customer",)
@@ -190,6 +196,14 @@ class OrderLine(models.Model):
         verbose_name = _("order line")
         verbose_name_plural = _("order lines")
         indexes = [models.Index(fields=["product", "order"])]
+        constraints = [
+            # Its index also serves the lookup by line id, always within known orders.
+            models.UniqueConstraint(
+                fields=["order", "external_id"],
+                condition=~Q(external_id=""),
+                name="orderline_unique_external_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.product_id}"

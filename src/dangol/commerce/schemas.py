@@ -73,6 +73,12 @@ class OrderLineIn(Schema):
     quantity: int = Field(ge=1, le=100000)
     unit_price: Decimal | None = Field(default=None, ge=0, max_digits=16, decimal_places=2)
     discount: Decimal = Field(default=Decimal(0), ge=0, max_digits=16, decimal_places=2)
+    external_id: str = Field(
+        default="",
+        max_length=100,
+        description="The line's id in the system the order comes from (an ERP's 주문상품번호), "
+        "unique within the order; a return can name the line by it (`line_external_id`).",
+    )
 
 
 class OrderIn(Schema):
@@ -108,6 +114,7 @@ class OrderLineOut(Schema):
     discount: Decimal
     line_total: Decimal
     returned_quantity: int
+    external_id: str
 
 
 class OrderOut(Schema):
@@ -132,7 +139,16 @@ class OrderDetailOut(OrderOut):
 
 
 class ReturnLineIn(Schema):
-    order_line_id: int
+    order_line_id: int | None = Field(
+        default=None,
+        description="The order line's id in Dangol; wins when `line_external_id` is given too.",
+    )
+    line_external_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The order line's id in the order's source system (the `external_id` it "
+        "was recorded with). One of the two is required.",
+    )
     quantity: int = Field(ge=1, le=100000)
 
 

@@ -185,6 +185,7 @@ class LineInput:
     quantity: int
     unit_price: Decimal | None = None  # defaults to the product's list price
     discount: Decimal = Decimal(0)
+    external_id: str = ""  # the line's id in the order's source system, unique in the order
 
 
 @dataclass
@@ -220,6 +221,7 @@ def _validate_order(data: OrderInput) -> list[FieldError]:
         )
     if data.placed_at and data.placed_at > timezone.now() + datetime.timedelta(days=1):
         errors.append(FieldError("placed_at", "in_future", _("This is in the future.")))
+    line_ids: set[str] = set()
     for i, line in enumerate(data.lines):
         if line.quantity is None or line.quantity < 1:
             errors.append(FieldError(f"lines[{i}].quantity", "min_value", _("At least 1.")))
@@ -237,6 +239,15 @@ def _validate_order(data: OrderInput) -> list[FieldError]:
                     _("Give the price in the order's currency."),
                 )
             )
+        if line.external_id and line.external_id in line_ids:
+            errors.append(
+                FieldError(
+                    f"lines[{i}].external_id",
+                    "duplicate_line_id",
+                    _("Another line of this order has the same line id."),
+                )
+            )
+        line_ids.add(line.external_id)
     if data.discount < 0:
         errors.append(FieldError("discount", "negative", _("Cannot be negative.")))
     return errors
@@ -268,6 +279,7 @@ def place_order(*, data: OrderInput, actor: Any) -> Order:
                 unit_price=unit,
                 discount=disc,
                 line_total=total,
+                external_id=line.external_id,
             )
         )
     discount = quantize(data.discount, cur)

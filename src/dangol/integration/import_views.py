@@ -152,6 +152,7 @@ FIELD_LABELS.update(
         "order_id": gettext_lazy("Order ID in the source system"),
         "order_number": gettext_lazy("Order number"),
         "order_line_id": gettext_lazy("Order line ID in Dangol"),
+        "line_id": gettext_lazy("Order line ID in the source system"),
         "line_number": gettext_lazy("Line number on the order (1 = first)"),
         "reason": gettext_lazy("Reason"),
         "returned_at": gettext_lazy("Return date"),

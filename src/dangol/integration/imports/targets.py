@@ -1023,8 +1023,24 @@ def _order_suffixes(n: int) -> list[str]:
     return [b.decode("ascii") for b in np.ascontiguousarray(letters).view("S8").ravel()]
 
 
+# The headers of an order line's own id in the source system (an ERP's or POS's 주문상품번호),
+# which the returns import reads with the same meaning. Not ``order_line_id``: in Dangol's API
+# and the returns import that name is Dangol's own line id.
+LINE_ID_ALIASES: tuple[str, ...] = (
+    "주문상품번호",
+    "주문상품id",
+    "주문라인id",
+    "주문상세번호",
+    "주문상세id",
+    "order_line",
+    "line_id",
+)
+
+
 class OrderTarget(Target):
-    """One row per order line; consecutive rows with the same ``order_id`` are one order."""
+    """One row per order line; consecutive rows with the same ``order_id`` are one order. A line
+    may carry its id in the source (``line_id``), unique within its order, kept as
+    ``OrderLine.external_id`` so that returns can name the line."""
 
     name = ImportTarget.ORDERS
     group_field = "order_id"
@@ -1080,6 +1096,7 @@ class OrderTarget(Target):
             aliases=("통화",),
         ),
         FieldSpec("number", max_length=40, aliases=("order_number",)),
+        FieldSpec("line_id", max_length=100, aliases=LINE_ID_ALIASES),
     )
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
@@ -1142,12 +1159,14 @@ class OrderTarget(Target):
         order_rows: list[tuple[Any, ...]] = []
         line_rows: list[tuple[Any, ...]] = []
         planned: list[tuple[list[Row], dict[str, Any], list[tuple[Any, ...]]]] = []
+        # the lines' ids in the source are a column only when the chunk has any
+        with_line_ids = any("line_id" in r.data for r in all_rows)
         for key, group in orders.items():
             head = group[0].data
             cur = head.get("currency", "KRW")
-            problem: tuple[Row, str, str, str] | None = None
+            problem: tuple[Row, str, str, str] | None = _duplicate_line_id(group)
             cid = customers.get(head["customer_external_id"])
-            if cid is None:
+            if problem is None and cid is None:
                 problem = (
                     group[0],
                     "customer_external_id",
@@ -1194,7 +1213,10 @@ class OrderTarget(Target):
                     )
                     break
                 subtotal += total
-                lines.append((pid, d["quantity"], unit, disc, total))
+                if with_line_ids:
+                    lines.append((pid, d["quantity"], unit, disc, total, d.get("line_id", "")))
+                else:
+                    lines.append((pid, d["quantity"], unit, disc, total))
             discount = rounded(head.get("order_discount", 0), cur)
             if problem is None and discount > subtotal:
                 problem = (
@@ -1283,13 +1305,40 @@ class OrderTarget(Target):
             ctx.now,
             constants={"returned_amount": 0, "source": ctx.source, "created_at": ctx.now},
         ).insert(order_rows)
+        line_columns = (
+            "order_id",
+            "product_id",
+            "quantity",
+            "unit_price",
+            "discount",
+            "line_total",
+        )
         TableWriter(
             OrderLine,
-            ("order_id", "product_id", "quantity", "unit_price", "discount", "line_total"),
+            (*line_columns, "external_id") if with_line_ids else line_columns,
             ctx.now,
             constants={"returned_quantity": 0},
         ).insert(line_rows)
         owe_refresh(ctx, min(ids))  # the aggregates of their customers, once per file
+
+
+def _duplicate_line_id(group: list[Row]) -> tuple[Row, str, str, str] | None:
+    """The first line of an order that repeats an earlier line's id in the source (the order
+    is rejected: a return naming that id could not tell the lines apart), or None."""
+    seen: set[str] = set()
+    for row in group:
+        line_id = row.data.get("line_id")
+        if line_id is None:
+            continue
+        if line_id in seen:
+            return (
+                row,
+                "line_id",
+                "duplicate_line_id",
+                _("Another line of this order has the same line id."),
+            )
+        seen.add(line_id)
+    return None
 
 
 def refresh_purchase_aggregates(customer_ids: Sequence[int], now: datetime.datetime) -> None:

@@ -3,12 +3,14 @@
 One row per returned product; consecutive rows with the same ``return_id`` are one return, and
 a return with one bad line is rejected whole (as an order is). The order is found by its id in
 the same source system or by its order number, among the orders of customers the user may
-change. The rows written are those of ``record_return``: the refund of each line is its share
-of the line total less its share of the order discount, the order lines' returned quantities
-and the order's returned amount and status (returned / partially returned) move on, and the
-customer's purchase aggregates are recomputed (``refresh_purchase_aggregates``, which lowers the
-lifetime spend by the refund as the service does). A return whose id is already known is
-``unchanged``, so importing a file twice refunds nothing twice.
+change; the line by Dangol's id of it, its id in the source system (``OrderLine.external_id``,
+written by the orders import), its number on the order, or the SKU. The rows written are those
+of ``record_return``: the refund of each line is its share of the line total less its share of
+the order discount, the order lines' returned quantities and the order's returned amount and
+status (returned / partially returned) move on, and the customer's purchase aggregates are
+recomputed (``refresh_purchase_aggregates``, which lowers the lifetime spend by the refund as
+the service does). A return whose id is already known is ``unchanged``, so importing a file
+twice refunds nothing twice.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dangol.commerce.models import (
 from dangol.core.money import quantize
 from dangol.integration.imports.mapping import FieldSpec, Reason
 from dangol.integration.imports.targets import (
+    LINE_ID_ALIASES,
     Context,
     Row,
     Target,
@@ -57,15 +60,10 @@ REASON_ALIASES = {
     "기타": "other",
 }
 
-ORDER_LINE_ID_ALIASES = (
-    "주문상품번호",
-    "주문상품id",
-    "주문라인id",
-    "주문상세id",
-    "order_line",
-    "line_id",
-    "orderline_id",
-)
+# Dangol's own id of the order line (the API's ``order_line_id``); the generic headers
+# (주문상품번호, line_id …) are the source's id of the line: ``line_id``
+ORDER_LINE_ID_ALIASES = ("단골주문상품번호", "단골주문상품id", "dangol_order_line_id")
+RETURN_LINE_ID_ALIASES = (*LINE_ID_ALIASES, "원주문상품번호")
 # not 순번 / 행번호 / 번호: Korean sheets number their rows with those
 LINE_NUMBER_ALIASES = (
     "주문순번",
@@ -78,7 +76,7 @@ LINE_NUMBER_ALIASES = (
     "line_number",
     "order_line_no",
 )
-Line = dict[str, Any]  # an order line as read: id, sku, quantity, returned_quantity, line_total
+Line = dict[str, Any]  # an order line as read: id, external_id, sku, quantities, line_total
 Problem = tuple[str, str, Any]  # (field, code, message) of a rejected line
 
 
@@ -98,8 +96,10 @@ class ReturnTarget(Target):
         FieldSpec("order_number", max_length=40, aliases=("order_number", "주문번호(단골)")),
         FieldSpec("sku", max_length=64, aliases=("상품코드", "품번", "product_code")),
         # the order line itself, when the file names it: its id in Dangol (the API's
-        # ``order_line_id``) or its position on the order (1 = the first line)
+        # ``order_line_id``), its id in the source system (the orders import's ``line_id``)
+        # or its position on the order (1 = the first line)
         FieldSpec("order_line_id", "int", aliases=ORDER_LINE_ID_ALIASES),
+        FieldSpec("line_id", max_length=100, aliases=RETURN_LINE_ID_ALIASES),
         FieldSpec("line_number", "int", aliases=LINE_NUMBER_ALIASES),
         FieldSpec("quantity", "int", required=True, aliases=("반품수량", "수량", "qty")),
         FieldSpec(
@@ -122,7 +122,12 @@ class ReturnTarget(Target):
             reasons.append(
                 reason("order_id", "required", _("Give the order's id or its order number."))
             )
-        if not (data.get("sku") or data.get("order_line_id") or data.get("line_number")):
+        if not (
+            data.get("sku")
+            or data.get("order_line_id")
+            or data.get("line_id")
+            or data.get("line_number")
+        ):
             reasons.append(
                 reason(
                     "sku",
@@ -189,7 +194,15 @@ class ReturnTarget(Target):
             OrderLine,
             "order",
             sorted({o["id"] for o in orders.values() if o["customer_id"] in allowed}),
-            ("id", "order_id", "product__sku", "quantity", "returned_quantity", "line_total"),
+            (
+                "id",
+                "order_id",
+                "external_id",
+                "product__sku",
+                "quantity",
+                "returned_quantity",
+                "line_total",
+            ),
         ):
             lines[ol["order_id"]].append(ol)
         for ls in lines.values():
@@ -324,7 +337,7 @@ def _matching_order(row: Row) -> tuple[int, int]:
     """Rows that name their order line are matched first, then the others by quantity,
     largest first (a stable sort keeps the file order among equals)."""
     d = row.data
-    named = bool(d.get("order_line_id") or d.get("line_number"))
+    named = bool(d.get("order_line_id") or d.get("line_id") or d.get("line_number"))
     return (0 if named else 1, 0 if named else -d["quantity"])
 
 
@@ -335,19 +348,28 @@ def _left(ol: Line) -> int:
 def _pick_lines(data: dict[str, Any], order_lines: list[Line]) -> list[tuple[Line, int]] | Problem:
     """The order lines a return row takes back and how many of each, or why it cannot.
 
-    A row naming its line (the line's id, or its number on the order) takes that line; its
-    SKU, when given, must be the line's. Otherwise the SKU decides, and where the SKU is on
-    several lines the quantities must: a row takes the one line with anything left to return,
-    or every line of the SKU when it returns all that is left of it, or the one line on which
-    that many were bought and not yet returned; if several lines could take it, they must
-    refund the same per unit (then which one takes it changes no amount: the first does).
+    A row naming its line takes that line: by Dangol's id of it, else its id in the source
+    system (no line of the order with that id: ``unknown_line``), else its number on the
+    order; its SKU, when given, must be the line's. Otherwise the SKU decides, and where the
+    SKU is on several lines the quantities must: a row takes the one line with anything left
+    to return, or every line of the SKU when it returns all that is left of it, or the one line
+    on which that many were bought and not yet returned; if several lines could take it, they
+    must refund the same per unit (then which one takes it changes no amount: the first does).
     Anything else is ambiguous and rejected."""
     want = data["quantity"]
     sku = data.get("sku")
-    if data.get("order_line_id") or data.get("line_number"):
+    if data.get("order_line_id") or data.get("line_id") or data.get("line_number"):
         if data.get("order_line_id"):
             field_name = "order_line_id"
             line = next((ol for ol in order_lines if ol["id"] == data["order_line_id"]), None)
+        elif data.get("line_id"):
+            line = next((ol for ol in order_lines if ol["external_id"] == data["line_id"]), None)
+            if line is None:
+                return (
+                    "line_id",
+                    "unknown_line",
+                    _("The order has no line with this id in the source system."),
+                )
         else:
             field_name = "line_number"
             n = data["line_number"]

@@ -371,7 +371,7 @@ def test_a_line_number_or_line_id_names_the_line(admin: Any, tmp_path: Path) -> 
             ["R8", "O5", str(half_price.pk), "2"],
             ["R9", "O5", str(other_order.pk), "1"],  # a line of another order
         ],
-        header=["반품번호", "주문번호", "주문상품번호", "반품수량"],
+        header=["반품번호", "주문번호", "단골주문상품번호", "반품수량"],  # Dangol's line id
     )
 
     job = run(admin, "returns", by_id)
@@ -384,6 +384,9 @@ def test_return_line_headers_in_korean_are_recognised() -> None:
     mapping = auto_mapping(
         ["반품번호", "주문번호", "주문상품번호", "주문순번", "순번", "반품수량"], ReturnTarget.specs
     )
-    assert mapping["주문상품번호"] == "order_line_id"
+    assert mapping["주문상품번호"] == "line_id"  # the source system's own id of the line
+    assert auto_mapping(["단골주문상품번호"], ReturnTarget.specs) == {
+        "단골주문상품번호": "order_line_id"
+    }
     assert mapping["주문순번"] == "line_number"
     assert "순번" not in mapping  # a sheet's own row counter, not the order's line
