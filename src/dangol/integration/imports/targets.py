@@ -1048,10 +1048,10 @@ class OrderTarget(Target):
     bulk_models = (Order, OrderLine, Customer)
 
     def bulk_keep(self, name: str, sql: str) -> bool:
-        """The orders' own customer index stays: the per-file aggregate refresh probes it."""
-        return sql.replace('"', "").rstrip().endswith(f"{Order._meta.db_table} (customer_id)") or (
-            f"{Order._meta.db_table} USING btree (customer_id)" in sql
-        )
+        """The orders' index by customer (customer, -placed_at, -id) stays: the per-file
+        aggregate refresh probes it."""
+        plain = sql.replace('"', "").replace("USING btree ", "")
+        return f"{Order._meta.db_table} (customer_id," in plain
 
     specs = (
         FieldSpec(

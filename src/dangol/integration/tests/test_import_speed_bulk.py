@@ -200,3 +200,15 @@ def test_a_second_bulk_job_loads_with_the_indexes_of_the_first_deferred_only_onc
     assert bulkwrite.restore_indexes("test:first")
     assert not bulkwrite.restore_indexes("test:first")  # closed
     assert bulkwrite.secondary_indexes(ExternalId) == before
+
+
+def test_an_order_bulk_load_keeps_the_orders_index_by_customer(db: Any) -> None:
+    """The per-file aggregate refresh probes orders by customer while the load runs: of the
+    order table's secondary indexes, exactly the one that starts with the customer stays."""
+    target = targets.OrderTarget(set())
+    kept = [name for name, sql in bulkwrite.secondary_indexes(Order) if target.bulk_keep(name, sql)]
+
+    assert len(kept) == 1
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Order._meta.db_table)
+    assert constraints[kept[0]]["columns"][0] == "customer_id"
