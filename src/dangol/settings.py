@@ -169,7 +169,14 @@ else:
             "LOCATION": "dangol",
         }
     }
-HUEY["consumer"] = {"workers": env_int("DANGOL_WORKERS", 2), "worker_type": "thread"}
+# An idle consumer polls the SQLite queue at most a second apart (Huey's default backs off to
+# ten), so an import, export or analytics run a user starts begins within a second; Redis
+# hands jobs over as they come.
+HUEY["consumer"] = {
+    "workers": env_int("DANGOL_WORKERS", 2),
+    "worker_type": "thread",
+    "max_delay": 1.0,
+}
 
 # --- auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["dangol.core.auth.EmailBackend"]  # e-mail login with lockout
