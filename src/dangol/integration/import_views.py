@@ -14,7 +14,9 @@ Thin, like the API: parse, check permission, call one service or selector, rende
 
 from __future__ import annotations
 
+import datetime
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -22,13 +24,18 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from dangol.core.errors import ServiceError, ValidationFailed
+from dangol.core.money import default_currency, format_money
+from dangol.core.normalize import national_phone
 from dangol.integration import selectors, services
+from dangol.integration.imports.mapping import FieldSpec
 from dangol.integration.imports.pipeline import PREVIEW_ROWS, preview
 from dangol.integration.imports.readers import detect_format
 from dangol.integration.imports.targets import TARGETS
@@ -548,13 +555,17 @@ def import_preview(request: HttpRequest, job_id: int) -> HttpResponse:
         )
     fields = list(dict.fromkeys([*checked["mapping"].values(), *job.transforms]))
     by_field = {f: c for c, f in checked["mapping"].items()}
+    specs = {s.name: s for s in TARGETS[job.target].specs}
     rows = []
     for r in checked["rows"]:
         cells = [
-            {
-                "value": r["values"].get(f, ""),
-                "errors": [_reason_row(job.target, e) for e in r["errors"] if e.get("field") == f],
-            }
+            _preview_cell(
+                specs.get(f),
+                r["values"].get(f, ""),
+                r["data"],
+                [_reason_row(job.target, e) for e in r["errors"] if e.get("field") == f],
+                from_column=f in by_field,
+            )
             for f in fields
         ]
         others = [e for e in r["errors"] if e.get("field") not in fields]
@@ -574,6 +585,48 @@ def import_preview(request: HttpRequest, job_id: int) -> HttpResponse:
         **(_status_context(request, job) if job.dry_run else {}),
     }
     return render(request, "integration/imports/preview.html", context)
+
+
+def stored_text(spec: FieldSpec, value: Any, currency: str = "") -> str:
+    """A parsed value of an import row as Dangol stores it, in the form people read it: a phone
+    in the national format (010-1234-5678), an e-mail as normalized, a date 2024-03-01, a
+    date and time 2024-03-01 14:30 (local time), an amount ₩1,234,000 (in ``currency``), yes
+    or no, a choice's label ("M" → 남성); anything else as text."""
+    if isinstance(value, dict):  # a contact point's stored columns (``parsing.phone_values``)
+        normalized = str(value.get("normalized", ""))
+        is_phone = normalized.startswith("+") and "@" not in normalized
+        return national_phone(normalized) if is_phone else normalized
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, datetime.datetime):
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        return date_format(local, "Y-m-d H:i:s" if local.second else "Y-m-d H:i")
+    if isinstance(value, datetime.date):
+        return date_format(value, "Y-m-d")
+    if isinstance(value, Decimal):
+        return format_money(value, currency or default_currency())
+    if spec.kind == "choice":
+        return spec.label(str(value))
+    return str(value)
+
+
+def _preview_cell(
+    spec: FieldSpec | None,
+    text: str,
+    data: dict[str, Any],
+    errors: list[dict[str, Any]],
+    *,
+    from_column: bool,
+) -> dict[str, Any]:
+    """One cell of the preview: a good value as it will be stored (``stored_text``) with the
+    file's text under it when that reads differently; a rejected or blank cell as the file
+    has it."""
+    value = data.get(spec.name) if spec is not None and not errors and text.strip() else None
+    if spec is None or value is None:
+        return {"value": text, "file": "", "errors": errors}
+    shown = stored_text(spec, value, str(data.get("currency") or ""))
+    differs = from_column and shown != text.strip()
+    return {"value": shown, "file": text.strip() if differs else "", "errors": errors}
 
 
 @login_required

@@ -9,7 +9,7 @@ text before it is parsed: ``strip``, ``upper``, ``lower``, ``digits``, ``{"op": 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,13 @@ class FieldSpec:
     max_length: int = 0
     choices: frozenset[str] = frozenset()
     choice_aliases: dict[str, str] = field(default_factory=dict)
+    # a choice's stored values as people read them (``dict(Gender.choices)``: lazy labels, so
+    # they follow the user's language); a value without a label is shown as it is
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self, value: str) -> str:
+        """A stored value of this choice field in the active language: "M" → "남성" / "Male"."""
+        return str(self.labels.get(value, value))
 
 
 def _key(text: str) -> str:

@@ -481,6 +481,7 @@ def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
                 {
                     "line": r.line,
                     "values": compiled.apply(rec.values) if not rec.invalid else {},
+                    "data": r.data,
                     "valid": not r.reasons,
                     "errors": r.reasons,
                 }

@@ -349,6 +349,7 @@ class CustomerTarget(Target):
             aliases=("성별", "sex"),
             choices=GENDER_VALUES,
             choice_aliases=parsing.GENDERS,
+            labels=dict(Gender.choices),
         ),
         FieldSpec(
             "region",
@@ -356,6 +357,7 @@ class CustomerTarget(Target):
             aliases=("지역", "시도"),
             choices=REGION_VALUES,
             choice_aliases=parsing.REGIONS,
+            labels=dict(Region.choices),
         ),
         FieldSpec("signup_channel", max_length=50, aliases=("가입경로", "가입채널", "channel")),
         FieldSpec(
@@ -681,6 +683,7 @@ class ConsentTarget(Target):
             aliases=("채널", "수신채널"),
             choices=frozenset(ConsentChannel.values),
             choice_aliases=CHANNEL_ALIASES,
+            labels=dict(ConsentChannel.choices),
         ),
         FieldSpec(
             "purpose",
@@ -688,6 +691,7 @@ class ConsentTarget(Target):
             aliases=("목적", "동의목적"),
             choices=frozenset(ConsentPurpose.values),
             choice_aliases=PURPOSE_ALIASES,
+            labels=dict(ConsentPurpose.choices),
         ),
         FieldSpec(
             "granted",
@@ -867,6 +871,7 @@ class ProductTarget(Target):
             "choice",
             choices=frozenset(ProductTier.values),
             choice_aliases={"일반": "standard", "프리미엄": "premium"},
+            labels=dict(ProductTier.choices),
             aliases=("등급",),
         ),
         FieldSpec(
@@ -1078,6 +1083,7 @@ class OrderTarget(Target):
             "status",
             "choice",
             choices=frozenset(NEW_ORDER_STATUSES),
+            labels=dict(OrderStatus.choices),
             choice_aliases={
                 "주문": "placed",
                 "결제완료": "paid",

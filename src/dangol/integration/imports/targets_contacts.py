@@ -111,6 +111,7 @@ class ContactPointTarget(Target):
             aliases=("종류", "유형", "연락처종류", "연락처구분", "type"),
             choices=frozenset(ContactKind.values),
             choice_aliases=KIND_ALIASES,
+            labels=dict(ContactKind.choices),
         ),
         FieldSpec(
             "value",

@@ -151,6 +151,7 @@ class InteractionTarget(Target):
             aliases=("채널", "접촉채널", "상담채널", "경로"),
             choices=frozenset(InteractionChannel.values),
             choice_aliases=CHANNEL_ALIASES,
+            labels=dict(InteractionChannel.choices),
         ),
         FieldSpec(
             "kind",
@@ -158,6 +159,7 @@ class InteractionTarget(Target):
             aliases=("유형", "상담유형", "상담구분", "접촉유형", "구분", "type"),
             choices=frozenset(InteractionKind.values),
             choice_aliases=KIND_ALIASES,
+            labels=dict(InteractionKind.choices),
         ),
         FieldSpec(
             "direction",
@@ -165,6 +167,7 @@ class InteractionTarget(Target):
             aliases=("방향", "수발신", "인아웃"),
             choices=frozenset(Direction.values),
             choice_aliases=DIRECTION_ALIASES,
+            labels=dict(Direction.choices),
         ),
         FieldSpec("subject", max_length=200, aliases=("제목", "상담제목", "요약", "title")),
         FieldSpec("body", aliases=("내용", "상담내용", "상세", "메모", "details", "note")),

@@ -187,6 +187,7 @@ class OrganizationTarget(Target):
             aliases=("규모", "기업규모", "직원수", "employees"),
             choices=frozenset(OrganizationSize.values) - {""},
             choice_aliases=SIZE_ALIASES,
+            labels=dict(OrganizationSize.choices),
         ),
         FieldSpec("website", max_length=200, aliases=("홈페이지", "웹사이트", "url", "homepage")),
         FieldSpec(
@@ -195,6 +196,7 @@ class OrganizationTarget(Target):
             aliases=("지역", "시도"),
             choices=REGION_VALUES,
             choice_aliases=parsing.REGIONS,
+            labels=dict(Region.choices),
         ),
         # contact points: checked in ``check``, which keeps the text as entered for ``value``
         FieldSpec(

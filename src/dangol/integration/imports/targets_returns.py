@@ -108,6 +108,7 @@ class ReturnTarget(Target):
             aliases=("반품사유", "사유", "return_reason"),
             choices=frozenset(ReturnReason.values),
             choice_aliases=REASON_ALIASES,
+            labels=dict(ReturnReason.choices),
         ),
         FieldSpec(
             "returned_at",
