@@ -22,6 +22,7 @@ from dangol.core.errors import Conflict, FieldError, ValidationFailed
 from dangol.core.models import Team, User
 from dangol.core.normalize import (
     NormalizationError,
+    PhoneKind,
     clean_name,
     email_match_key,
     full_name,
@@ -166,6 +167,10 @@ def _normalized_contact(kind: str, value: str) -> dict[str, Any]:
         }
     if kind in (ContactKind.MOBILE, ContactKind.PHONE, ContactKind.FAX):
         phone = normalize_phone(value)
+        if kind == ContactKind.MOBILE and phone.kind == PhoneKind.LANDLINE:
+            raise NormalizationError(
+                "not_mobile", _("This is a landline number: enter it as a phone, not a mobile.")
+            )
         return {
             "normalized": phone.e164,
             "match_key": phone.e164,

@@ -48,6 +48,33 @@ def test_create_customer_normalizes_names_and_contacts_and_audits(admin):
     )
 
 
+def test_a_landline_given_as_a_mobile_is_refused_and_accepted_as_a_phone(admin):
+    """No SMS can reach 02-…: a landline is a phone, never a mobile (the same number as a phone,
+    and a real mobile, are stored)."""
+    with pytest.raises(ValidationFailed) as exc:
+        services.create_customer(
+            data=services.CustomerInput(
+                full_name="김민준", contacts=[services.ContactInput("mobile", "02-123-4567")]
+            ),
+            actor=admin,
+        )
+    assert [(e.field, e.code) for e in exc.value.errors] == [("contacts[0].value", "not_mobile")]
+    assert Customer.objects.count() == 0
+
+    customer = services.create_customer(
+        data=services.CustomerInput(
+            full_name="김민준",
+            contacts=[
+                services.ContactInput("phone", "02-123-4567"),
+                services.ContactInput("mobile", "010-1234-5678"),
+            ],
+        ),
+        actor=admin,
+    )
+    kinds = dict(ContactPoint.objects.filter(customer=customer).values_list("kind", "normalized"))
+    assert kinds == {"phone": "+8221234567", "mobile": "+821012345678"}
+
+
 def test_invalid_input_reports_every_field_and_writes_nothing(admin):
     with pytest.raises(ValidationFailed) as exc:
         services.create_customer(

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from dangol.core.normalize import (
     LEGACY_MOBILE_PREFIXES,
     NormalizationError,
+    PhoneKind,
     email_match_key,
     normalize_email,
     normalize_phone,
@@ -77,6 +78,7 @@ def phone_values(raw: str) -> dict[str, Any]:
                 "match_key": e164,
                 "last4": last,
                 "is_legacy": nsn.startswith(LEGACY_MOBILE_PREFIXES),
+                "is_landline": False,
             }
     try:
         phone = normalize_phone(raw)
@@ -87,6 +89,7 @@ def phone_values(raw: str) -> dict[str, Any]:
         "match_key": phone.e164,
         "last4": phone.last4,
         "is_legacy": phone.is_legacy,
+        "is_landline": phone.kind == PhoneKind.LANDLINE,
     }
 
 

@@ -88,7 +88,13 @@ def _phones(texts: list[str], slow: Callable[[str], Any]) -> list[Any]:
         if good:
             e164 = "+82" + number
             out.append(
-                {"normalized": e164, "match_key": e164, "last4": last, "is_legacy": bool(old)}
+                {
+                    "normalized": e164,
+                    "match_key": e164,
+                    "last4": last,
+                    "is_legacy": bool(old),
+                    "is_landline": False,
+                }
             )
         else:
             out.append(slow(text))

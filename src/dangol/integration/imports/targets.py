@@ -14,7 +14,7 @@ import datetime
 import secrets
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -255,6 +255,18 @@ CONTACT_FIELDS = (
 )
 
 
+def contacts_of(data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(field, kind, stored columns)`` of a checked customer row's contact points. A landline
+    in the mobile column (a POS's 연락처 holds either) is kept as a phone: no SMS goes to it."""
+    for fname, kind in CONTACT_FIELDS:
+        norm = data.get(fname)
+        if norm is None:
+            continue
+        if kind == ContactKind.MOBILE and norm.get("is_landline"):
+            kind = ContactKind.PHONE
+        yield fname, kind, norm
+
+
 def _visible_ids(visible: QuerySet[Customer] | None, ids: set[int]) -> set[int]:
     if visible is None or not ids:
         return ids
@@ -491,9 +503,8 @@ class CustomerTarget(Target):
                     changed = True
             have = contacts[cid]
             kinds = {k for k, _key in have}
-            for fname, kind in CONTACT_FIELDS:
-                norm = row.data.get(fname)
-                if norm is None or (kind, norm["match_key"]) in have:
+            for fname, kind, norm in contacts_of(row.data):
+                if (kind, norm["match_key"]) in have:
                     continue
                 new_contacts.append(
                     (cid, kind, row.data.get("_raw_" + fname, ""), norm, kind not in kinds)
@@ -516,9 +527,8 @@ class CustomerTarget(Target):
         for cid, row in zip(new_ids, new_rows, strict=True):
             kinds_new: set[str] = set()
             keys_new: set[tuple[str, str]] = set()
-            for fname, kind in CONTACT_FIELDS:
-                norm = row.data.get(fname)
-                if norm is None or (kind, norm["match_key"]) in keys_new:
+            for fname, kind, norm in contacts_of(row.data):
+                if (kind, norm["match_key"]) in keys_new:
                     continue
                 keys_new.add((kind, norm["match_key"]))
                 new_contacts.append(
