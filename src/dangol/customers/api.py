@@ -538,6 +538,17 @@ def archive_organization(request: AuthedRequest, organization_id: int) -> Status
     return Status(204, None)
 
 
+@org_router.post(
+    "/{organization_id}/restore",
+    response=OrganizationOut,
+    summary="Restore an archived organization",
+)
+def restore_organization(request: AuthedRequest, organization_id: int) -> Any:
+    return services.restore_organization(
+        organization=_visible_org(request, organization_id, Action.DELETE), actor=request.user
+    )
+
+
 # --- merges and the change feed ---------------------------------------------------------------
 
 

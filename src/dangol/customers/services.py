@@ -897,6 +897,21 @@ def archive_organization(*, organization: Organization, actor: Any) -> Organizat
 
 
 @transaction.atomic
+def restore_organization(*, organization: Organization, actor: Any) -> Organization:
+    """Bring an archived organization back (an archive undone): active again, in the lists."""
+    if organization.status != RecordStatus.ARCHIVED:
+        raise Conflict(_("Only an archived organization can be restored."), "not_archived")
+    organization.status = RecordStatus.ACTIVE
+    organization.updated_at = timezone.now()
+    organization.save(update_fields=["status", "updated_at"])
+    audit.record(actor, "organization.restored", organization)
+    changefeed.announce(
+        organization, ChangeOp.UPDATED, event="organization.restored", changed=["status"]
+    )
+    return organization
+
+
+@transaction.atomic
 def link_to_organization(
     *,
     customer: Customer,

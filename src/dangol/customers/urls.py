@@ -67,4 +67,9 @@ urlpatterns = [
         views.organization_archive,
         name="organization_archive",
     ),
+    path(
+        "organizations/<int:organization_id>/restore/",
+        views.organization_restore,
+        name="organization_restore",
+    ),
 ]

@@ -822,6 +822,8 @@ def organization_detail(request: HttpRequest, organization_id: int) -> HttpRespo
             "can_change": can(request.user, Action.CHANGE, Organization),
             "can_archive": org.status == RecordStatus.ACTIVE
             and can(request.user, Action.DELETE, Organization),
+            "can_restore": org.status == RecordStatus.ARCHIVED
+            and can(request.user, Action.DELETE, Organization),
         },
     )
 
@@ -919,6 +921,20 @@ def organization_archive(request: HttpRequest, organization_id: int) -> HttpResp
         messages.success(request, _("Archived the organization %(name)s.") % {"name": org.name})
         return redirect("web:organization_list")
     return render(request, "customers/organization_archive.html", {"org": org})
+
+
+@login_required
+@require_POST
+def organization_restore(request: HttpRequest, organization_id: int) -> HttpResponse:
+    """Undo an archive (the detail page's button; the same permission as archiving)."""
+    org = _changeable_organization(request, organization_id, Action.DELETE)
+    try:
+        services.restore_organization(organization=org, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Restored the organization %(name)s.") % {"name": org.name})
+    return redirect("web:organization_detail", org.pk)
 
 
 PARENT_OPTIONS = 20

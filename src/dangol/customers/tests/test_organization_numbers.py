@@ -1,5 +1,6 @@
 """사업자등록번호 entering through the organization API (and so the services): normalized to
-123-45-67891, refused with its code when the length or the check digit is wrong."""
+123-45-67891, refused with its code when the length or the check digit is wrong; and an organization archived
+and restored through the API."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def test_a_patch_checks_a_new_number_and_keeps_an_old_one(api: Any, admin: Any) 
     assert other_field.status_code == 200 and other_field.json()["industry"] == "전자"
     assert wrong.status_code == 422 and _errors(wrong) == [("business_number", "checksum")]
     assert right.status_code == 200 and right.json()["business_number"] == "124-81-00998"
+
+
+def test_the_api_archives_and_restores_an_organization(api: Any, admin: Any) -> None:
+    client = api(admin)
+    org = services.create_organization(name="한빛상사", actor=admin)
+
+    assert client.post(f"{URL}/{org.pk}/restore").status_code == 409  # not archived
+    assert client.delete(f"{URL}/{org.pk}").status_code == 204
+    restored = client.post(f"{URL}/{org.pk}/restore")
+
+    assert restored.status_code == 200 and restored.json()["status"] == "active"
+    org.refresh_from_db()
+    assert org.status == "active"

@@ -454,6 +454,33 @@ def test_archiving_asks_first_and_needs_the_delete_permission(
     assert f'href="/organizations/{org.pk}/"' not in listing
 
 
+def test_an_archived_organization_is_restored_from_its_page(
+    signed_in: Any, make_user: Any, client: Any
+) -> None:
+    client, manager = signed_in(role="manager")
+    org = services.create_organization(name="한빛상사", owner=manager, actor=manager)
+    services.archive_organization(organization=org, actor=manager)
+    detail = client.get(f"/organizations/{org.pk}/").content.decode()
+    assert f'action="/organizations/{org.pk}/restore/"' in detail and "/archive/" not in detail
+    assert client.get(f"/organizations/{org.pk}/restore/").status_code == 405  # POST only
+
+    client.force_login(make_user(role="agent"))  # no delete permission: no button, no restore
+    assert "/restore/" not in client.get(f"/organizations/{org.pk}/").content.decode()
+    assert client.post(f"/organizations/{org.pk}/restore/").status_code == 404
+    org.refresh_from_db()
+    assert org.status == RecordStatus.ARCHIVED
+
+    client.force_login(manager)
+    done = client.post(f"/organizations/{org.pk}/restore/", follow=True)
+    org.refresh_from_db()
+    assert org.status == RecordStatus.ACTIVE
+    assert "조직을 복원했습니다: 한빛상사" in done.content.decode()
+    assert f'href="/organizations/{org.pk}/"' in client.get("/organizations/").content.decode()
+    again = client.post(f"/organizations/{org.pk}/restore/", follow=True)  # not archived now
+    assert "보관된 조직만 복원할 수 있습니다." in again.content.decode()
+    assert ChangeLog.objects.filter(action="organization.restored").count() == 1
+
+
 def test_organization_pages_need_their_permissions(
     signed_in: Any, make_user: Any, client: Any
 ) -> None:
