@@ -1,6 +1,6 @@
 """사업자등록번호 entering through the organization API (and so the services): normalized to
-123-45-67891, refused with its code when the length or the check digit is wrong; and an organization archived
-and restored through the API."""
+123-45-67891, refused with its code when the length or the check digit is wrong; and an
+organization archived and restored through the API."""
 
 from __future__ import annotations
 
