@@ -370,6 +370,24 @@ def _custom_fields(form: forms.Form, definitions: list[CustomFieldDefinition]) -
         form.fields[f"cf_{d.key}"] = _custom_field(d)
 
 
+def _phone_field(label: Any, placeholder: str) -> forms.CharField:
+    """An optional phone number box (checked and normalized by the services)."""
+    return forms.CharField(
+        label=label,
+        max_length=40,
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                **TEXT,
+                "type": "tel",
+                "inputmode": "tel",
+                "autocomplete": "off",
+                "placeholder": placeholder,
+            }
+        ),
+    )
+
+
 class CustomerCreateForm(forms.Form):
     """A customer entered by hand (over the phone, at the counter), with marketing consents.
 
@@ -395,20 +413,7 @@ class CustomerCreateForm(forms.Form):
         help_text=_("Or the whole name in one box; it is split into family and given name."),
         widget=forms.TextInput(attrs={**TEXT, "autocomplete": "off"}),
     )
-    mobile = forms.CharField(
-        label=_("Mobile"),
-        max_length=40,
-        required=False,
-        widget=forms.TextInput(
-            attrs={
-                **TEXT,
-                "type": "tel",
-                "inputmode": "tel",
-                "autocomplete": "off",
-                "placeholder": "010-1234-5678",
-            }
-        ),
-    )
+    mobile = _phone_field(_("Mobile"), "010-1234-5678")
     email = forms.CharField(
         label=_("E-mail"),
         max_length=254,
@@ -417,20 +422,7 @@ class CustomerCreateForm(forms.Form):
             attrs={**TEXT, "autocomplete": "off", "placeholder": "name@example.com"}
         ),
     )
-    phone = forms.CharField(
-        label=_("Landline"),
-        max_length=40,
-        required=False,
-        widget=forms.TextInput(
-            attrs={
-                **TEXT,
-                "type": "tel",
-                "inputmode": "tel",
-                "autocomplete": "off",
-                "placeholder": "02-123-4567",
-            }
-        ),
-    )
+    phone = _phone_field(_("Landline"), "02-123-4567")
     birth_date = forms.DateField(
         label=_("Birth date"),
         required=False,
