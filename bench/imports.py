@@ -413,8 +413,8 @@ def raw_orders(n: int, customer_ids: array.array[int]) -> tuple[Clock, Clock, in
     from django.utils import timezone
 
     from dangol.commerce.models import Order, OrderLine, Product
+    from dangol.commerce.purchases import refresh_purchase_aggregates
     from dangol.integration.imports.pipeline import CHUNK_SIZE
-    from dangol.integration.imports.targets import refresh_purchase_aggregates
     from dangol.integration.imports.writer import TableWriter, allocate_ids
 
     now = timezone.now()

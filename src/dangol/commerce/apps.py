@@ -10,9 +10,10 @@ class CommerceConfig(AppConfig):
     def ready(self) -> None:
         from dangol.commerce import timeline
         from dangol.commerce.models import PurchasedProduct
-        from dangol.commerce.purchases import refresh_purchased_products
+        from dangol.commerce.purchases import refresh_purchase_aggregates
         from dangol.customers.merge import register_derived
 
         timeline.register()  # orders and returns on the customer timeline
-        # what a customer bought follows their orders through merges and unmerges
-        register_derived(PurchasedProduct, refresh_purchased_products)
+        # what a customer bought (their purchase aggregates and PurchasedProduct) follows their
+        # orders through merges and unmerges
+        register_derived(PurchasedProduct, refresh_purchase_aggregates)

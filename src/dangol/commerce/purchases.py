@@ -1,6 +1,11 @@
-"""What each customer has bought (``PurchasedProduct``), derived from orders and lines.
+"""What customers have bought, derived from their orders: the purchase aggregates on the
+customer row (``refresh_purchase_aggregates``) and what each customer bought
+(``PurchasedProduct``).
 
-The table is derived data: every writer of orders calls ``refresh_purchased_products`` with the
+Both are derived data. The order services keep the aggregates incrementally per order; every
+writer that changes orders in sets (imports, merges and unmerges) recomputes them with
+``refresh_purchase_aggregates``, which refreshes the purchased products too. The table is
+derived data: every writer of orders calls ``refresh_purchased_products`` with the
 customers whose orders it changed (the order services, imports, merges), the demo loader
 rebuilds it whole, and the migration that made it filled it from the existing orders. A refresh
 recomputes the customers' rows from their orders in two statements, so it is exact whatever
@@ -11,13 +16,16 @@ Segments read it for "bought category X / product Y in the last N days" (docs/ad
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from dangol.commerce.models import Order, OrderLine, OrderStatus, PurchasedProduct
 from dangol.core.bulkwrite import in_keys, qn
+from dangol.customers.models import Customer, LifecycleStage
 
 # Orders that are not purchases: the segments' "bought" and this table agree on it.
 NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
@@ -62,3 +70,59 @@ def rebuild_purchased_products() -> int:
         cursor.execute(_insert(_select("")))
         count: Any = cursor.rowcount
     return int(count)
+
+
+def refresh_purchase_aggregates(
+    customer_ids: Sequence[int], now: datetime.datetime | None = None
+) -> None:
+    """Recompute first/last purchase, order count, lifetime spend and the lifecycle stage of these
+    customers from their orders, as the order services keep them (cancelled orders do not count,
+    returns lower the spend; one order makes a customer, two a repeat customer; a customer
+    without a counted order keeps their stage), and what they bought
+    (``refresh_purchased_products``). ``now`` stamps ``updated_at`` (default: the clock).
+
+    One ``UPDATE … FROM`` per call: the customers' orders grouped once (a join of the ids,
+    passed as one parameter, with their orders), not correlated subqueries per customer. Call
+    it inside the transaction that changed the orders."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    cust, order = qn(Customer._meta.db_table), qn(Order._meta.db_table)
+    stamp: Any = now or timezone.now()
+    cancelled = OrderStatus.CANCELLED.value
+    if connection.vendor == "postgresql":
+        # one index probe per customer (LATERAL), whatever the statistics of a table that
+        # an import is filling say
+        orders_of = f"""SELECT k.id AS cid, s.n, s.spent, s.first_at, s.last_at
+            FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+                SELECT COUNT(*) AS n, COALESCE(SUM(o.total - o.returned_amount), 0) AS spent,
+                    MIN(o.placed_at) AS first_at, MAX(o.placed_at) AS last_at
+                FROM {order} o WHERE o.customer_id = k.id AND o.status <> '{cancelled}'
+            ) s"""  # noqa: S608 - names from _meta, a fixed value
+        params: list[Any] = [ids]
+    else:
+        stamp = connection.ops.adapt_datetimefield_value(stamp)
+        cond, params = in_keys("k.id", ids)
+        orders_of = f"""SELECT k.id AS cid, COUNT(o.id) AS n,
+                COALESCE(SUM(o.total - o.returned_amount), 0) AS spent,
+                MIN(o.placed_at) AS first_at, MAX(o.placed_at) AS last_at
+            FROM {cust} k LEFT JOIN {order} o
+                ON o.customer_id = k.id AND o.status <> '{cancelled}'
+            WHERE {cond}
+            GROUP BY k.id"""  # noqa: S608 - names from _meta, a fixed value
+    repeat, customer = LifecycleStage.REPEAT.value, LifecycleStage.CUSTOMER.value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {cust} SET
+                order_count = a.n,
+                total_spent = a.spent,
+                first_purchase_at = a.first_at,
+                last_purchase_at = a.last_at,
+                lifecycle_stage = CASE WHEN a.n >= 2 THEN '{repeat}'
+                    WHEN a.n = 1 THEN '{customer}' ELSE {cust}.lifecycle_stage END,
+                updated_at = %s
+            FROM ({orders_of}) a
+            WHERE {cust}.id = a.cid""",  # noqa: S608 - names from _meta, fixed values
+            [stamp, *params],
+        )
+    refresh_purchased_products(ids)

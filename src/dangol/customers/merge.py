@@ -16,7 +16,6 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
-from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,7 +30,6 @@ from dangol.customers.models import (
     Customer,
     CustomerHistory,
     HistoryKind,
-    LifecycleStage,
     MergeRecord,
     OrganizationMembership,
     RecordStatus,
@@ -97,7 +95,6 @@ def register_derived(model: type[models.Model], refresh: Refresher) -> None:
 
 
 def _refresh_derived(customer_ids: list[int]) -> None:
-    refresh_purchase_aggregates(customer_ids)
     for refresh in _derived.values():
         refresh(customer_ids)
 
@@ -211,34 +208,6 @@ def _choose(field: str, records: list[Customer], rule: SurvivorshipRule | None) 
     return candidates[0]  # most complete: the survivor's value when it has one
 
 
-def refresh_purchase_aggregates(customer_ids: list[int]) -> None:
-    """Recompute first/last purchase, order count and lifetime spend from the orders (set-based)."""
-    from django.apps import apps as registry
-
-    Order = registry.get_model("commerce", "Order")
-    rows = (
-        Order.objects.filter(customer_id__in=customer_ids)
-        .exclude(status="cancelled")
-        .values("customer_id")
-        .annotate(
-            n=Count("id"),
-            spent=Sum("total"),
-            back=Sum("returned_amount"),
-            first=Min("placed_at"),
-            last=Max("placed_at"),
-        )
-    )
-    found = {r["customer_id"]: r for r in rows}
-    for cid in customer_ids:
-        r = found.get(cid)
-        Customer.objects.filter(pk=cid).update(
-            order_count=r["n"] if r else 0,
-            total_spent=(r["spent"] - (r["back"] or 0)) if r else 0,
-            first_purchase_at=r["first"] if r else None,
-            last_purchase_at=r["last"] if r else None,
-        )
-
-
 @transaction.atomic
 def merge_customers(
     *,
@@ -286,11 +255,8 @@ def merge_customers(
     survivor.created_at = min(r.created_at for r in records)
     survivor.updated_at = timezone.now()
     survivor.save()
-    _refresh_derived([survivor.pk, *ids])
+    _refresh_derived([survivor.pk, *ids])  # the purchase aggregates and lifecycle stage too
     survivor.refresh_from_db()
-    if survivor.order_count:
-        stage = LifecycleStage.REPEAT if survivor.order_count > 1 else LifecycleStage.CUSTOMER
-        Customer.objects.filter(pk=survivor.pk).update(lifecycle_stage=stage)
     Customer.objects.filter(pk__in=ids).update(
         status=RecordStatus.MERGED, merged_into=survivor, updated_at=timezone.now()
     )

@@ -34,7 +34,7 @@ from dangol.commerce.models import (
     ProductTier,
     SalesChannel,
 )
-from dangol.commerce.purchases import refresh_purchased_products
+from dangol.commerce.purchases import refresh_purchase_aggregates
 from dangol.core import bulkwrite
 from dangol.core.models import User
 from dangol.core.money import MINOR_UNITS, quantize
@@ -1355,57 +1355,6 @@ def _duplicate_line_id(group: list[Row]) -> tuple[Row, str, str, str] | None:
             )
         seen.add(line_id)
     return None
-
-
-def refresh_purchase_aggregates(customer_ids: Sequence[int], now: datetime.datetime) -> None:
-    """Recompute first/last purchase, order count, lifetime spend and the lifecycle stage of these
-    customers from their orders, as the order services keep them (cancelled orders do not count,
-    returns lower the spend; one order makes a customer, two a repeat customer), and what they
-    bought (``commerce.purchases``).
-
-    One ``UPDATE … FROM`` per call: the customers' orders grouped once (a join of the ids,
-    passed as one parameter, with their orders), not correlated subqueries per customer."""
-    if not customer_ids:
-        return
-    q = connection.ops.quote_name
-    cust, order = q(Customer._meta.db_table), q(Order._meta.db_table)
-    stamp: Any = now
-    if connection.vendor != "postgresql":
-        stamp = connection.ops.adapt_datetimefield_value(now)
-    if connection.vendor == "postgresql":
-        # one index probe per customer (LATERAL), whatever the statistics of a table that
-        # an import is filling say
-        orders_of = f"""SELECT k.id AS cid, s.n, s.spent, s.first_at, s.last_at
-            FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL (
-                SELECT COUNT(*) AS n, COALESCE(SUM(o.total - o.returned_amount), 0) AS spent,
-                    MIN(o.placed_at) AS first_at, MAX(o.placed_at) AS last_at
-                FROM {order} o WHERE o.customer_id = k.id AND o.status <> 'cancelled'
-            ) s"""  # noqa: S608 - names from _meta
-        params: list[Any] = [list(customer_ids)]
-    else:
-        cond, params = in_keys("k.id", list(customer_ids))
-        orders_of = f"""SELECT k.id AS cid, COUNT(o.id) AS n,
-                COALESCE(SUM(o.total - o.returned_amount), 0) AS spent,
-                MIN(o.placed_at) AS first_at, MAX(o.placed_at) AS last_at
-            FROM {cust} k LEFT JOIN {order} o
-                ON o.customer_id = k.id AND o.status <> 'cancelled'
-            WHERE {cond}
-            GROUP BY k.id"""  # noqa: S608 - names from _meta
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""UPDATE {cust} SET
-                order_count = a.n,
-                total_spent = a.spent,
-                first_purchase_at = a.first_at,
-                last_purchase_at = a.last_at,
-                lifecycle_stage = CASE WHEN a.n >= 2 THEN 'repeat' WHEN a.n = 1 THEN 'customer'
-                    ELSE {cust}.lifecycle_stage END,
-                updated_at = %s
-            FROM ({orders_of}) a
-            WHERE {cust}.id = a.cid""",  # noqa: S608 - names from _meta
-            [stamp, *params],
-        )
-    refresh_purchased_products(customer_ids)
 
 
 # --- per-file work: purchase aggregates once per file, durably --------------------------------

@@ -30,6 +30,7 @@ from dangol.commerce.models import (
     ReturnLine,
     ReturnReason,
 )
+from dangol.commerce.purchases import refresh_purchase_aggregates
 from dangol.core.money import quantize
 from dangol.integration.imports.mapping import FieldSpec, Reason
 from dangol.integration.imports.targets import (
@@ -37,7 +38,6 @@ from dangol.integration.imports.targets import (
     Context,
     Row,
     Target,
-    refresh_purchase_aggregates,
 )
 from dangol.integration.imports.targets_shared import reason, rows_by_keys, visible_subset
 from dangol.integration.imports.writer import TableWriter, allocate_ids, update_rows
@@ -350,8 +350,8 @@ def _pick_lines(data: dict[str, Any], order_lines: list[Line]) -> list[tuple[Lin
     """The order lines a return row takes back and how many of each, or why it cannot.
 
     A row naming its line takes that line: by Dangol's id of it, else its id in the source
-    system (no line of the order with that id: ``unknown_line``), else its number on the
-    order; its SKU, when given, must be the line's. Otherwise the SKU decides, and where the
+    system, else its number on the order (no such line on the order: ``line_not_found``,
+    however it was named, as the API says it); its SKU, when given, must be the line's. Otherwise the SKU decides, and where the
     SKU is on several lines the quantities must: a row takes the one line with anything left
     to return, or every line of the SKU when it returns all that is left of it, or the one line
     on which that many were bought and not yet returned; if several lines could take it, they
@@ -368,7 +368,7 @@ def _pick_lines(data: dict[str, Any], order_lines: list[Line]) -> list[tuple[Lin
             if line is None:
                 return (
                     "line_id",
-                    "unknown_line",
+                    "line_not_found",
                     _("The order has no line with this id in the source system."),
                 )
         else:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.utils import translation
 
+from dangol.commerce import purchases
 from dangol.commerce.models import Order
 from dangol.core import bulkwrite
 from dangol.customers.models import Customer, ExternalId
@@ -86,7 +87,7 @@ def test_purchase_aggregates_follow_the_orders_and_skip_cancelled_ones(
 
     # cancel one of Kim's orders and the only one of Nam's, then recompute set-based
     Order.objects.filter(external_id__in=["O2", "O3"]).update(status="cancelled")
-    targets.refresh_purchase_aggregates([kim.pk, nam.pk, 10**9], kim.updated_at)
+    purchases.refresh_purchase_aggregates([kim.pk, nam.pk, 10**9], kim.updated_at)
 
     kim.refresh_from_db()
     nam.refresh_from_db()
