@@ -343,7 +343,7 @@ def _return_lines(order: Order, payload: ReturnIn) -> list[services.ReturnLineIn
                 errors.append(
                     FieldError(
                         f"lines[{i}].order_line_id",
-                        "not_in_order",
+                        "line_not_found",
                         _("This line is not on the order."),
                     )
                 )
@@ -353,7 +353,7 @@ def _return_lines(order: Order, payload: ReturnIn) -> list[services.ReturnLineIn
                 errors.append(
                     FieldError(
                         f"lines[{i}].line_external_id",
-                        "unknown_line",
+                        "line_not_found",
                         _("The order has no line with this id in the source system."),
                     )
                 )

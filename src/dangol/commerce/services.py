@@ -398,7 +398,7 @@ def record_return(
         if ol is None:
             errors.append(
                 FieldError(
-                    f"lines[{i}].order_line", "not_in_order", _("This line is not on the order.")
+                    f"lines[{i}].order_line", "line_not_found", _("This line is not on the order.")
                 )
             )
         elif rl.quantity < 1 or rl.quantity > ol.quantity - ol.returned_quantity:

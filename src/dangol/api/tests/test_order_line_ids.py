@@ -106,13 +106,21 @@ def test_a_return_names_lines_by_their_id_in_the_source(admin, api, make_custome
 
 
 def test_a_return_with_an_unknown_line_id_is_rejected_whole(admin, api, make_customer):
+    """A line not on the order is `line_not_found` whether it is named by Dangol's id or by the
+    source's (the returns import says the same)."""
     client, customer = _setup(admin, api, make_customer)
     created = post(
         client,
         "/api/v1/orders/bulk",
-        {"records": [_record("O-1", customer, ["20241103-0001-01", "20241103-0001-02"])]},
+        {
+            "records": [
+                _record("O-1", customer, ["20241103-0001-01", "20241103-0001-02"]),
+                _record("O-2", customer, ["20241103-0002-01"], prices=("32000",)),
+            ]
+        },
     ).json()
     order_id = created["results"][0]["id"]
+    other_line = OrderLine.objects.get(order_id=created["results"][1]["id"])
 
     r = post(
         client,
@@ -123,14 +131,16 @@ def test_a_return_with_an_unknown_line_id_is_rejected_whole(admin, api, make_cus
                 {"line_external_id": "20241103-0001-01", "quantity": 1},
                 {"line_external_id": "20241103-0001-99", "quantity": 1},
                 {"quantity": 1},
+                {"order_line_id": other_line.pk, "quantity": 1},
             ],
         },
     )
 
     assert r.status_code == 422
     assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [
-        ("lines[1].line_external_id", "unknown_line"),
+        ("lines[1].line_external_id", "line_not_found"),
         ("lines[2].order_line_id", "required"),
+        ("lines[3].order_line_id", "line_not_found"),
     ]
     assert not Return.objects.exists()
     assert set(OrderLine.objects.values_list("returned_quantity", flat=True)) == {0}

@@ -175,7 +175,7 @@ def test_a_return_names_the_line_by_its_id_in_the_source(admin: Any, tmp_path: P
     job = run(admin, "returns", path)
 
     assert rejected_lines(job) == {
-        3: ["unknown_line"],
+        3: ["line_not_found"],
         5: ["sku_mismatch"],
         6: ["ambiguous_line"],
     }
