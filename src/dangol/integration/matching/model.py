@@ -375,12 +375,19 @@ def _train(linker: Linker, inputs: Any, present: set[str], n_records: int, *, se
     session failed half-way and had to be rolled back)."""
     rules = _deterministic_rule_sql(present)
     if rules:
+        before = linker.misc.save_model_to_json()
         try:
             linker.training.estimate_probability_two_random_records_match(
                 rules, recall=DETERMINISTIC_RECALL
             )
         except ValueError:
             logger.warning("prior match probability not estimated; keeping the default")
+        prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
+        if not 0 < prior < 1:
+            # No pair met a rule (a small base without duplicates): a prior of 0 has no match
+            # weight (log 0), so scoring would fail. Keep the default prior instead.
+            logger.warning("no pair met a deterministic rule; keeping the default prior")
+            linker = Linker(inputs, before, log_level=None)
     pairs = n_records * (n_records - 1) / 2
     sample = min(U_SAMPLE_PAIRS, max(U_SAMPLE_PAIRS_PER_RECORD * n_records, 1e5), pairs)
     linker.training.estimate_u_using_random_sampling(max_pairs=max(sample, 1.0), seed=seed)

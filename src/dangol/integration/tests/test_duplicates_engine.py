@@ -78,6 +78,17 @@ def test_search_with_the_engine_finds_the_pair_and_not_the_sibling(make_customer
     assert services.find_duplicates().created_count == 0
 
 
+def test_search_in_a_small_base_without_duplicates_finds_none(db: Any) -> None:
+    """No pair meets a deterministic rule, so the prior cannot be estimated (it would be 0,
+    whose match weight is log 0): the search keeps the default prior and completes."""
+    load_people(40, seed=11)
+
+    run = services.find_duplicates()
+
+    assert run.status == "completed" and run.records >= 30
+    assert not DuplicateCandidate.objects.exists()
+
+
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
     buf = io.StringIO()
     w = csv.writer(buf)
