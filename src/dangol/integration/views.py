@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dangol.core.errors import ServiceError
 from dangol.core.visibility import Action, can, can_view_pii
-from dangol.customers.models import Customer
+from dangol.customers.models import ConsentChannel, Customer
 from dangol.customers.selectors import PiiRead
 from dangol.integration import selectors, services
 from dangol.integration.models import (
@@ -151,20 +151,39 @@ def quality(request: HttpRequest) -> HttpResponse:
         raise Http404
     report = quality_report()
     labels = dict(QualityField.choices)
+    level_labels = dict(PlanLevel.choices)
+    channel_labels = dict(ConsentChannel.choices)
     context = {
         "report": report,
         "fields": [(f, labels[f], report.fields[f]) for f in FIELDS],
-        "sources": [
-            {**s, "rows": [(f, labels[f], s["fields"][f], s["plan"].get(f, "")) for f in FIELDS]}
-            for s in report.sources
+        "sources": [{**s, "rows": _source_row(s, labels, level_labels)} for s in report.sources],
+        "consent": [
+            (channel_labels.get(channel, channel), c) for channel, c in report.consent.items()
         ],
         "trend": list(QualitySnapshot.objects.order_by("-day")[:30])[::-1],
-        "plan": plan_table(),
+        "plan": [
+            (
+                source,
+                [(labels.get(f, f), level_labels.get(level, level)) for f, level in items.items()],
+            )
+            for source, items in plan_table().items()
+        ],
         "plan_fields": [(f, labels[f]) for f in FIELDS],
         "levels": PlanLevel.choices,
         "can_manage": services.can_manage_plan(request.user),
     }
     return render(request, "integration/quality.html", context)
+
+
+def _source_row(
+    source: dict[str, Any], labels: dict[str, Any], level_labels: dict[str, Any]
+) -> list[tuple[str, Any, Any, str, Any]]:
+    """(field, its label, its figures, the plan's level, the level's label) of one source."""
+    out = []
+    for f in QualityField.values:
+        level = source["plan"].get(f, "")
+        out.append((f, labels[f], source["fields"][f], level, level_labels.get(level, "")))
+    return out
 
 
 @login_required

@@ -141,3 +141,22 @@ def test_export_page_and_download(
     assert "010-****-5678" in body.decode("utf-8-sig")
     signed_in(client, make_user("manager"))
     assert client.get(f"/data/exports/{job.pk}/download/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("language", "channel", "plan_item"),
+    [("ko", "카카오톡", "이름 (필수)"), ("en", "KakaoTalk", "Name (Required)")],
+)
+def test_quality_page_words_channels_and_the_plan_in_the_users_language(
+    client: Any, admin: Any, make_customer: Any, language: str, channel: str, plan_item: str
+) -> None:
+    make_customer(full_name="홍길동", source="pos", contacts=[("mobile", "010-2345-6789")])
+    admin.language = language
+    admin.save(update_fields=["language"])
+    signed_in(client, admin)
+
+    page = client.get("/data/quality/").content.decode()
+
+    assert f'<th scope="row">{channel}</th>' in page
+    assert plan_item in page
+    assert '<th scope="row">kakao</th>' not in page and "name (required)" not in page
