@@ -60,6 +60,7 @@ from dangol.customers.models import (
     CustomerHistory,
     ExternalId,
     Interaction,
+    MergeRecord,
     Note,
     Organization,
     OrganizationMembership,
@@ -78,6 +79,7 @@ from dangol.demo.purchases import (
     retail_calendar,
     signup_days,
 )
+from dangol.integration.models import DedupeRun, DuplicateCandidate, QualitySnapshot
 from dangol.sales.models import Task
 
 SIZES = {"tiny": 300, "small": 2_000, "medium": 100_000, "large": 1_000_000}
@@ -258,7 +260,11 @@ class LoadResult:
 
 # Work on the demo's customers by other domains, and data derived from their orders, deleted
 # first by ``--reset``.
-WORK_MODELS: list[type[models.Model]] = [Task, PurchasedProduct]
+# Work done on the demo's customers after the load (tasks, the duplicate search and its queue,
+# merges, quality figures): --reset deletes it too.
+WORK_MODELS: list[type[models.Model]] = [
+    Task, PurchasedProduct, DuplicateCandidate, DedupeRun, MergeRecord, QualitySnapshot,
+]  # fmt: skip
 
 # --- wiping -----------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from dangol.customers.models import Consent, ConsentEvent, ContactPoint, Custome
 from dangol.demo import loader, programs
 from dangol.demo import segments as demo_segments
 from dangol.demo.models import DemoIdentityLabel
+from dangol.integration.models import CandidateStatus, DuplicateCandidate, QualitySnapshot
 from dangol.sales.models import Task, TaskStatus
 
 AS_OF = datetime.date(2025, 11, 1)
@@ -251,9 +252,19 @@ def test_command_loads_sets_up_and_computes(db, fast_hashing):
         segments.evaluate(static.definition).values_list("pk", flat=True)
     )
     assert demo_segments.create_demo_segments() == 0  # a second call adds nothing
-    # --reset clears the tasks with the customers they were about.
+    # The duplicate registrations wait in the review queue, and most pairs there are the same
+    # person by the generator's labels; the data-quality trend has its first day.
+    pending = DuplicateCandidate.objects.filter(status=CandidateStatus.PENDING)
+    assert "Duplicate search:" in text and pending.exists()
+    person = dict(DemoIdentityLabel.objects.values_list("customer_id", "person_id"))
+    same = sum(person[c.left_id] == person[c.right_id] for c in pending)
+    assert same >= pending.count() * 0.8
+    assert QualitySnapshot.objects.count() == 1
+    # --reset clears the tasks, the duplicate queue and the quality figures with the customers
+    # they were about.
     loader.wipe()
     assert not Task.objects.exists()
+    assert not DuplicateCandidate.objects.exists() and not QualitySnapshot.objects.exists()
 
 
 def test_command_can_skip_the_analytics(db, fast_hashing):

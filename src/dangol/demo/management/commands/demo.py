@@ -96,6 +96,7 @@ class Command(BaseCommand):
             phases = ", ".join(f"{k} {v:,.1f} s" for k, v in result.timings.items())
             console.print(f"Phases: {phases}")
         self._analytics(console, result, n, opts)
+        self._data_quality(console, result, n)
         console.print(f"Follow-up tasks for the demo logins: {demo_tasks.create_demo_tasks()}")
         console.print(f"Saved segments for the marketer: {demo_segments.create_demo_segments()}")
         _print_logins(console, result.company.logins)
@@ -136,6 +137,26 @@ class Command(BaseCommand):
             f"Analytics: {len(runs)} runs in {time.monotonic() - started:,.1f} s "
             f"(as of {final.as_of}: {final.status}; {steps})"
         )
+
+    def _data_quality(self, console: Console, result: loader.LoadResult, n: int) -> None:
+        """What the nightly jobs would have found by morning: the duplicate registrations in the
+        review queue (중복 고객) and the first point of the data-quality trend."""
+        from dangol.integration import services as integration
+
+        admin = User.objects.get(pk=result.company.admin_id)
+        if n > programs.ANALYTICS_AUTO_LIMIT:
+            console.print(
+                f"Duplicates not searched for {n:,} customers (it takes a while): run "
+                "`dangol find_duplicates`."
+            )
+        else:
+            started = time.monotonic()
+            run = integration.find_duplicates(actor=admin)
+            console.print(
+                f"Duplicate search: {run.created_count:,} pairs to review "
+                f"in {time.monotonic() - started:,.1f} s"
+            )
+        integration.take_quality_snapshot()
 
 
 def _demo_logins() -> list[tuple[str, str, str]]:
