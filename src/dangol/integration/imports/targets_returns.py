@@ -350,13 +350,13 @@ def _pick_lines(data: dict[str, Any], order_lines: list[Line]) -> list[tuple[Lin
     """The order lines a return row takes back and how many of each, or why it cannot.
 
     A row naming its line takes that line: by Dangol's id of it, else its id in the source
-    system, else its number on the order (no such line on the order: ``line_not_found``,
-    however it was named, as the API says it); its SKU, when given, must be the line's.
-    Otherwise the SKU decides, and where the SKU is on several lines the quantities must: a row takes the one line with anything left
-    to return, or every line of the SKU when it returns all that is left of it, or the one line
-    on which that many were bought and not yet returned; if several lines could take it, they
-    must refund the same per unit (then which one takes it changes no amount: the first does).
-    Anything else is ambiguous and rejected."""
+    system, else its number on the order (no such line on the order: ``line_not_found``, however
+    it was named, as the API says it); its SKU, when given, must be the line's. Otherwise the
+    SKU decides, and where the SKU is on several lines the quantities must: a row takes the one
+    line with anything left to return, or every line of the SKU when it returns all that is left
+    of it, or the one line on which that many were bought and not yet returned; if several lines
+    could take it, they must refund the same per unit (then which one takes it changes no
+    amount: the first does). Anything else is ambiguous and rejected."""
     want = data["quantity"]
     sku = data.get("sku")
     if data.get("order_line_id") or data.get("line_id") or data.get("line_number"):
