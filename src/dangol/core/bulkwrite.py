@@ -9,7 +9,8 @@ maximum inside the write-locked transaction on SQLite) so child rows reference p
 reading anything back. It knows no domain: only Django's models and connection.
 
 ``deferred_indexes`` drops a bulk load's secondary indexes and rebuilds them at its end, with a
-durable marker (a change-log row) so a killed load's indexes are rebuilt when it resumes.
+durable marker (a ``core.DurableMarker`` row) so a killed load's indexes are rebuilt when it
+resumes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -241,53 +243,59 @@ def update_rows(
 # times cheaper than maintaining it row by row. The database must never be left without them,
 # even when the process is killed between the two: the statements that restore them are written,
 # in the same transaction as the DROPs (DDL is transactional on SQLite and PostgreSQL), to a
-# change-log row ("marker"), and the restore runs them and closes the marker in one transaction.
-# An open marker is work still owed; whoever resumes the load (or finds it abandoned) runs it.
+# marker (a ``core.DurableMarker`` row), and the restore runs them and closes the marker in one
+# transaction. An open marker is work still owed; whoever resumes the load (or finds it
+# abandoned) runs it. The change log gets one row when indexes are deferred and one when they
+# are restored, for people; the state is the marker table's.
 
-MARKER_OPEN = "bulkwrite.opened"
-MARKER_CLOSED = "bulkwrite.closed"
 INDEXES = "bulkwrite.deferred_indexes"  # the kind of marker holding index restore statements
+AUDIT_DEFERRED = "bulkwrite.indexes_deferred"  # change-log actions (audit only, not state)
+AUDIT_RESTORED = "bulkwrite.indexes_restored"
 
 
 def open_marker(kind: str, owner: str, data: dict[str, Any]) -> int:
-    """Record durable work owed by ``owner`` (in the caller's transaction); returns its id."""
-    from dangol.core.models import ChangeLog
+    """Record durable work owed by ``owner`` (in the caller's transaction); returns its id. One
+    marker of a kind may be open per owner (a second one is an ``IntegrityError``)."""
+    from dangol.core.models import DurableMarker
 
-    row = ChangeLog.objects.create(
-        action=MARKER_OPEN, object_type=kind, object_id=owner[:64], object_repr=owner[:200],
-        after=data,
-    )  # fmt: skip
-    return int(row.pk)
+    return int(DurableMarker.objects.create(kind=kind, owner=owner[:64], data=data).pk)
 
 
-def close_marker(kind: str, owner: str, marker_id: int) -> None:
-    """The work of marker ``marker_id`` is done (call in the transaction that did it)."""
-    from dangol.core.models import ChangeLog
+def close_marker(kind: str, owner: str, marker_id: int) -> bool:
+    """The work of marker ``marker_id`` is done (call in the transaction that did it). Returns
+    whether it was still open."""
+    from django.utils import timezone
 
-    ChangeLog.objects.create(
-        action=MARKER_CLOSED, object_type=kind, object_id=owner[:64], object_repr=owner[:200],
-        after={"marker": marker_id},
-    )  # fmt: skip
+    from dangol.core.models import DurableMarker
+
+    return bool(
+        DurableMarker.objects.filter(
+            pk=marker_id, kind=kind, owner=owner[:64], closed_at__isnull=True
+        ).update(closed_at=timezone.now())
+    )
 
 
 def open_markers(kind: str, owner: str | None = None) -> dict[str, tuple[int, dict[str, Any]]]:
     """``{owner: (marker id, data)}`` of the markers of ``kind`` not closed yet (of one owner,
-    or of all)."""
-    from dangol.core.models import ChangeLog
+    or of all), in one query."""
+    from dangol.core.models import DurableMarker
 
-    rows = ChangeLog.objects.filter(object_type=kind)
+    rows = DurableMarker.objects.filter(kind=kind, closed_at__isnull=True)
     if owner is not None:
-        rows = rows.filter(object_id=owner[:64])
-    opened: dict[str, tuple[int, dict[str, Any]]] = {}
-    closed: set[int] = set()
-    for pk, action, oid, after in rows.order_by("id").values_list(
-        "id", "action", "object_id", "after"
-    ):
-        if action == MARKER_OPEN:
-            opened[oid] = (int(pk), after or {})
-        elif action == MARKER_CLOSED and after:
-            closed.add(int(after.get("marker", 0)))
-    return {oid: (pk, data) for oid, (pk, data) in opened.items() if pk not in closed}
+        rows = rows.filter(owner=owner[:64])
+    return {o: (int(pk), data or {}) for pk, o, data in rows.values_list("id", "owner", "data")}
+
+
+def _audit(action: str, marker_id: int, owner: str, after: dict[str, Any]) -> None:
+    """The change-log row telling people that a load deferred or restored indexes."""
+    from dangol.core.context import current_request_id
+    from dangol.core.models import ChangeLog, DurableMarker
+
+    ChangeLog.objects.create(
+        action=action, object_type=DurableMarker._meta.label_lower, object_id=str(marker_id),
+        object_repr=owner[:200], after={"owner": owner, **after},
+        request_id=current_request_id(),
+    )  # fmt: skip
 
 
 def secondary_indexes(model: type[models.Model], *, unique: bool = True) -> list[tuple[str, str]]:
@@ -360,33 +368,51 @@ def defer_indexes(
                 cursor.execute(f"DROP INDEX IF EXISTS {_q(name)}")
             for sql in drop:
                 cursor.execute(sql)
+        _audit(
+            AUDIT_DEFERRED, marker, owner,
+            {"indexes": [name for name, _sql in indexes], "statements": len(statements)},
+        )  # fmt: skip
     return marker
 
 
 def restore_indexes(owner: str) -> bool:
     """Run the restore statements of ``owner``'s open deferral and close it, in one transaction
     (PostgreSQL builds with a larger ``maintenance_work_mem`` and parallel workers, SQLite sorts
-    with a helper thread per core). Returns whether there was one."""
+    with a helper thread per core). The marker is locked first, so of two processes restoring
+    the same deferral (a resume and a later import finding it abandoned) the second finds it
+    closed. Returns whether there was one."""
     from django.db import transaction
 
-    pending = open_markers(INDEXES, owner)
-    if not pending:
-        return False
-    ((key, (marker, data)),) = pending.items()
+    from dangol.core.models import DurableMarker
+
     cores = min(os.cpu_count() or 1, 8)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            cursor.execute(f"SET LOCAL max_parallel_maintenance_workers = {max(cores - 1, 0)}")
-        else:
-            cursor.execute(f"PRAGMA threads={cores}")
-            cursor.fetchall()
-        for sql in data.get("restore", []):
-            cursor.execute(sql)
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA threads=0")
-            cursor.fetchall()
-        close_marker(INDEXES, key, marker)
+    started = time.monotonic()
+    with transaction.atomic():
+        marker = (
+            DurableMarker.objects.select_for_update()
+            .filter(kind=INDEXES, owner=owner[:64], closed_at__isnull=True)
+            .first()
+        )
+        if marker is None:
+            return False
+        statements = list((marker.data or {}).get("restore", []))
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                cursor.execute(f"SET LOCAL max_parallel_maintenance_workers = {max(cores - 1, 0)}")
+            else:
+                cursor.execute(f"PRAGMA threads={cores}")
+                cursor.fetchall()
+            for sql in statements:
+                cursor.execute(sql)
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA threads=0")
+                cursor.fetchall()
+        close_marker(INDEXES, marker.owner, marker.pk)
+        _audit(
+            AUDIT_RESTORED, marker.pk, marker.owner,
+            {"statements": len(statements), "seconds": round(time.monotonic() - started, 1)},
+        )  # fmt: skip
     return True
 
 

@@ -161,6 +161,39 @@ class ChangeLog(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"
 
 
+class DurableMarker(models.Model):
+    """Work still owed, durably (ADR 0005 §13): opened in the transaction that creates the debt
+    (a bulk load's dropped indexes, with the statements that rebuild them; an order import's
+    purchase aggregates) and closed in the one that pays it, so a process killed in between
+    leaves an open row that its resume, or a later run, finishes. ``core.bulkwrite`` reads and
+    writes it (``open_marker``, ``close_marker``, ``open_markers``).
+
+    State, not history: what people read about a load is in the change log. At most one marker
+    of a kind is open per owner; the constraint's partial index makes "the open markers of a
+    kind (and owner)" a direct lookup, whatever the number of closed ones."""
+
+    kind = models.CharField(max_length=64)
+    owner = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    opened_at = models.DateTimeField(default=now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("work marker")
+        verbose_name_plural = _("work markers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "owner"],
+                condition=models.Q(closed_at__isnull=True),
+                name="durablemarker_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "open" if self.closed_at is None else f"closed {self.closed_at:%Y-%m-%d %H:%M}"
+        return f"{self.kind} {self.owner} ({state})"
+
+
 class PiiAccessLog(models.Model):
     """개인정보 접속기록: every read of unmasked personal data, by whom, where and when."""
 

@@ -14,6 +14,7 @@ from django.db import connection
 
 from dangol.commerce.models import Order
 from dangol.core import bulkwrite
+from dangol.core.models import ChangeLog, DurableMarker
 from dangol.customers import name_index
 from dangol.customers.models import ContactPoint, Customer, ExternalId, LifecycleStage
 from dangol.integration import services
@@ -52,9 +53,11 @@ def start(admin: Any, target: str, path: Path) -> Any:
 
 
 def no_open_markers() -> bool:
-    return not bulkwrite.open_markers(bulkwrite.INDEXES) and not bulkwrite.open_markers(
-        targets.OWED
-    )
+    return not DurableMarker.objects.filter(closed_at__isnull=True).exists()
+
+
+def audited(action: str) -> int:
+    return ChangeLog.objects.filter(action=action).count()
 
 
 def test_bulk_import_writes_the_rows_and_puts_every_index_back(
@@ -72,6 +75,11 @@ def test_bulk_import_writes_the_rows_and_puts_every_index_back(
 
     assert (job.status, job.created_count) == (ImportStatus.COMPLETED, 60)
     assert indexes() == before and no_open_markers()
+    # the state was the marker table's; the change log says, once each way and per load, what
+    # happened to the indexes
+    assert DurableMarker.objects.filter(kind=targets.OWED).count() == 1  # one per order file
+    assert DurableMarker.objects.filter(kind=bulkwrite.INDEXES).count() == 2
+    assert audited(bulkwrite.AUDIT_DEFERRED) == audited(bulkwrite.AUDIT_RESTORED) == 2
     assert ContactPoint.objects.count() == 60 and ExternalId.objects.count() == 30
     # the aggregates, refreshed once for the file, are those of the orders
     c = Customer.objects.get(external_ids__key="B7")
@@ -157,8 +165,12 @@ def test_a_killed_bulk_job_is_finished_by_its_resume(
         with pytest.raises(RuntimeError):
             services.run_import(job=job, bulk=True, chunk_size=10)
     owner = targets.job_owner(job.pk)
-    assert owner in bulkwrite.open_markers(bulkwrite.INDEXES)
-    assert owner in bulkwrite.open_markers(targets.OWED)
+    assert set(
+        DurableMarker.objects.filter(owner=owner, closed_at__isnull=True).values_list(
+            "kind", flat=True
+        )
+    ) == {bulkwrite.INDEXES, targets.OWED}
+    assert audited(bulkwrite.AUDIT_DEFERRED) == audited(bulkwrite.AUDIT_RESTORED) + 1
     assert indexes()["Order"] < before["Order"]  # dropped, owed
     assert Customer.objects.filter(order_count=1).count() == 0  # the refresh is owed too
 
@@ -183,9 +195,12 @@ def test_an_abandoned_bulk_job_is_finished_by_the_next_import(
     other = start(
         admin, "customers", write_csv(tmp_path / "x.csv", [["X1", "이수", "", "", "", ""]])
     )
+    assert DurableMarker.objects.filter(closed_at__isnull=True).exists()  # its deferral, owed
     services.run_import(job=other)
 
     assert indexes() == before and no_open_markers()
+    restored = ChangeLog.objects.get(action=bulkwrite.AUDIT_RESTORED)
+    assert (restored.after or {}).get("owner") == targets.job_owner(job.pk)
 
 
 def test_a_second_bulk_job_loads_with_the_indexes_of_the_first_deferred_only_once(
