@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,8 +30,10 @@ from dangol.integration.models import (
     QualitySnapshot,
 )
 from dangol.web.htmx import client_ip
+from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
 
 QUEUE_SIZE = 20
+QUEUE_ORDER = KeysetOrder("probability", descending=True, kind="float")  # likeliest first
 EXPORT_FILTERS = ("q", "lifecycle_stage", "region", "source", "tag", "segment")
 
 
@@ -46,10 +48,21 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
         raise Http404
     status = request.GET.get("status", CandidateStatus.PENDING)
     status = status if status in CandidateStatus.values else CandidateStatus.PENDING
-    qs = selectors.candidates_for(request.user, status=status).order_by("-probability", "-id")
-    candidates = list(qs[:QUEUE_SIZE])
+    qs = selectors.candidates_for(request.user, status=status)
+    try:
+        page = keyset_page(
+            qs,
+            order=QUEUE_ORDER,
+            size=QUEUE_SIZE,
+            after=request.GET.get("after") or None,
+            before=request.GET.get("before") or None,
+        )
+    except InvalidCursor:
+        page = keyset_page(qs, order=QUEUE_ORDER, size=QUEUE_SIZE)
     context = {
-        "pairs": selectors.pair_views(request.user, candidates),
+        "pairs": selectors.pair_views(request.user, page.items),
+        "page": page,
+        "base_query": urlencode({"status": status}),
         "status": status,
         "statuses": CandidateStatus.choices,
         "total": qs.count(),

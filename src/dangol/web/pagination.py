@@ -25,8 +25,9 @@ T = TypeVar("T", bound=models.Model)
 class KeysetOrder:
     """Order by `field` (ascending unless `descending`), then by ``id`` the same way.
 
-    `kind` says how the column's value is written into the cursor: "int", "str", "decimal" or
-    "datetime". A `nullable` column lists its NULLs last in both directions (as the API does).
+    `kind` says how the column's value is written into the cursor: "int", "float", "str",
+    "decimal" or "datetime". A `nullable` column lists its NULLs last in both directions (as
+    the API does).
     """
 
     field: str
@@ -80,6 +81,8 @@ def _decode_value(raw: Any, kind: str) -> Any:
             return Decimal(str(raw))
         if kind == "int":
             return int(raw)
+        if kind == "float":
+            return float(raw)
         return str(raw)
     except (ValueError, TypeError, InvalidOperation) as exc:
         raise InvalidCursor(str(exc)) from None

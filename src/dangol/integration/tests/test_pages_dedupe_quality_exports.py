@@ -82,6 +82,41 @@ def test_queue_query_count_does_not_grow_with_pairs(
     assert len(four) == len(one)
 
 
+def test_queue_pages_through_every_pair_likeliest_first(
+    client: Any, cand: DuplicateCandidate, make_customer: Any, monkeypatch: Any
+) -> None:
+    import re
+
+    from dangol.integration import views
+
+    monkeypatch.setattr(views, "QUEUE_SIZE", 2)
+    lead = Customer.objects.get(pk=cand.left_id).owner
+    assert lead is not None
+    more: list[tuple[int, int, float, str | None]] = []
+    for i, p in enumerate((0.93, 0.97, 0.93, 0.6)):
+        a = make_customer(full_name=f"최유나{i}", owner=lead, team=lead.team)
+        b = make_customer(full_name=f"최유니{i}", owner=lead, team=lead.team)
+        more.append((a.pk, b.pk, p, None))
+    services.find_duplicates(finder=engine_pairs(more))
+    expected = list(
+        DuplicateCandidate.objects.order_by("-probability", "-id").values_list("pk", flat=True)
+    )
+    signed_in(client, lead)
+
+    seen: list[int] = []
+    url = "/data/duplicates/"
+    pages = []
+    while url:
+        text = client.get(url).content.decode()
+        pages.append(text)
+        seen += [int(x) for x in re.findall(r'action="/data/duplicates/(\d+)/merge/"', text)]
+        nxt = re.search(r'href="\?([^"]*after=[^"]+)" rel="next"', text)
+        url = f"/data/duplicates/?{nxt.group(1).replace('&amp;', '&')}" if nxt else ""
+
+    assert seen == expected and len(pages) == 3  # five pairs, two a page, each once
+    assert "status=pending" in pages[1] and 'rel="prev"' in pages[1]
+
+
 def test_merge_then_undo_then_dismiss(client: Any, cand: DuplicateCandidate) -> None:
     lead = Customer.objects.get(pk=cand.left_id).owner
     signed_in(client, lead)
