@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dangol.core.errors import ServiceError
 from dangol.core.visibility import Action, can, can_view_pii
-from dangol.customers.models import ConsentChannel, Customer
+from dangol.customers.models import ConsentChannel, Customer, LifecycleStage, Region
 from dangol.customers.selectors import PiiRead
 from dangol.integration import selectors, services
 from dangol.integration.models import (
@@ -250,6 +250,8 @@ def export_list(request: HttpRequest) -> HttpResponse:
         "unmasked": can_view_pii(request.user),
         "initial": initial,
         "segment": segment,
+        "regions": Region.choices,
+        "stages": LifecycleStage.choices,
     }
     return render(request, "integration/export_list.html", context)
 

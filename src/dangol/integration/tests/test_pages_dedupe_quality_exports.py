@@ -195,3 +195,26 @@ def test_quality_page_words_channels_and_the_plan_in_the_users_language(
     assert f'<th scope="row">{channel}</th>' in page
     assert plan_item in page
     assert '<th scope="row">kakao</th>' not in page and "name (required)" not in page
+
+
+def test_export_page_filters_by_region_and_stage_from_lists(
+    client: Any, make_user: Any, make_customer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    marketer = make_user("marketer")
+    make_customer(full_name="김서울", region="seoul", lifecycle_stage="customer")
+    make_customer(full_name="박서울", region="seoul", lifecycle_stage="lead")
+    make_customer(full_name="이부산", region="busan", lifecycle_stage="customer")
+    signed_in(client, marketer)
+
+    page = client.get("/data/exports/").content.decode()
+    assert '<option value="seoul">' in page and '<option value="lead">' in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/data/exports/", {"format": "csv", "region": "seoul", "lifecycle_stage": "customer"}
+        )
+    job = ExportJob.objects.get()
+    assert job.filters == {"region": "seoul", "lifecycle_stage": "customer"}
+    body = b"".join(client.get(f"/data/exports/{job.pk}/download/").streaming_content)
+    text = body.decode("utf-8-sig")
+    assert job.row_count == 1 and "김서울" in text and "박서울" not in text
