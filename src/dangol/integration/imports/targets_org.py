@@ -6,7 +6,10 @@ the organization (business number checked and stored as ``123-45-67890``), its e
 its main phone / fax / e-mail (normalized, the first of a kind primary) and its address (the
 first primary), and a change-feed entry per created or changed organization. A row whose id is
 new but whose business number belongs to an organization the user may change is *matched*:
-the id is attached to it, as the customer import does with a mobile number.
+the id is attached to it, as the customer import does with a mobile number. A row whose parent
+(by id or business number) is not found is tried again after the last chunk, when the whole file
+is written (``OrganizationTarget.finish``; a dry run does it chunk by chunk): exports sorted by
+name list subsidiaries before their parent.
 
 ``MembershipTarget`` links customers to organizations with a title, as
 ``link_to_organization`` does (one primary contact per organization; a change-feed entry for
@@ -15,11 +18,20 @@ the customer).
 
 from __future__ import annotations
 
+import functools
+import gc
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dangol.core.models import ChangeLog
 from dangol.core.normalize import NormalizationError, clean_name, normalize_business_number
 from dangol.core.visibility import Action
 from dangol.customers.models import (
@@ -36,8 +48,9 @@ from dangol.customers.models import (
     Region,
 )
 from dangol.integration.imports import parsing
-from dangol.integration.imports.mapping import FieldSpec, Reason
+from dangol.integration.imports.mapping import CompiledMapping, FieldSpec, Reason
 from dangol.integration.imports.parsing import FieldIssue
+from dangol.integration.imports.readers import Record, _cell, column_of, parse_vcard
 from dangol.integration.imports.targets import (
     Context,
     Row,
@@ -53,8 +66,21 @@ from dangol.integration.imports.targets_shared import (
     scoped,
     visible_subset,
 )
-from dangol.integration.imports.writer import TableWriter, allocate_ids, qn, update_rows
-from dangol.integration.models import ImportTarget, RowOutcome
+from dangol.integration.imports.writer import (
+    TableWriter,
+    allocate_ids,
+    in_keys,
+    qn,
+    update_rows,
+)
+from dangol.integration.models import (
+    ImportFormat,
+    ImportJob,
+    ImportRowError,
+    ImportStatus,
+    ImportTarget,
+    RowOutcome,
+)
 
 REGION_VALUES = frozenset(Region.values)
 ORGANIZATION_COMPARE = ("name", "business_number", "industry", "size", "website", "region")
@@ -117,6 +143,15 @@ PARENT_NUMBER_ALIASES = (
 )
 PARENT_FIELDS = ("parent_external_id", "parent_business_number")
 
+# Rows rejected for want of a parent are tried again once the whole file is written (``finish``):
+# those whose one reason is that the parent was not found, or that the parent's row was rejected
+# (it may be one of them). ``RETRY_BATCH`` rows per transaction, as the pipeline's chunks.
+RETRY_CODES = frozenset({"parent_not_found", "parent_rejected"})
+RETRY_BATCH = 20_000
+
+# An organization's key in a file: ("external_id" | "business_number", value).
+Key = tuple[str, str]
+
 # A node of the organization tree while a chunk is planned: ("db", id) for an organization
 # that exists, ("new", external id) for one this chunk creates, ("earlier", key) for one an
 # earlier chunk of a dry run would have created.
@@ -146,6 +181,51 @@ def _check_business_number(data: dict[str, Any], reasons: list[Reason]) -> None:
             data["business_number"] = normalize_business_number(data["business_number"])
         except NormalizationError as exc:
             reasons.append(reason("business_number", exc.code, exc.message))
+
+
+def _with_parents(ctx: Context) -> bool:
+    """Whether the file names parent organizations at all."""
+    return any(f in ctx.fields for f in PARENT_FIELDS)
+
+
+def _waiting(reasons: Sequence[Reason]) -> bool:
+    """Whether a row rejected with ``reasons`` waits for its parent (``RETRY_CODES``)."""
+    return len(reasons) == 1 and reasons[0].get("code") in RETRY_CODES
+
+
+def _placed(row: Row) -> bool:
+    """Whether a row was written (created, updated, matched or unchanged)."""
+    return bool(row.outcome) and row.outcome != RowOutcome.REJECTED
+
+
+def _own_keys(data: dict[str, Any]) -> list[Key]:
+    """The keys a checked row is known by: its id and its business number."""
+    keys: list[Key] = [("external_id", data["external_id"])]
+    if data.get("business_number"):
+        keys.append(("business_number", data["business_number"]))
+    return keys
+
+
+def _parent_keys(data: dict[str, Any]) -> list[Key]:
+    """The keys a checked row names its parent by."""
+    return [
+        (kind, data[fname])
+        for fname, kind in (
+            ("parent_external_id", "external_id"),
+            ("parent_business_number", "business_number"),
+        )
+        if data.get(fname)
+    ]
+
+
+def _record(fmt: str, header: list[str], line: int, raw: Any) -> Record:
+    """A stored rejected row (``ImportRowError.raw``) as the reader yielded it: cells under the
+    file's header (CSV, XLSX), a JSON object, or a vCard's text."""
+    if fmt == ImportFormat.JSONL:
+        return Record(line, raw, {k: _cell(v) for k, v in raw.items()})
+    if fmt == ImportFormat.VCARD:
+        return Record(line, raw, parse_vcard(raw.split("\r\n")))
+    return Record(line, raw, None, header)
 
 
 class OrganizationTarget(Target):
@@ -221,6 +301,12 @@ class OrganizationTarget(Target):
         # dry run only: the keys accepted in earlier chunks, which a real run would have
         # committed, so that a parent defined earlier in the file is found there too
         self._earlier: set[tuple[str, str]] = set()
+        # dry run only: the lines of earlier chunks' rows waiting for a parent, by the parent
+        # key they wait for, and the keys each waits for
+        self._waiting: dict[Key, set[int]] = defaultdict(set)
+        self._waiting_keys: dict[int, list[Key]] = {}
+        # the job's format, header and mapping, to check stored rows again (``_recheck``)
+        self._replay: tuple[str, list[str], CompiledMapping] | None = None
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
         if len(data.get("name", "")) > 200:
@@ -264,6 +350,14 @@ class OrganizationTarget(Target):
                 )
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
+        """Write the chunk (``_write_chunk``). In a dry run, the rows of earlier chunks that wait
+        for a parent this chunk brings are then tried again (``_retry_in_dry_run``); a real run
+        tries its waiting rows once, after the last chunk (``finish``)."""
+        self._write_chunk(ctx, rows)
+        if ctx.dry_run and _with_parents(ctx):
+            self._retry_in_dry_run(ctx, rows)
+
+    def _write_chunk(self, ctx: Context, rows: list[Row]) -> None:
         seen: dict[str, Row] = {}
         numbers: dict[str, Row] = {}
         for row in rows:
@@ -691,6 +785,243 @@ class OrganizationTarget(Target):
         )
         have.add((line1, line2))
         return True
+
+    # --- rows whose parent comes later in the file ---------------------------------------------
+
+    def finish(self, ctx: Context, owner: str) -> None:
+        """After the last chunk: the rows rejected for want of a parent are tried again
+        (``retry_waiting_rows``), then the base class's per-file work. Not when the run is
+        failing (the pipeline calls ``finish`` while the exception propagates; the resumed job
+        does it) nor when it was cancelled."""
+        try:
+            if not ctx.dry_run and _with_parents(ctx) and sys.exc_info()[1] is None:
+                self.retry_waiting_rows(ctx)
+        finally:
+            super().finish(ctx, owner)
+
+    def retry_waiting_rows(self, ctx: Context) -> int:
+        """Try again the job's rows rejected because their parent was not found (or its row
+        was rejected), now that the whole file is written; pass after pass while a pass places
+        rows (a grandchild, its parent and theirs, all before it in the file). Each batch of
+        ``RETRY_BATCH`` rows is one transaction: its rows are checked again from the stored
+        cells (the job's mapping, ``clean_columns``), written as a chunk (cycles are checked
+        across them as in any chunk), and the rejected-row records of the rows placed are
+        deleted and the job's counters moved in the same transaction, so a job that dies here
+        leaves no row half-done and its resumed run does the rest. Returns the rows placed."""
+        from dangol.integration.imports.pipeline import COUNTER
+
+        job = ImportJob.objects.get(pk=ctx.job_id)
+        total = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            placed = 0
+            after = (0, 0)
+            while True:
+                with transaction.atomic():
+                    status = ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True)
+                    if status.first() == ImportStatus.CANCELLED:
+                        return total
+                    fetched = list(
+                        ImportRowError.objects.filter(
+                            Q(line__gt=after[0]) | Q(line=after[0], id__gt=after[1]),
+                            job_id=job.pk,
+                            reasons__0__code__in=sorted(RETRY_CODES),
+                        )
+                        .order_by("line", "id")
+                        .values("id", "line", "raw", "reasons")[:RETRY_BATCH]
+                    )
+                    if not fetched:
+                        break
+                    after = (fetched[-1]["line"], fetched[-1]["id"])
+                    errors = [e for e in fetched if self._replayable(ctx, e)]
+                    if not errors:
+                        continue
+                    batch = replace(ctx, now=timezone.now())
+                    rows = self._recheck(batch, errors)
+                    self._retry(batch, rows)
+                    done = self._settle(batch, errors, rows)
+                    if done:
+                        counts = dict.fromkeys(COUNTER.values(), 0)
+                        for row in done:
+                            counts[COUNTER[RowOutcome(row.outcome)]] += 1
+                        del counts[COUNTER[RowOutcome.REJECTED]]
+                        ChangeLog.objects.create(
+                            actor_id=ctx.actor.pk if ctx.actor else None,
+                            action="import.chunk_committed",
+                            object_type="integration.importjob",
+                            object_id=str(job.pk),
+                            object_repr=str(job)[:200],
+                            after={
+                                "target": job.target,
+                                "source": job.source,
+                                "lines": [errors[0]["line"], errors[-1]["line"]],
+                                "retry": attempt,
+                                "retried": len(errors),
+                                **counts,
+                            },
+                        )
+                placed += len(done)
+                gc.collect()  # what the batch left in reference cycles (the pipeline's GC is off)
+            total += placed
+            if not placed:
+                return total
+
+    def _replayable(self, ctx: Context, error: Mapping[str, Any]) -> bool:
+        """Whether a stored rejected row waits for its parent and can be read again."""
+        fmt = self._replayer(ctx)[0]
+        return _waiting(error["reasons"]) and (
+            fmt != ImportFormat.JSONL or isinstance(error["raw"], dict)
+        )
+
+    def _replayer(self, ctx: Context) -> tuple[str, list[str], CompiledMapping]:
+        """The job's format, header and mapping (read once per run)."""
+        if self._replay is None:
+            from dangol.integration.imports.pipeline import effective_mapping
+
+            job = ImportJob.objects.get(pk=ctx.job_id)
+            header = list(job.header)
+            self._replay = (job.format, header, effective_mapping(job, header))
+        return self._replay
+
+    def _recheck(self, ctx: Context, errors: Sequence[Mapping[str, Any]]) -> list[Row]:
+        """Stored rejected rows (``id, line, raw, reasons``) checked again as the pipeline
+        checked them: the job's mapping over the cells as read, then ``clean_columns``."""
+        fmt, header, mapping = self._replayer(ctx)
+        records = [_record(fmt, header, e["line"], e["raw"]) for e in errors]
+        columns = mapping.apply_columns(functools.partial(column_of, records), len(records))
+        cleaned = self.clean_columns(columns, len(records))
+        return [
+            Row(rec.line, rec.raw, data, reasons)
+            for rec, (data, reasons) in zip(records, cleaned, strict=True)
+        ]
+
+    def _retry(self, ctx: Context, rows: list[Row]) -> None:
+        """Write rows tried again (in file order) as chunks: rows that share an id or a
+        business number go to successive chunks in file order, so the later one updates the
+        earlier instead of being rejected as a duplicate."""
+        layers: list[list[Row]] = []
+        layer_of: dict[Key, int] = {}
+        for row in rows:
+            if row.reasons:
+                continue
+            keys = _own_keys(row.data)
+            i = max((layer_of[k] + 1 for k in keys if k in layer_of), default=0)
+            layer_of.update(dict.fromkeys(keys, i))
+            if i == len(layers):
+                layers.append([])
+            layers[i].append(row)
+        for layer in layers:
+            self._write_chunk(ctx, layer)
+
+    def _settle(
+        self, ctx: Context, errors: Sequence[Mapping[str, Any]], rows: Sequence[Row]
+    ) -> list[Row]:
+        """Record what became of stored rejected rows tried again (``rows``, in the order of
+        ``errors``), in the caller's transaction: the records of the rows placed are deleted and
+        the job's counters moved (rejected down, created / updated / matched / unchanged up);
+        a row rejected now for another reason (a cycle, its parent's row rejected) gets the new
+        reasons; one whose parent is still not found keeps the reasons it had. Returns the rows
+        placed."""
+        from dangol.integration.imports.pipeline import COUNTER
+
+        placed: list[Row] = []
+        gone: list[int] = []
+        changed: list[ImportRowError] = []
+        counts: dict[str, int] = defaultdict(int)
+        for error, row in zip(errors, rows, strict=True):
+            if _placed(row):
+                placed.append(row)
+                gone.append(error["id"])
+                counts[COUNTER[RowOutcome(row.outcome)]] += 1
+            elif [r["code"] for r in row.reasons] != ["parent_not_found"] and (
+                row.reasons != error["reasons"]
+            ):
+                changed.append(ImportRowError(pk=error["id"], reasons=row.reasons))
+        if gone:
+            cond, params = in_keys("id", gone)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {qn(ImportRowError._meta.db_table)} "  # noqa: S608
+                    f"WHERE job_id = %s AND {cond}",
+                    [ctx.job_id, *params],
+                )
+            ImportJob.objects.filter(pk=ctx.job_id).update(
+                rejected_count=F("rejected_count") - len(gone),
+                updated_at=timezone.now(),
+                **{name: F(name) + n for name, n in counts.items()},
+            )
+        if changed:
+            ImportRowError.objects.bulk_update(changed, ["reasons"], batch_size=1000)
+        return placed
+
+    def _retry_in_dry_run(self, ctx: Context, rows: list[Row]) -> None:
+        """A dry run's retry, chunk by chunk (a dry run writes nothing, so the parents are the
+        keys ``_earlier`` holds): the rows of earlier chunks waiting for a key this chunk
+        accepted are checked again from their stored cells and tried as a chunk, then the rows
+        waiting for the keys those placed, and so on, the rows of this chunk included. What is
+        placed leaves the rejected rows and the counters (``_settle``, in the chunk's
+        transaction) or, for this chunk's rows, is counted by the pipeline as placed. Rows
+        still waiting are remembered by the parent keys they name."""
+        waiting_now = {
+            r.line: r for r in rows if r.outcome == RowOutcome.REJECTED and _waiting(r.reasons)
+        }
+        index_now: dict[Key, set[int]] = defaultdict(set)
+        for r in waiting_now.values():
+            for k in _parent_keys(r.data):
+                index_now[k].add(r.line)
+        newly = {k for r in rows if _placed(r) for k in _own_keys(r.data)}
+        first = True
+        while newly:
+            old = sorted({line for k in newly for line in self._waiting.get(k, ())})
+            now = [] if first else sorted({line for k in newly for line in index_now.get(k, ())})
+            first = False
+            if not old and not now:
+                break
+            errors: list[dict[str, Any]] = []
+            if old:
+                cond, params = in_keys(f"{qn(ImportRowError._meta.db_table)}.{qn('line')}", old)
+                errors = [
+                    e
+                    for e in ImportRowError.objects.filter(job_id=ctx.job_id)
+                    .extra(where=[cond], params=params)  # noqa: S610
+                    .order_by("line", "id")
+                    .values("id", "line", "raw", "reasons")
+                    if self._replayable(ctx, e)
+                ]
+            old_rows = self._recheck(ctx, errors) if errors else []
+            now_rows = [
+                Row(line, waiting_now[line].raw, dict(waiting_now[line].data), []) for line in now
+            ]
+            self._retry(ctx, sorted([*old_rows, *now_rows], key=lambda r: r.line))
+            placed = self._settle(ctx, errors, old_rows)
+            for r in old_rows:
+                if _placed(r) or not _waiting(r.reasons):
+                    self._forget(r.line)
+            for r in now_rows:
+                original = waiting_now[r.line]
+                if _placed(r):
+                    original.outcome, original.reasons = r.outcome, []
+                    placed.append(r)
+                elif [x["code"] for x in r.reasons] != ["parent_not_found"]:
+                    original.reasons = r.reasons
+                if _placed(original) or not _waiting(original.reasons):
+                    del waiting_now[r.line]
+            newly = {k for r in placed for k in _own_keys(r.data)}
+        for line, r in waiting_now.items():
+            keys = _parent_keys(r.data)
+            self._waiting_keys[line] = keys
+            for k in keys:
+                self._waiting[k].add(line)
+
+    def _forget(self, line: int) -> None:
+        """A dry run's waiting row that no longer waits."""
+        for k in self._waiting_keys.pop(line, ()):
+            lines = self._waiting.get(k)
+            if lines is not None:
+                lines.discard(line)
+                if not lines:
+                    del self._waiting[k]
 
 
 # --- memberships -------------------------------------------------------------------------------
