@@ -437,6 +437,8 @@ def run(
                     progress(job)
                 if job.status == ImportStatus.CANCELLED:
                     return job
+            if not dry_run:
+                target.after_file(ctx)  # e.g. rows whose parent came later in the file
             ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now())
         ImportJob.objects.filter(pk=job.pk).update(
             processed_bytes=job.total_bytes or reader.bytes_read, header=reader.header

@@ -280,6 +280,16 @@ class Reader:
                 card.append(line)
 
 
+def stored_record(fmt: str, header: list[str], line: int, raw: Any) -> Record:
+    """A stored rejected row (``ImportRowError.raw``) as the reader yielded it: cells under the
+    file's header (CSV, XLSX), a JSON object, or a vCard's text."""
+    if fmt == ImportFormat.JSONL:
+        return Record(line, raw, {k: _cell(v) for k, v in raw.items()})
+    if fmt == ImportFormat.VCARD:
+        return Record(line, raw, parse_vcard(raw.split("\r\n")))
+    return Record(line, raw, None, header)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""

@@ -228,6 +228,12 @@ class Target(ABC):
         chunks, recorded with the deferred indexes."""
         return {}
 
+    def after_file(self, ctx: Context) -> None:
+        """Work that needs the whole file written: called once every chunk is committed (not
+        for a dry run, nor when a chunk failed or the job was cancelled; the resumed job calls
+        it), before ``finish``. Nothing by default."""
+        return
+
     def finish(self, ctx: Context, owner: str) -> None:
         """Per-file work after the last chunk (and after a failed one): what the chunks owe
         (``owe_refresh``)."""

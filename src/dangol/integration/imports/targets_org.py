@@ -8,7 +8,7 @@ first primary), and a change-feed entry per created or changed organization. A r
 new but whose business number belongs to an organization the user may change is *matched*:
 the id is attached to it, as the customer import does with a mobile number. A row whose parent
 (by id or business number) is not found is tried again after the last chunk, when the whole file
-is written (``OrganizationTarget.finish``; a dry run does it chunk by chunk): exports sorted by
+is written (``OrganizationTarget.after_file``; a dry run does it chunk by chunk): exports sorted by
 name list subsidiaries before their parent.
 
 ``MembershipTarget`` links customers to organizations with a title, as
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -50,7 +49,7 @@ from dangol.customers.models import (
 from dangol.integration.imports import parsing
 from dangol.integration.imports.mapping import CompiledMapping, FieldSpec, Reason
 from dangol.integration.imports.parsing import FieldIssue
-from dangol.integration.imports.readers import Record, _cell, column_of, parse_vcard
+from dangol.integration.imports.readers import column_of, stored_record
 from dangol.integration.imports.targets import (
     Context,
     Row,
@@ -143,9 +142,10 @@ PARENT_NUMBER_ALIASES = (
 )
 PARENT_FIELDS = ("parent_external_id", "parent_business_number")
 
-# Rows rejected for want of a parent are tried again once the whole file is written (``finish``):
-# those whose one reason is that the parent was not found, or that the parent's row was rejected
-# (it may be one of them). ``RETRY_BATCH`` rows per transaction, as the pipeline's chunks.
+# Rows rejected for want of a parent are tried again once the whole file is written
+# (``after_file``): those whose one reason is that the parent was not found, or that the
+# parent's row was rejected (it may be one of them). ``RETRY_BATCH`` rows per transaction, as
+# the pipeline's chunks.
 RETRY_CODES = frozenset({"parent_not_found", "parent_rejected"})
 RETRY_BATCH = 20_000
 
@@ -216,16 +216,6 @@ def _parent_keys(data: dict[str, Any]) -> list[Key]:
         )
         if data.get(fname)
     ]
-
-
-def _record(fmt: str, header: list[str], line: int, raw: Any) -> Record:
-    """A stored rejected row (``ImportRowError.raw``) as the reader yielded it: cells under the
-    file's header (CSV, XLSX), a JSON object, or a vCard's text."""
-    if fmt == ImportFormat.JSONL:
-        return Record(line, raw, {k: _cell(v) for k, v in raw.items()})
-    if fmt == ImportFormat.VCARD:
-        return Record(line, raw, parse_vcard(raw.split("\r\n")))
-    return Record(line, raw, None, header)
 
 
 class OrganizationTarget(Target):
@@ -352,7 +342,7 @@ class OrganizationTarget(Target):
     def write(self, ctx: Context, rows: list[Row]) -> None:
         """Write the chunk (``_write_chunk``). In a dry run, the rows of earlier chunks that wait
         for a parent this chunk brings are then tried again (``_retry_in_dry_run``); a real run
-        tries its waiting rows once, after the last chunk (``finish``)."""
+        tries its waiting rows once, after the last chunk (``after_file``)."""
         self._write_chunk(ctx, rows)
         if ctx.dry_run and _with_parents(ctx):
             self._retry_in_dry_run(ctx, rows)
@@ -788,16 +778,12 @@ class OrganizationTarget(Target):
 
     # --- rows whose parent comes later in the file ---------------------------------------------
 
-    def finish(self, ctx: Context, owner: str) -> None:
-        """After the last chunk: the rows rejected for want of a parent are tried again
-        (``retry_waiting_rows``), then the base class's per-file work. Not when the run is
-        failing (the pipeline calls ``finish`` while the exception propagates; the resumed job
-        does it) nor when it was cancelled."""
-        try:
-            if not ctx.dry_run and _with_parents(ctx) and sys.exc_info()[1] is None:
-                self.retry_waiting_rows(ctx)
-        finally:
-            super().finish(ctx, owner)
+    def after_file(self, ctx: Context) -> None:
+        """The whole file is written: the rows rejected for want of a parent are tried again
+        (``retry_waiting_rows``). A failed or cancelled run never gets here; its resumed run
+        does it."""
+        if _with_parents(ctx):
+            self.retry_waiting_rows(ctx)
 
     def retry_waiting_rows(self, ctx: Context) -> int:
         """Try again the job's rows rejected because their parent was not found (or its row
@@ -888,7 +874,7 @@ class OrganizationTarget(Target):
         """Stored rejected rows (``id, line, raw, reasons``) checked again as the pipeline
         checked them: the job's mapping over the cells as read, then ``clean_columns``."""
         fmt, header, mapping = self._replayer(ctx)
-        records = [_record(fmt, header, e["line"], e["raw"]) for e in errors]
+        records = [stored_record(fmt, header, e["line"], e["raw"]) for e in errors]
         columns = mapping.apply_columns(functools.partial(column_of, records), len(records))
         cleaned = self.clean_columns(columns, len(records))
         return [

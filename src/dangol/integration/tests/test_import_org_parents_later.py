@@ -288,13 +288,13 @@ def test_a_job_that_fails_in_a_chunk_does_not_retry_until_it_is_resumed(
 def test_a_retry_pass_costs_the_same_queries_whatever_the_number_of_rows(
     admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(OrganizationTarget, "finish", lambda self, ctx, owner: None)
+    monkeypatch.setattr(OrganizationTarget, "after_file", lambda self, ctx: None)
 
     def retry_queries(n: int) -> int:
         rows = [[f"K{n}-{i}", f"자회사{i}", "", f"P{n}", ""] for i in range(n)]
         path = group_file(tmp_path, [*rows, [f"P{n}", "모회사", "", "", ""]], name=f"{n}.csv")
         job = run(admin, "organizations", path, chunk_size=n)
-        assert job.rejected_count == n  # the retry did not run (``finish`` is off)
+        assert job.rejected_count == n  # the retry did not run (``after_file`` is off)
         mapping = pipeline.effective_mapping(job, job.header)
         ctx = pipeline._context(job, dry_run=False, matcher=None, fields=mapping.fields)
         with CaptureQueriesContext(connection) as queries:
