@@ -69,15 +69,26 @@ CUSTOMER_SORTS = ("id", "created_at", "updated_at", "last_purchase_at", "total_s
 
 
 def _owner(owner_id: int | None, field: str = "owner_id") -> User | None:
+    """The user `owner_id` names; whether the caller may make them the owner (active, in their
+    scope, or the current owner kept) is the services' check."""
     if owner_id is None:
         return None
-    owner = User.objects.filter(pk=owner_id, is_active=True).select_related("team").first()
+    owner = User.objects.filter(pk=owner_id).select_related("team").first()
     if owner is None:
-        raise ValidationFailed.single(field, "not_found", _("No such active user."))
+        raise ValidationFailed.single(field, "not_found", _("No such user."))
     return owner
 
 
-def _customer_input(payload: CustomerIn) -> services.CustomerInput:
+def _default_owner(user: Any, model: type[Customer] | type[Organization]) -> User | None:
+    """The owner of a new record sent without ``owner_id``: nobody for a caller with the scope
+    "all records", else the caller (as on the new-record pages), so they can see it."""
+    return None if selectors.may_leave_unowned(user, model, Action.ADD) else user
+
+
+def _customer_input(
+    payload: CustomerIn, default_owner: User | None = None
+) -> services.CustomerInput:
+    owner = _owner(payload.owner_id) if "owner_id" in payload.model_fields_set else default_owner
     return services.CustomerInput(
         family_name=payload.family_name,
         given_name=payload.given_name,
@@ -87,7 +98,7 @@ def _customer_input(payload: CustomerIn) -> services.CustomerInput:
         gender=payload.gender,
         lifecycle_stage=payload.lifecycle_stage,
         region=payload.region or "",
-        owner=_owner(payload.owner_id),
+        owner=owner,
         source=payload.source,
         signup_channel=payload.signup_channel,
         custom_fields=payload.custom_fields,
@@ -175,7 +186,8 @@ def list_customers(request: AuthedRequest, filters: Query[CustomerFilters]) -> d
 @router.post("", response={201: CustomerOut}, summary="Create a customer")
 def create_customer(request: AuthedRequest, payload: CustomerIn) -> Status[Any]:
     require(request, Action.ADD, Customer)
-    customer = services.create_customer(data=_customer_input(payload), actor=request.user)
+    data = _customer_input(payload, _default_owner(request.user, Customer))
+    customer = services.create_customer(data=data, actor=request.user)
     customer = selectors.customer_detail_queryset(request.user).get(pk=customer.pk)
     return Status(201, _customer_out(request.user, customer))
 
@@ -200,7 +212,7 @@ def bulk_upsert_customers(request: AuthedRequest, payload: BulkCustomersIn) -> d
                 customer, status = services.upsert_customer(
                     source=record.source,
                     external_id=record.external_id,
-                    data=_customer_input(record),
+                    data=_customer_input(record, _default_owner(request.user, Customer)),
                     fields_set=fields_set,
                     actor=request.user,
                 )
@@ -497,6 +509,8 @@ def list_organizations(
 def create_organization(request: AuthedRequest, payload: OrganizationIn) -> Status[Any]:
     require(request, Action.ADD, Organization)
     data = _org_values(request, payload.dict())
+    if "owner_id" not in payload.model_fields_set:
+        data["owner"] = _default_owner(request.user, Organization)
     external_ids = [(e["source"], e["key"]) for e in data.pop("external_ids")]
     name = data.pop("name")
     return Status(

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dangol.core.errors import ServiceError
 from dangol.core.models import CustomFieldDefinition, CustomFieldType, User
-from dangol.core.visibility import Action, Scope, object_type_of, scope_for
+from dangol.core.visibility import Action
 from dangol.customers import selectors, services
 from dangol.customers.models import (
     ConsentChannel,
@@ -351,7 +351,7 @@ def _owner_field(
     field.queryset = selectors.assignable_owners(
         user, model, action, keep=current.pk if current else None
     )
-    anyone = user.is_superuser or scope_for(user, object_type_of(model), action) == Scope.ALL
+    anyone = selectors.may_leave_unowned(user, model, action)
     form.default_owner = None  # type: ignore[attr-defined]
     if not (anyone or (action == Action.CHANGE and current is None)):
         field.empty_label = None

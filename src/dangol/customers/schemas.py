@@ -71,6 +71,15 @@ class ExternalIdOut(Schema):
     key: str
 
 
+OWNER_DOC = (
+    'The user the record belongs to (an active user). With the scope "all records" anyone '
+    'active, or null for nobody; with "team" the caller\'s team and themselves; with "own" '
+    "only the caller. Keeping the current owner is always allowed. Refused with code "
+    "`owner_not_allowed` on field `owner` (422). Left out on create: the caller, unless their "
+    'scope is "all records" (then nobody).'
+)
+
+
 class CustomerIn(Schema):
     family_name: str = Name
     given_name: str = Name
@@ -80,7 +89,7 @@ class CustomerIn(Schema):
     gender: GenderT = Gender.UNKNOWN
     lifecycle_stage: StageT = LifecycleStage.LEAD
     region: RegionT | None = None
-    owner_id: int | None = None
+    owner_id: int | None = Field(default=None, description=OWNER_DOC)
     source: str = Field(default="", max_length=50)
     signup_channel: str = Field(default="", max_length=50)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
@@ -97,7 +106,7 @@ class CustomerPatch(Schema):
     gender: GenderT | None = None
     lifecycle_stage: StageT | None = None
     region: RegionT | None = None
-    owner_id: int | None = None
+    owner_id: int | None = Field(default=None, description=OWNER_DOC)
     source: str | None = Field(default=None, max_length=50)
     signup_channel: str | None = Field(default=None, max_length=50)
     custom_fields: dict[str, Any] | None = None
@@ -274,7 +283,7 @@ class OrganizationIn(Schema):
     size: SizeT = OrganizationSize.UNKNOWN
     website: str = Field(default="", max_length=200)
     region: RegionT | None = None
-    owner_id: int | None = None
+    owner_id: int | None = Field(default=None, description=OWNER_DOC)
     source: str = Field(default="", max_length=50)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     external_ids: list[ExternalIdIn] = Field(default_factory=list, max_length=20)
@@ -293,7 +302,7 @@ class OrganizationPatch(Schema):
     size: SizeT | None = None
     website: str | None = Field(default=None, max_length=200)
     region: RegionT | None = None
-    owner_id: int | None = None
+    owner_id: int | None = Field(default=None, description=OWNER_DOC)
     custom_fields: dict[str, Any] | None = None
 
 

@@ -586,6 +586,14 @@ def assignable_owners(
     return users.filter(allowed | Q(pk=keep) if keep else allowed)
 
 
+def may_leave_unowned(user: Any, model: type[models.Model], action: Action = Action.ADD) -> bool:
+    """Whether `user` may leave a `model` record they `action` without an owner: only with the
+    scope "all records" (the new-record forms make an "own" or "team" user the owner)."""
+    return bool(getattr(user, "is_superuser", False)) or (
+        scope_for(user, object_type_of(model), action) == Scope.ALL
+    )
+
+
 def organization_descendant_ids(organization: Organization) -> set[int]:
     """The ids of the organizations below `organization` (its subsidiaries, theirs ...), in one
     recursive query; a cycle already in the data ends it (UNION keeps each id once)."""

@@ -31,7 +31,8 @@ from dangol.core.normalize import (
     normalize_phone,
     split_name,
 )
-from dangol.customers import changefeed
+from dangol.core.visibility import Action
+from dangol.customers import changefeed, selectors
 from dangol.customers.models import (
     CONSENT_RECONFIRM_YEARS,
     Address,
@@ -202,6 +203,47 @@ def _prepare_contacts(
     return prepared
 
 
+# --- owners ---------------------------------------------------------------------------------
+
+
+def _may_give(actor: User, model: type[models.Model], owner: User | None, action: Action) -> bool:
+    if owner is None:
+        return selectors.may_leave_unowned(actor, model, action)
+    return selectors.assignable_owners(actor, model, action).filter(pk=owner.pk).exists()
+
+
+def _owner_errors(
+    actor: Any,
+    model: type[models.Model],
+    owner: User | None,
+    action: Action,
+    current_id: int | None,
+) -> list[FieldError]:
+    """What `check_owner` refuses, as field errors (for services that report all at once);
+    `current_id` is the id of the record's owner now (a new record has none to keep)."""
+    unchanged = action == Action.CHANGE and (owner.pk if owner else None) == current_id
+    if not isinstance(actor, User) or unchanged or _may_give(actor, model, owner, action):
+        return []
+    return [FieldError("owner", "owner_not_allowed", _("You cannot make this person the owner."))]
+
+
+def check_owner(
+    actor: Any,
+    model: type[models.Model],
+    owner: User | None,
+    *,
+    action: Action,
+    current: User | None = None,
+) -> None:
+    """Refuse (ValidationFailed on ``owner``) to give a `model` record that `actor` `action`s
+    to `owner` when the actor may not: see ``selectors.assignable_owners`` and, for "nobody",
+    ``selectors.may_leave_unowned``. Keeping the `current` owner of a record changed is always
+    allowed; without a user (system jobs, imports, the demo loader) nothing is checked."""
+    errors = _owner_errors(actor, model, owner, action, current.pk if current else None)
+    if errors:
+        raise ValidationFailed(errors)
+
+
 # --- customers ------------------------------------------------------------------------------
 
 
@@ -223,7 +265,7 @@ def create_customer(*, data: CustomerInput, actor: Any) -> Customer:
         "source": data.source,
         "signup_channel": data.signup_channel,
     }
-    errors: list[FieldError] = []
+    errors = _owner_errors(actor, Customer, data.owner, Action.ADD, None)
     _validate_customer(values, errors)
     contacts = _prepare_contacts(data.contacts, errors)
     try:
@@ -302,6 +344,8 @@ def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Any) 
             values["family_name"], values["given_name"], values["full_name"]
         )
     errors: list[FieldError] = []
+    if "owner" in changes:
+        errors += _owner_errors(actor, Customer, changes["owner"], Action.CHANGE, customer.owner_id)
     _validate_customer(values, errors)
     if "custom_fields" in changes:
         try:
@@ -329,8 +373,16 @@ def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Any) 
 
 @transaction.atomic
 def assign_owner(*, customers: Iterable[Customer], owner: User | None, actor: Any) -> int:
-    """Give many customers a new owner (and the owner's team) in one statement."""
+    """Give many customers a new owner (and the owner's team) in one statement.
+
+    Refused as a whole (see `check_owner`) when `actor` may not give them to `owner`, unless
+    every one of them belongs to `owner` already."""
     ids = [c.pk for c in customers]
+    if (
+        isinstance(actor, User)
+        and Customer.objects.filter(pk__in=ids).exclude(owner=owner).exists()
+    ):
+        check_owner(actor, Customer, owner, action=Action.CHANGE)
     now = timezone.now()
     count = Customer.objects.filter(pk__in=ids).update(
         owner=owner, team=owner.team if owner else None, updated_at=now
@@ -809,7 +861,7 @@ def create_organization(
             [FieldError(k, "unknown_field", _("Unknown field.")) for k in sorted(unknown)]
         )
     values: dict[str, Any] = {"name": clean_name(name), **fields}
-    errors: list[FieldError] = []
+    errors = _owner_errors(actor, Organization, fields.get("owner"), Action.ADD, None)
     _validate_organization(values, errors, None)
     try:
         values["custom_fields"] = validate_custom_fields(
@@ -849,6 +901,8 @@ def update_organization(
     values = {k: getattr(org, k) for k in ORGANIZATION_FIELDS}
     values.update(changes)
     errors: list[FieldError] = []
+    if "owner" in changes:
+        errors += _owner_errors(actor, Organization, changes["owner"], Action.CHANGE, org.owner_id)
     _validate_organization(values, errors, org.pk, org.business_number)
     if "custom_fields" in changes:
         try:
@@ -969,7 +1023,7 @@ def upsert_customer(
     A customer the actor may not change is reported as not found.
     """
     from dangol.core.errors import Forbidden, NotFound
-    from dangol.core.visibility import Action, can
+    from dangol.core.visibility import can
 
     ext = (
         ExternalId.objects.select_related("customer")

@@ -142,7 +142,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "saved_views": web_selectors.saved_views(user=user, page=SavedViewPage.CUSTOMERS),
         "current_view": request.GET.get("view", ""),
         "save_form": SavedViewForm(initial={"query": base_query}),
-        "owner_options": _owner_options(web_selectors.assignable_users()),
+        "owner_options": _owner_options(selectors.assignable_owners(user, Customer, Action.CHANGE)),
         "tags": Tag.objects.order_by("name")[:200],
         "cols": filters.columns,
     }
@@ -213,7 +213,11 @@ def customer_bulk(request: HttpRequest) -> HttpResponse:
     chosen = _selection(request, form, Action.CHANGE)
     if action == BulkAction.ASSIGN_OWNER:
         owner = form.cleaned_data["owner"]
-        n = services.assign_owner(customers=chosen, owner=owner, actor=request.user)
+        try:
+            n = services.assign_owner(customers=chosen, owner=owner, actor=request.user)
+        except ServiceError as exc:
+            messages.error(request, str(exc.errors[0].message if exc.errors else exc.message))
+            return _back_to_list(request)
         messages.success(
             request,
             ngettext(

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from dangol.analytics.models import ChurnBand, CustomerMetrics
 from dangol.commerce.models import Order, OrderStatus
-from dangol.core.models import User
 from dangol.core.visibility import Action, can
 from dangol.customers.models import Customer, Organization, RecordStatus
 from dangol.sales.models import Task, TaskStatus
@@ -139,8 +138,3 @@ def saved_views(*, user: Any, page: str) -> list[SavedView]:
         views.select_related("owner")[:100],
         key=lambda v: (v.owner_id != user.pk, v.name.casefold(), v.pk),
     )
-
-
-def assignable_users() -> QuerySet[User]:
-    """Active staff who can own records, for owner pickers."""
-    return User.objects.filter(is_active=True).select_related("team").order_by("display_name", "id")
