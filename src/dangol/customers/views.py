@@ -515,6 +515,7 @@ def _permissions(user: Any) -> dict[str, bool]:
         "can_log": can(user, Action.ADD, Interaction),
         "can_note": can(user, Action.ADD, Note),
         "can_view_pii": can_view_pii(user),
+        "can_export": can(user, Action.EXPORT, Customer),
     }
 
 

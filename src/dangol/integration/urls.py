@@ -27,6 +27,11 @@ urlpatterns = [
     path("data/quality/plan/", views.quality_plan, name="quality_plan"),
     path("data/exports/", views.export_list, name="export_list"),
     path("data/exports/<int:export_id>/download/", views.export_download, name="export_download"),
+    path(
+        "data/personal-data/<int:customer_id>/",
+        views.personal_data_download,
+        name="personal_data_download",
+    ),
 ]
 
 # The import wizard and history (dangol.integration.import_views).

@@ -4,17 +4,19 @@ call one service or selector, render."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from dangol.core.errors import ServiceError
+from dangol.core.errors import Forbidden, NotFound, ServiceError
 from dangol.core.visibility import Action, can, can_view_pii
 from dangol.customers.models import ConsentChannel, Customer, LifecycleStage, Region
 from dangol.customers.selectors import PiiRead
@@ -269,4 +271,24 @@ def export_download(request: HttpRequest, export_id: int) -> FileResponse:
         raise Http404
     response = FileResponse(path.open("rb"), content_type=CONTENT_TYPES[ExportFormat(job.format)])
     response["Content-Disposition"] = content_disposition_header(True, path.name)
+    return response
+
+
+@login_required
+@require_POST
+def personal_data_download(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """개인정보 열람: everything Dangol holds about one customer, as a JSON file (the API's
+    ``/exports/personal-data/{id}``). Needs the export right on the customer and the PII
+    permission, and is written to the PII access log; a POST, so no prefetch reads it."""
+    from dangol.integration.exports import subject_access_data
+
+    try:
+        data = subject_access_data(user=request.user, customer_id=customer_id, read=_read(request))
+    except (NotFound, Forbidden):
+        raise Http404 from None
+    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"customer-{customer_id}-personal-data.json"
+    )
     return response

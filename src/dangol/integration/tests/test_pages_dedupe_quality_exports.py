@@ -218,3 +218,31 @@ def test_export_page_filters_by_region_and_stage_from_lists(
     body = b"".join(client.get(f"/data/exports/{job.pk}/download/").streaming_content)
     text = body.decode("utf-8-sig")
     assert job.row_count == 1 and "김서울" in text and "박서울" not in text
+
+
+def test_personal_data_file_from_the_customer_page(
+    client: Any, admin: Any, make_user: Any, make_customer: Any
+) -> None:
+    import json
+
+    customer = make_customer(full_name="홍길동", contacts=[("mobile", "010-2345-6789")])
+    url = f"/data/personal-data/{customer.pk}/"
+    signed_in(client, admin)
+
+    assert url in client.get(f"/customers/{customer.pk}/").content.decode()
+    response = client.post(url)
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    data = json.loads(response.content)
+    assert data["profile"]["full_name"] == "홍길동"
+    assert [c["value"] for c in data["contact_points"]] == ["010-2345-6789"]  # unmasked
+    assert PiiAccessLog.objects.filter(user=admin, object_id=str(customer.pk)).exists()
+    assert client.get(url).status_code == 405  # a link prefetch reads nothing
+
+    # the marketer exports lists but may not see personal data: no button, no file
+    marketer = make_user("marketer")
+    signed_in(client, marketer)
+    assert url not in client.get(f"/customers/{customer.pk}/").content.decode()
+    assert client.post(url).status_code == 404
+    assert not PiiAccessLog.objects.filter(user=marketer).exists()
