@@ -130,8 +130,8 @@ def test_sqlite_name_index_triggers_exist_after_migrating() -> None:
 def test_global_search_lists_visible_organizations_too(signed_in: Any, make_user: Any) -> None:
     client, rep = signed_in(role="rep")
     mine = services.create_organization(name="한빛상사", owner=rep, actor=rep)
-    services.create_organization(
-        name="한빛유통", owner=make_user(role="rep", team="busan"), actor=rep
+    services.create_organization(  # another team's, made by an admin
+        name="한빛유통", owner=make_user(role="rep", team="busan"), actor=None
     )
     body = client.get("/search/", {"q": "한빛"}, HTTP_HX_REQUEST="true").content.decode()
     assert f'href="/organizations/{mine.pk}/"' in body and "한빛상사" in body
