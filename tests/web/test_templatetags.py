@@ -15,6 +15,14 @@ def test_money_in_won() -> None:
     assert tags.money(None) == "—"
 
 
+def test_percent_of_a_share() -> None:
+    assert tags.percent(0.0391) == "3.9%"
+    assert tags.percent(0.5) == "50%"
+    assert tags.percent(1 / 3, 2) == "33.33%"
+    assert tags.percent(0) == "0%"
+    assert tags.percent(None) == "—"
+
+
 def test_masks() -> None:
     assert tags.mask_phone("010-1234-5678") == "010-****-5678"
     assert tags.mask_email("minjun.kim@example.com").endswith("@example.com")

@@ -26,6 +26,18 @@ register = template.Library()
 
 
 @register.filter
+def percent(value: float | Decimal | None, digits: int = 1) -> str:
+    """A share as a percentage with `digits` decimals, trailing zeros dropped: 0.0391 → 3.9%,
+    0.5 → 50%, None → —."""
+    if value is None:
+        return "—"
+    text = f"{float(value) * 100:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+@register.filter
 def money(value: Decimal | int | float | None, currency: str | None = None) -> str:
     """An amount with its currency sign and thousands separators: ₩1,234,000."""
     if value is None or value == "":
