@@ -7,7 +7,6 @@ reference data that the role's grant alone opens.
 from __future__ import annotations
 
 import datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -26,24 +25,11 @@ from dangol.commerce.models import (
 )
 from dangol.core.visibility import Action, can
 from dangol.web.htmx import wants_fragment
-from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
+from dangol.web.pagination import KeysetOrder, page_of_request
 
 PAGE_SIZE = 50
 ORDER_SORT = KeysetOrder("placed_at", descending=True, kind="datetime")  # index (placed_at, id)
 PRODUCT_SORT = KeysetOrder("name", descending=False, kind="str")
-
-
-def _page(qs: Any, order: KeysetOrder, request: HttpRequest) -> Any:
-    try:
-        return keyset_page(
-            qs,
-            order=order,
-            size=PAGE_SIZE,
-            after=request.GET.get("after") or None,
-            before=request.GET.get("before") or None,
-        )
-    except InvalidCursor:
-        return keyset_page(qs, order=order, size=PAGE_SIZE)
 
 
 def _base_query(params: QueryDict) -> str:
@@ -79,7 +65,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     if active in ("1", "0"):
         qs = qs.filter(is_active=active == "1")
     context = {
-        "page": _page(qs, PRODUCT_SORT, request),
+        "page": page_of_request(qs, request, order=PRODUCT_SORT, size=PAGE_SIZE),
         "q": q,
         "category": category,
         "active": active,
@@ -129,7 +115,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
     if placed_to:
         qs = qs.filter(placed_at__lt=_start_of(placed_to + datetime.timedelta(days=1)))
     context = {
-        "page": _page(qs, ORDER_SORT, request),
+        "page": page_of_request(qs, request, order=ORDER_SORT, size=PAGE_SIZE),
         "q": q,
         "status": status,
         "channel": channel,

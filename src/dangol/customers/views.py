@@ -67,24 +67,11 @@ from dangol.web import selectors as web_selectors
 from dangol.web import services as web_services
 from dangol.web.htmx import client_ip, wants_fragment
 from dangol.web.models import SavedViewPage
-from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
+from dangol.web.pagination import KeysetOrder, page_of_request
 
 PAGE_SIZE = 50
 ORGANIZATION_PAGE_SIZE = 50
 TIMELINE_PAGE = selectors.TIMELINE_PAGE
-
-
-def _page(qs: Any, order: KeysetOrder, request: HttpRequest, size: int) -> Any:
-    try:
-        return keyset_page(
-            qs,
-            order=order,
-            size=size,
-            after=request.GET.get("after") or None,
-            before=request.GET.get("before") or None,
-        )
-    except InvalidCursor:
-        return keyset_page(qs, order=order, size=size)
 
 
 def _query_without(params: QueryDict, *names: str) -> str:
@@ -122,10 +109,10 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     )
     if filters.columns:  # the optional analytics columns: one join, no query per row
         qs = qs.select_related("metrics", "metrics__grade")
-    page = _page(qs, order, request, PAGE_SIZE)
+    page = page_of_request(qs, request, order=order, size=PAGE_SIZE)
     for c in page.items:  # labels once per row (get_FOO_display hashes every choice per call)
-        c.stage_label = choice_label(LifecycleStage, c.lifecycle_stage)
-        c.region_label = choice_label(Region, c.region) if c.region else ""
+        c.stage_label = choice_label(LifecycleStage, c.lifecycle_stage)  # type: ignore[attr-defined]
+        c.region_label = choice_label(Region, c.region) if c.region else ""  # type: ignore[attr-defined]
     base_query = _query_without(request.GET, "after", "before", "view")
     context = {
         "page": page,
@@ -789,7 +776,9 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(Q(name__contains=q) | Q(business_number=q))
     if region:
         qs = qs.filter(region=region)
-    page = _page(qs.select_related("owner", "parent"), ORG_SORT, request, ORGANIZATION_PAGE_SIZE)
+    page = page_of_request(
+        qs.select_related("owner", "parent"), request, order=ORG_SORT, size=ORGANIZATION_PAGE_SIZE
+    )
     context = {
         "page": page,
         "q": q,

@@ -32,7 +32,7 @@ from dangol.integration.models import (
     QualitySnapshot,
 )
 from dangol.web.htmx import client_ip
-from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
+from dangol.web.pagination import KeysetOrder, page_of_request
 
 QUEUE_SIZE = 20
 QUEUE_ORDER = KeysetOrder("probability", descending=True, kind="float")  # likeliest first
@@ -51,16 +51,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", CandidateStatus.PENDING)
     status = status if status in CandidateStatus.values else CandidateStatus.PENDING
     qs = selectors.candidates_for(request.user, status=status)
-    try:
-        page = keyset_page(
-            qs,
-            order=QUEUE_ORDER,
-            size=QUEUE_SIZE,
-            after=request.GET.get("after") or None,
-            before=request.GET.get("before") or None,
-        )
-    except InvalidCursor:
-        page = keyset_page(qs, order=QUEUE_ORDER, size=QUEUE_SIZE)
+    page = page_of_request(qs, request, order=QUEUE_ORDER, size=QUEUE_SIZE)
     context = {
         "pairs": selectors.pair_views(request.user, page.items),
         "page": page,

@@ -25,7 +25,7 @@ from dangol.sales.forms import TaskForm
 from dangol.sales.models import Task, TaskPriority, TaskSource, TaskStatus
 from dangol.sales.selectors import DueRange, TaskFilters
 from dangol.web.htmx import wants_fragment
-from dangol.web.pagination import InvalidCursor, KeysetOrder, keyset_page
+from dangol.web.pagination import KeysetOrder, page_of_request
 
 PAGE_SIZE = 30
 TASK_ORDER = KeysetOrder("due_at", descending=False, kind="datetime")  # index (…, due_at, id)
@@ -75,16 +75,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
     pick = selectors.can_pick_assignee(request.user)
     f = _filters(request, pick)
     qs = selectors.filter_tasks(selectors.tasks_for(request.user), request.user, f)
-    try:
-        page = keyset_page(
-            qs,
-            order=TASK_ORDER,
-            size=PAGE_SIZE,
-            after=request.GET.get("after") or None,
-            before=request.GET.get("before") or None,
-        )
-    except InvalidCursor:
-        page = keyset_page(qs, order=TASK_ORDER, size=PAGE_SIZE)
+    page = page_of_request(qs, request, order=TASK_ORDER, size=PAGE_SIZE)
     context = {
         "page": page,
         "f": f,

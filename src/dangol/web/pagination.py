@@ -159,3 +159,20 @@ def keyset_page(
         next_cursor=encode_cursor(order, items[-1]) if len(rows) > size else None,
         previous_cursor=encode_cursor(order, items[0]) if after and items else None,
     )
+
+
+def page_of_request(
+    queryset: models.QuerySet[T], request: Any, *, order: KeysetOrder, size: int
+) -> KeysetPage[T]:
+    """The page of `queryset` that the request's ``after`` / ``before`` cursor names; the first
+    page for a cursor we cannot read (edited by hand, or from an older order)."""
+    try:
+        return keyset_page(
+            queryset,
+            order=order,
+            size=size,
+            after=request.GET.get("after") or None,
+            before=request.GET.get("before") or None,
+        )
+    except InvalidCursor:
+        return keyset_page(queryset, order=order, size=size)

@@ -320,6 +320,27 @@ class ChunkResult:
     counts: dict[str, int]
 
 
+def log_chunk(
+    job: ImportJob, ctx: Context, lines: tuple[int, int], counts: dict[str, int], **extra: Any
+) -> None:
+    """The audit row of a committed chunk (``import.chunk_committed``: its line range and
+    counts), in the chunk's transaction; no per-row audit."""
+    ChangeLog.objects.create(
+        actor_id=ctx.actor.pk if ctx.actor else None,
+        action="import.chunk_committed",
+        object_type="integration.importjob",
+        object_id=str(job.pk),
+        object_repr=str(job)[:200],
+        after={
+            "target": job.target,
+            "source": job.source,
+            "lines": list(lines),
+            **extra,
+            **counts,
+        },
+    )
+
+
 def _commit_chunk(
     job: ImportJob, target: Target, ctx: Context, rows: list[Row], last_line: int, bytes_read: int
 ) -> ChunkResult:
@@ -345,19 +366,7 @@ def _commit_chunk(
         ImportRowError.objects.bulk_create(errors, batch_size=1000)
         result = ChunkResult(rows[0].line if rows else 0, last_line, counts)
         if not ctx.dry_run and len(errors) < len(rows):
-            ChangeLog.objects.create(
-                actor_id=ctx.actor.pk if ctx.actor else None,
-                action="import.chunk_committed",
-                object_type="integration.importjob",
-                object_id=str(job.pk),
-                object_repr=str(job)[:200],
-                after={
-                    "target": job.target,
-                    "source": job.source,
-                    "lines": [result.first_line, last_line],
-                    **counts,
-                },
-            )
+            log_chunk(job, ctx, (result.first_line, last_line), counts)
         ImportJob.objects.filter(pk=job.pk).update(
             rows_read=F("rows_read") + len(rows),
             last_committed_line=last_line,

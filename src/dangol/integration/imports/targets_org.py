@@ -30,7 +30,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dangol.core.models import ChangeLog
 from dangol.core.normalize import NormalizationError, clean_name, normalize_business_number
 from dangol.core.visibility import Action
 from dangol.customers.models import (
@@ -794,7 +793,7 @@ class OrganizationTarget(Target):
         across them as in any chunk), and the rejected-row records of the rows placed are
         deleted and the job's counters moved in the same transaction, so a job that dies here
         leaves no row half-done and its resumed run does the rest. Returns the rows placed."""
-        from dangol.integration.imports.pipeline import COUNTER
+        from dangol.integration.imports.pipeline import COUNTER, log_chunk
 
         job = ImportJob.objects.get(pk=ctx.job_id)
         total = 0
@@ -832,21 +831,10 @@ class OrganizationTarget(Target):
                         for row in done:
                             counts[COUNTER[RowOutcome(row.outcome)]] += 1
                         del counts[COUNTER[RowOutcome.REJECTED]]
-                        ChangeLog.objects.create(
-                            actor_id=ctx.actor.pk if ctx.actor else None,
-                            action="import.chunk_committed",
-                            object_type="integration.importjob",
-                            object_id=str(job.pk),
-                            object_repr=str(job)[:200],
-                            after={
-                                "target": job.target,
-                                "source": job.source,
-                                "lines": [errors[0]["line"], errors[-1]["line"]],
-                                "retry": attempt,
-                                "retried": len(errors),
-                                **counts,
-                            },
-                        )
+                        log_chunk(
+                            job, batch, (errors[0]["line"], errors[-1]["line"]), counts,
+                            retry=attempt, retried=len(errors),
+                        )  # fmt: skip
                 placed += len(done)
                 gc.collect()  # what the batch left in reference cycles (the pipeline's GC is off)
             total += placed
