@@ -190,6 +190,11 @@ def test_upload_detects_cp949_and_suggests_the_mapping(client: Any, manager: Any
     [
         ({"file": pos_upload("members.pdf", b"%PDF")}, "file", "CSV, XLSX"),
         ({"encoding": "utf-8"}, "encoding", "utf-8"),
+        (
+            {"file": pos_upload("members.csv", bytes(range(256)) * 12)},
+            "encoding",
+            "인코딩을 고르거나",
+        ),
         ({"file": pos_upload("members.xlsx", b"not a zip")}, "file", "읽을 수 없습니다"),
         ({"file": pos_upload("empty.csv", b"")}, "file", "열 이름이 없습니다"),
         ({"source": ""}, "source", "출처 시스템을 입력하세요"),

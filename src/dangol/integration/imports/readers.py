@@ -193,7 +193,11 @@ class Reader:
             raise ValidationFailed.single(
                 "encoding",
                 "decode_failed",
-                _("The file is not in the %(enc)s encoding.") % {"enc": self.encoding},
+                _(
+                    "The file cannot be read as %(enc)s text. Choose the file's encoding, or "
+                    "check that it is a CSV, Excel, JSON Lines or vCard file."
+                )
+                % {"enc": self.encoding},
             ) from None
 
     # --- CSV ----------------------------------------------------------------------------------
