@@ -210,6 +210,15 @@ def test_upload_refuses_bad_files_with_a_reason(
     assert ImportJob.objects.count() == 0
 
 
+def test_a_file_with_only_column_names_is_pointed_out(client: Any, manager: Any) -> None:
+    header_only = "회원번호,이름,휴대폰\r\n".encode("cp949")
+    response = upload(client, file=pos_upload("POS_회원목록.csv", header_only))
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-testid="no-rows"' in page and "행이 없습니다" in page
+    full = client.get(upload(client)["Location"]).content.decode()  # the usual export
+    assert 'data-testid="no-rows"' not in full
+
+
 def test_upload_needs_the_add_permission(client: Any, make_user: Any) -> None:
     client.force_login(make_user("marketer"))  # view and export only
     assert client.get("/data/imports/new/").status_code == 404
