@@ -1148,21 +1148,31 @@ class OrderTarget(Target):
                         _("Another line of this order was rejected (line %d).") % row.line,
                     )
         existing = _existing(Order, "external_id", list(orders), source=ctx.source)
+        # a known order is unchanged, unless its lines were imported without the source's ids
+        # and the file gives them for the same lines (``_fill_line_ids``)
+        fillable: dict[str, list[Row]] = {}
         for key in existing:
-            for row in orders.pop(key):
+            group = orders.pop(key)
+            for row in group:
                 row.outcome = RowOutcome.UNCHANGED
+            if "line_id" in ctx.fields and _all_line_ids(group):
+                fillable[key] = group
         all_rows = [r for rs in orders.values() for r in rs]
         customers, _hidden = customers_by_external_id(
             ctx.source,
             sorted({r.data["customer_external_id"] for r in all_rows}),
             ctx.visible_customers,
         )
+        skus = {r.data["sku"] for r in all_rows}
+        skus.update(r.data["sku"] for rs in fillable.values() for r in rs)
         products: dict[str, tuple[int, Decimal, str]] = {}
-        for batch in in_batches(sorted({r.data["sku"] for r in all_rows})):
+        for batch in in_batches(sorted(skus)):
             for pid, sku, price, cur in Product.objects.filter(sku__in=batch).values_list(
                 "id", "sku", "price", "currency"
             ):
                 products[sku] = (pid, price, cur)
+        if fillable:
+            _fill_line_ids(ctx, fillable, products)
         codes = sorted({r.data["channel"] for r in all_rows if "channel" in r.data})
         channels = dict(SalesChannel.objects.filter(code__in=codes).values_list("code", "id"))
         numbers = sorted({r.data["number"] for r in all_rows if "number" in r.data})
@@ -1361,6 +1371,54 @@ def _duplicate_line_id(group: list[Row]) -> tuple[Row, str, str, str] | None:
             )
         seen.add(line_id)
     return None
+
+
+def _all_line_ids(group: list[Row]) -> bool:
+    """Whether every line of an order gives its id in the source, no two the same."""
+    ids = {row.data.get("line_id") for row in group}
+    return None not in ids and len(ids) == len(group)
+
+
+def _fill_line_ids(
+    ctx: Context, orders: dict[str, list[Row]], products: Mapping[str, tuple[int, Decimal, str]]
+) -> None:
+    """Give the lines of known orders the source's line ids the file has for them, when none of
+    the order's stored lines has one and the file's lines are the stored lines one to one in
+    order (the stored lines by id: the import and ``place_order`` insert them in the given
+    order) with the same product and quantity; those orders' rows become ``updated``. Any other
+    known order stays unchanged: an order's ids are never rewritten. One query reads the stored
+    lines of all ``orders``, one ``UPDATE`` (an executemany) fills the lines (none in a dry run).
+    The amounts do not change, so no purchase aggregate is owed."""
+    line, order = qn(OrderLine._meta.db_table), qn(Order._meta.db_table)
+    cond, params = in_keys(f"o.{qn('external_id')}", list(orders))
+    lock = " FOR UPDATE OF l" if connection.vendor == "postgresql" and not ctx.dry_run else ""
+    stored: dict[str, list[tuple[int, int, int, str]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.id, l.order_id, l.product_id, l.quantity, l.{qn('external_id')}, "  # noqa: S608
+            f"o.{qn('external_id')} FROM {line} l JOIN {order} o ON o.id = l.order_id "
+            f"WHERE o.source = %s AND {cond} ORDER BY l.order_id, l.id{lock}",
+            [ctx.source, *params],
+        )
+        for line_pk, _order_id, product_id, quantity, line_id, key in cursor.fetchall():
+            stored[key].append((line_pk, product_id, quantity, line_id))
+    fills: list[tuple[str, int]] = []
+    for key, group in orders.items():
+        lines = stored.get(key, [])
+        if len(lines) != len(group) or any(line_id for *_rest, line_id in lines):
+            continue
+        if all(
+            products.get(row.data["sku"], (None,))[0] == product_id
+            and row.data["quantity"] == quantity
+            for row, (_pk, product_id, quantity, _id) in zip(group, lines, strict=True)
+        ):
+            fills.extend(
+                (row.data["line_id"], pk) for row, (pk, *_rest) in zip(group, lines, strict=True)
+            )
+            for row in group:
+                row.outcome = RowOutcome.UPDATED
+    if fills and not ctx.dry_run:
+        update_rows(OrderLine, ("external_id",), fills)
 
 
 # --- per-file work: purchase aggregates once per file, durably --------------------------------
