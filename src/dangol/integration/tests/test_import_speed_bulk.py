@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from dangol.commerce.models import Order
+from dangol.commerce.models import Order, OrderLine
 from dangol.core import bulkwrite
 from dangol.core.models import ChangeLog, DurableMarker
 from dangol.customers import name_index
@@ -227,3 +227,16 @@ def test_an_order_bulk_load_keeps_the_orders_index_by_customer(db: Any) -> None:
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Order._meta.db_table)
     assert constraints[kept[0]]["columns"][0] == "customer_id"
+
+
+def test_an_order_bulk_load_keeps_the_lines_index_by_order(db: Any) -> None:
+    """Filling the line ids of known orders reads their lines by order while the load runs: of
+    the line table's secondary indexes, exactly the one on the order alone stays."""
+    target = targets.OrderTarget(set())
+    lines = bulkwrite.secondary_indexes(OrderLine)
+    kept = [name for name, sql in lines if target.bulk_keep(name, sql)]
+
+    assert len(kept) == 1 and len(lines) > 1
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, OrderLine._meta.db_table)
+    assert constraints[kept[0]]["columns"] == ["order_id"]
