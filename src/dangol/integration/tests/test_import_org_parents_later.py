@@ -4,7 +4,6 @@ later in the file")."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from dangol.integration.tests.test_import_leftovers import (
     HQ,
     group_file,
 )
-from dangol.integration.tests.test_import_pipeline import rejected_lines, run
+from dangol.integration.tests.test_import_pipeline import rejected_lines, run, write_table
 
 # children first, their parent last: with two rows per chunk the parent is in the third chunk
 CHILDREN_FIRST = [
@@ -57,26 +56,7 @@ def write_file(tmp_path: Path, rows: list[list[str]], fmt: str) -> Path:
     """The rows as a CSV (CP949), JSON Lines or XLSX file with ``GROUP_HEADER``."""
     if fmt == "csv":
         return group_file(tmp_path, rows)
-    if fmt == "jsonl":
-        path = tmp_path / "g.jsonl"
-        path.write_text(
-            "".join(
-                json.dumps(dict(zip(GROUP_HEADER, r, strict=True)), ensure_ascii=False) + "\n"
-                for r in rows
-            ),
-            encoding="utf-8",
-        )
-        return path
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in [GROUP_HEADER, *rows]:
-        ws.append(row)
-    path = tmp_path / "g.xlsx"
-    wb.save(path)
-    return path
+    return write_table(tmp_path / f"g.{fmt}", rows, GROUP_HEADER)
 
 
 # --- the real run ------------------------------------------------------------------------------

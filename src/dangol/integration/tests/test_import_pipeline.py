@@ -53,6 +53,28 @@ def write_csv(
     return path
 
 
+def write_table(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    """The rows as JSON Lines (one object per row) or an XLSX sheet, by ``path``'s suffix."""
+    if path.suffix == ".jsonl":
+        path.write_text(
+            "".join(
+                json.dumps(dict(zip(header, r, strict=True)), ensure_ascii=False) + "\n"
+                for r in rows
+            ),
+            encoding="utf-8",
+        )
+        return path
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in [header, *rows]:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
 def run(actor: Any, target: str, path: Path, dry_run: bool = False, **kw: Any) -> ImportJob:
     job = services.create_import_job(
         target=target,
@@ -343,25 +365,8 @@ def test_rejected_rows_download_reproduces_the_bad_rows(
 ) -> None:
     if fmt == "csv":
         path = write_csv(tmp_path / "m.csv", ROWS, encoding="cp949")
-    elif fmt == "xlsx":
-        from openpyxl import Workbook
-
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        for row in [HEADER, *ROWS]:
-            ws.append(row)
-        path = tmp_path / "m.xlsx"
-        wb.save(path)
-    elif fmt == "jsonl":
-        path = tmp_path / "m.jsonl"
-        path.write_text(
-            "".join(
-                json.dumps(dict(zip(HEADER, r, strict=True)), ensure_ascii=False) + "\n"
-                for r in ROWS
-            ),
-            encoding="utf-8",
-        )
+    elif fmt in ("xlsx", "jsonl"):
+        path = write_table(tmp_path / f"m.{fmt}", ROWS)
     else:
         path = tmp_path / "m.vcf"
         path.write_text(VCARDS, encoding="utf-8")
