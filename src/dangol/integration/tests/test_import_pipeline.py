@@ -387,6 +387,26 @@ def test_rejected_rows_download_reproduces_the_bad_rows(
     assert [r.raw for r in again] == [original[line].raw for line in sorted(rejected_lines(job))]
 
 
+def test_excel_unicode_text_utf16_tab_separated_imports_and_round_trips(
+    admin: Any, tmp_path: Path
+) -> None:
+    """Korean Excel's "유니코드 텍스트" export: UTF-16 with a BOM, tab-separated, as a .txt."""
+    text = "\r\n".join("\t".join(r) for r in [HEADER, *ROWS]) + "\r\n"
+    path = tmp_path / "회원목록.txt"
+    path.write_bytes(text.encode("utf-16"))
+
+    job = run(admin, "customers", path)
+
+    assert job.status == ImportStatus.COMPLETED and job.encoding.replace("-", "_") == "utf_16"
+    assert (job.created_count, job.rejected_count) == (3, 2)
+    assert Customer.objects.get(external_ids__key="A2").full_name == "남궁민"
+    content, _name, _ctype = selectors.rejected_rows_file(job)
+    out = tmp_path / "rejected.txt"
+    out.write_bytes(content)
+    again = list(Reader(out.open("rb"), job.format))
+    assert [r.raw for r in again] == [ROWS[2], ROWS[3]]  # the same cells, read back
+
+
 def test_reimporting_the_same_file_changes_nothing(admin: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "m.csv", ROWS)
     run(admin, "customers", path)
