@@ -189,6 +189,7 @@ def test_upload_detects_cp949_and_suggests_the_mapping(client: Any, manager: Any
     ("extra", "field", "text"),
     [
         ({"file": pos_upload("members.pdf", b"%PDF")}, "file", "CSV, XLSX"),
+        ({"file": pos_upload("회원.xls", b"\xd0\xcf\x11\xe0")}, "file", "(.xlsx)"),
         ({"encoding": "utf-8"}, "encoding", "utf-8"),
         (
             {"file": pos_upload("members.csv", bytes(range(256)) * 12)},

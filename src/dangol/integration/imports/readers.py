@@ -100,6 +100,15 @@ def detect_format(name: str) -> str:
     ):
         if lower.endswith(ext):
             return str(fmt)
+    if lower.endswith(".xls"):  # Excel 97–2003, or an HTML table some web admin tools name so
+        raise ValidationFailed.single(
+            "file",
+            "unsupported_format",
+            _(
+                "Old Excel files (.xls) cannot be read. Open the file in Excel and save it as an "
+                "Excel workbook (.xlsx) or as CSV, then upload that."
+            ),
+        )
     raise ValidationFailed.single(
         "file", "unsupported_format", _("Upload a CSV, XLSX, JSON Lines or vCard file.")
     )
