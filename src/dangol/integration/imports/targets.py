@@ -32,6 +32,7 @@ from dangol.commerce.models import (
     Product,
     ProductCategory,
     ProductTier,
+    PurchasedProduct,
     SalesChannel,
 )
 from dangol.commerce.purchases import refresh_purchase_aggregates
@@ -225,8 +226,14 @@ class Target(ABC):
 
     def bulk_statements(self, deferred: Sequence[type[models.Model]]) -> dict[str, list[str]]:
         """Other statements a bulk load runs before (``drop``) and after (``restore``) the
-        chunks, recorded with the deferred indexes."""
-        return {}
+        chunks, recorded with the deferred indexes: by default, on PostgreSQL, the foreign keys
+        of the tables the load writes (``bulk_foreign_keys``) are dropped and re-added, checked
+        once per table instead of once per row (``bulkwrite.foreign_key_statements``)."""
+        return bulkwrite.foreign_key_statements(self.bulk_foreign_keys(deferred))
+
+    def bulk_foreign_keys(self, deferred: Sequence[type[models.Model]]) -> list[type[models.Model]]:
+        """The tables whose foreign keys a bulk load drops and re-adds: the deferred ones."""
+        return list(deferred)
 
     def after_file(self, ctx: Context) -> None:
         """Work that needs the whole file written: called once every chunk is committed (not
@@ -402,14 +409,20 @@ class CustomerTarget(Target):
         return "match_key" in sql  # the matcher looks contact keys up chunk by chunk
 
     def bulk_statements(self, deferred: Sequence[type[models.Model]]) -> dict[str, list[str]]:
-        """On SQLite, the trigram table of names is rebuilt once instead of kept by triggers
-        row by row (``customers.name_index``, as the demo loader does)."""
+        """The foreign keys (PostgreSQL, as every target) and, on SQLite, the trigram table of
+        names, rebuilt once instead of kept by triggers row by row (``customers.name_index``,
+        as the demo loader does)."""
+        statements = super().bulk_statements(deferred)
         if Customer not in deferred or not name_index.has_name_index():
-            return {}
+            return statements
         fts = name_index.FTS_TABLE
         return {
-            "drop": [f"DROP TRIGGER IF EXISTS {qn(name)}" for name in name_index.TRIGGERS],
+            "drop": [
+                *statements.get("drop", []),
+                *(f"DROP TRIGGER IF EXISTS {qn(name)}" for name in name_index.TRIGGERS),
+            ],
             "restore": [
+                *statements.get("restore", []),
                 f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",  # noqa: S608 - a constant
                 *name_index.TRIGGERS.values(),
             ],
@@ -1067,6 +1080,13 @@ class OrderTarget(Target):
     group_field = "order_id"
     # the customers too: their purchase aggregates are rewritten once per file
     bulk_models = (Order, OrderLine, Customer)
+
+    def bulk_foreign_keys(self, deferred: Sequence[type[models.Model]]) -> list[type[models.Model]]:
+        """The orders', the lines' and, as the per-file refresh rewrites them, the purchased
+        products' foreign keys (the customers' own keys are not touched by the refresh)."""
+        if Order not in deferred:
+            return [m for m in deferred if m is not Customer]
+        return [*(m for m in deferred if m is not Customer), PurchasedProduct]
 
     def bulk_keep(self, name: str, sql: str) -> bool:
         """Two indexes stay: the orders' by customer (customer, -placed_at, -id), which the
