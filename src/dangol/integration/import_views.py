@@ -524,7 +524,9 @@ def _mapping_context(
         "required_errors": required_errors,
         "other_errors": other_errors,
         "encodings": ENCODINGS,
-        "text_format": job.format != ImportFormat.XLSX,
+        # an HTML table saved as .xls is text: its encoding can be chosen like a CSV's
+        "text_format": job.format != ImportFormat.XLSX
+        or bool(sample.encoding if sample is not None else "encoding" in errors),
         "consent_columns": consent_columns,
         "mapping_json": json.dumps({str(c["index"]): c["field"] for c in columns}),
         "defaults_json": json.dumps(

@@ -75,17 +75,20 @@ def _reason_text(reasons: list[dict[str, str]]) -> str:
 
 def rejected_rows_file(job: ImportJob, *, with_reasons: bool = False) -> tuple[bytes, str, str]:
     """The rejected rows written back in the file's own format and encoding (so they can be
-    fixed and imported again): (content, file name, content type). With `with_reasons`, CSV
-    and XLSX get a last column and JSON Lines a ``_errors`` key."""
+    fixed and imported again): (content, file name, content type). Every Excel file comes back
+    as an XLSX workbook named ``….xlsx``, an Excel 97–2003 file, an HTML table or an Excel 2003
+    XML file too (Dangol writes no .xls), with the cells as read. With `with_reasons`, CSV and
+    XLSX get a last column and JSON Lines a ``_errors`` key."""
     out = io.BytesIO()
     header = list(job.header)
+    width = len(header)  # the reasons go right after the file's columns
     errors = row_errors(job).iterator(chunk_size=2000)
 
     def raws() -> Any:
         for e in errors:
             raw = e.raw
             if with_reasons and job.format in (ImportFormat.CSV, ImportFormat.XLSX):
-                raw = [*raw, *[""] * (len(header) - len(raw)), _reason_text(e.reasons)]
+                raw = [*raw, *[""] * (width - len(raw)), _reason_text(e.reasons)]
             elif with_reasons and job.format == ImportFormat.JSONL and isinstance(raw, dict):
                 raw = {**raw, "_errors": e.reasons}
             yield raw

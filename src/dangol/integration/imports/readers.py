@@ -1,9 +1,16 @@
-"""Streaming readers: CSV, XLSX, JSON Lines and vCard, one row at a time with its line number.
+"""Streaming readers: CSV, Excel, JSON Lines and vCard, one row at a time with its line number.
 
-Nothing reads the whole file: CSV and JSON Lines are decoded incrementally, XLSX is read with
-openpyxl's read-only (streaming) mode, vCards are parsed card by card. The encoding of text files
-is detected from the first 64 KiB: a UTF-8 BOM, valid UTF-8, or what charset-normalizer finds
-(CP949 — the superset of EUC-KR that Korean Excel writes — when it says EUC-KR).
+CSV and JSON Lines are decoded incrementally, XLSX is read with openpyxl's read-only (streaming)
+mode, vCards are parsed card by card. The encoding of text files is detected from the first
+64 KiB: a UTF-8 BOM, valid UTF-8, or what charset-normalizer finds (CP949 — the superset of
+EUC-KR that Korean Excel writes — when it says EUC-KR).
+
+An Excel file (format ``xlsx``, whatever its name ends with) is read by what its first bytes
+are: a ZIP (XLSX) through openpyxl; an OLE2 compound file (Excel 97–2003, BIFF) through xlrd,
+which loads the whole first sheet (BIFF cannot be streamed; a sheet holds at most 65,536 rows);
+an HTML table, which Korean web back-offices and POS consoles save under an ``.xls`` name, fed
+in chunks to the standard library's ``html.parser``; and SpreadsheetML (Excel 2003 XML)
+through ``ElementTree.iterparse``. All of them yield records as the XLSX reader does.
 
 Each reader yields ``Record(line, raw, values)``: ``raw`` is the row as read (a list of cells,
 a JSON object or a vCard's text), which is what the rejected-rows download writes back.
@@ -12,14 +19,18 @@ a JSON object or a vCard's text), which is what the rejected-rows download write
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import datetime
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import IO, Any
 
+import xlrd
 from charset_normalizer import from_bytes
 from django.utils.translation import gettext_lazy as _
 
@@ -86,7 +97,8 @@ def column_of(records: list[Record], column: str) -> list[str]:
 
 
 def detect_format(name: str) -> str:
-    """The format from the file name's extension."""
+    """The format from the file name's extension. ``.xls`` is Excel too: the reader tells an
+    XLSX, an Excel 97–2003 workbook and a table saved as a web page apart by their bytes."""
     lower = name.lower()
     for ext, fmt in (
         (".xlsx", ImportFormat.XLSX),
@@ -100,15 +112,8 @@ def detect_format(name: str) -> str:
     ):
         if lower.endswith(ext):
             return str(fmt)
-    if lower.endswith(".xls"):  # Excel 97–2003, or an HTML table some web admin tools name so
-        raise ValidationFailed.single(
-            "file",
-            "unsupported_format",
-            _(
-                "Old Excel files (.xls) cannot be read. Open the file in Excel and save it as an "
-                "Excel workbook (.xlsx) or as CSV, then upload that."
-            ),
-        )
+    if lower.endswith(".xls"):  # Excel 97–2003, an HTML table or SpreadsheetML: see excel_kind
+        return str(ImportFormat.XLSX)
     raise ValidationFailed.single(
         "file", "unsupported_format", _("Upload a CSV, XLSX, JSON Lines or vCard file.")
     )
@@ -140,6 +145,77 @@ def _reads_as_korean(sample: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return any("\uac00" <= ch <= "\ud7a3" for ch in text)
+
+
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97–2003 (BIFF) and other Office files
+ZIP_SIGNATURE = b"PK"
+_LEADING = re.compile(r"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)  # blanks, <?xml …?>, comments
+_HTML_START = re.compile(r"<(?:!doctype\s+html|html|head|meta|body|table|title|style)\b", re.I)
+_XML_WORKBOOK = re.compile(r"<(?:\w+:)?Workbook\b")
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)|<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)""",
+    re.I,
+)
+KOREAN_CHARSETS = KOREAN_LEGACY | {"ks_c_5601", "x-windows-949", "windows-949", "ms949", "korean"}
+
+
+class ExcelKind:
+    """What an Excel file's bytes are (``excel_kind``)."""
+
+    XLSX = "xlsx"  # Office Open XML: a ZIP
+    BIFF = "xls"  # Excel 97–2003 in an OLE2 compound file
+    HTML = "html"  # a table saved as a web page under an .xls name
+    XML = "xml"  # SpreadsheetML, Excel 2003's XML
+    UNKNOWN = ""
+
+
+def _head_text(head: bytes) -> str:
+    """The start of a file as text, enough to see its first tag: UTF-16 by its BOM, else
+    Latin-1 (the tags of UTF-8, CP949 and EUC-KR files are ASCII)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return head[:4096].decode("utf-16", errors="replace").lstrip("\ufeff")
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    return head[:4096].decode("latin-1")
+
+
+def excel_kind(head: bytes) -> str:
+    """An Excel file's kind from its first bytes (not its name): the OLE2 signature, a ZIP, an
+    HTML document or table, or an Excel 2003 XML workbook (after an optional BOM, blanks, the
+    XML declaration and comments; tags case-insensitive)."""
+    if head.startswith(OLE2_SIGNATURE):
+        return ExcelKind.BIFF
+    if head.startswith(ZIP_SIGNATURE):
+        return ExcelKind.XLSX
+    text = _head_text(head)
+    leading = _LEADING.match(text)
+    rest = text[leading.end() :] if leading is not None else text
+    if _XML_WORKBOOK.match(rest):
+        return ExcelKind.XML
+    if _HTML_START.match(rest):
+        return ExcelKind.HTML
+    return ExcelKind.UNKNOWN
+
+
+def html_encoding(head: bytes) -> str:
+    """The encoding of an HTML table: its BOM, else the ``<meta charset>`` (or ``http-equiv``
+    content type, or XML declaration) when the bytes decode in it, else what ``detect_encoding``
+    finds for CSV. EUC-KR and its aliases are read as CP949, their superset."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    m = _META_CHARSET.search(head)
+    if m is not None:
+        declared = (m.group(1) or m.group(2)).decode("ascii").lower()
+        name = "cp949" if declared in KOREAN_CHARSETS else declared
+        try:
+            codecs.getincrementaldecoder(name)().decode(head, final=False)
+        except (LookupError, UnicodeDecodeError):
+            pass  # an unknown or wrong declaration: detect
+        else:
+            return "utf-8" if codecs.lookup(name).name == "utf-8" else name
+    return detect_encoding(head)
 
 
 class _Counting(io.RawIOBase):
@@ -175,7 +251,9 @@ class Reader:
         self.encoding = encoding
         self.header: list[str] = []
         self.delimiter = ","
+        self.kind = ""  # an Excel file's kind (ExcelKind), once read
         self._counter: _Counting | None = None
+        self._bytes = 0  # bytes read, where no _Counting sees them (an .xls: estimated)
         if fmt in (ImportFormat.CSV, ImportFormat.JSONL, ImportFormat.VCARD) and not encoding:
             pos = f.tell()
             sample = f.read(SNIFF_BYTES)
@@ -184,7 +262,7 @@ class Reader:
 
     @property
     def bytes_read(self) -> int:
-        return self._counter.count if self._counter is not None else 0
+        return self._counter.count if self._counter is not None else self._bytes
 
     def __iter__(self) -> Iterator[Record]:
         try:
@@ -193,7 +271,7 @@ class Reader:
             elif self.format == ImportFormat.JSONL:
                 yield from self._jsonl()
             elif self.format == ImportFormat.XLSX:
-                yield from self._xlsx()
+                yield from self._excel()
             elif self.format == ImportFormat.VCARD:
                 yield from self._vcard()
             else:
@@ -257,18 +335,147 @@ class Reader:
         self._counter = counter
         wb = load_workbook(self.f, read_only=True, data_only=True)
         try:
-            ws = wb.worksheets[0]
-            rows = ws.iter_rows(values_only=True)
-            first = next(rows, None)
-            self.header = [str(c).strip() if c is not None else "" for c in first or ()]
-            header = self.header
-            for number, row in enumerate(rows, start=2):
-                cells = [_cell(c) for c in row]
-                if not any(c.strip() for c in cells):
-                    continue
-                yield Record(number, cells, dict(zip(header, cells, strict=False)))
+            ws = wb.worksheets[0]  # its rows from row 1, blank ones included
+            yield from self._sheet_rows(
+                (number, list(row))
+                for number, row in enumerate(ws.iter_rows(values_only=True), start=1)
+            )
         finally:
             wb.close()
+
+    # --- Excel 97–2003, HTML tables and SpreadsheetML under an Excel name -------------------------
+
+    def _excel(self) -> Iterator[Record]:
+        pos = self.f.tell()
+        head = self.f.read(SNIFF_BYTES)
+        self.f.seek(pos)
+        self.kind = excel_kind(head)
+        if self.kind != ExcelKind.HTML:
+            self.encoding = ""  # a workbook carries its own; only an HTML table is read as text
+        if self.kind == ExcelKind.BIFF:
+            yield from self._xls()
+        elif self.kind == ExcelKind.HTML:
+            yield from self._html(head)
+        elif self.kind == ExcelKind.XML:
+            yield from self._spreadsheetml()
+        elif self.kind == ExcelKind.UNKNOWN and _named_xls(self.f):
+            raise ValidationFailed.single("file", "unsupported_format", NOT_AN_XLS)
+        else:  # a ZIP, or anything else under another name: openpyxl says what is wrong
+            yield from self._xlsx()
+
+    def _sheet_rows(self, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[Record]:
+        """Records from ``(sheet row number, cell values)`` as the XLSX reader makes them: the
+        values of sheet row 1 are the header (none when the sheet starts lower), blank rows are
+        skipped, cells are text (``_cell``)."""
+        first = next(rows, None)
+        values = first[1] if first is not None and first[0] == 1 else []
+        self.header = [str(c).strip() if c is not None else "" for c in values]
+        header = self.header
+        pending = [first] if first is not None and first[0] != 1 else []
+        for number, row in itertools.chain(pending, rows):
+            cells = [_cell(c) for c in row]
+            if not any(c.strip() for c in cells):
+                continue
+            yield Record(number, cells, dict(zip(header, cells, strict=False)))
+
+    def _xls(self) -> Iterator[Record]:
+        """The first sheet of an Excel 97–2003 workbook. xlrd reads the whole file (BIFF cannot
+        be streamed; a sheet holds at most 65,536 rows); only the first sheet is parsed
+        (``on_demand``) and xlrd's copy of the file is released once it is. Progress is
+        estimated from the rows done."""
+        data = self.f.read()
+        size = len(data)
+        try:
+            book = xlrd.open_workbook(
+                file_contents=data,
+                on_demand=True,  # parse the first sheet only
+                logfile=io.StringIO(),  # xlrd's warnings are not for the user
+                ignore_workbook_corruption=True,  # as Excel, open what some exporters write
+            )
+            sheet = book.sheet_by_index(0)
+        except Exception as exc:  # xlrd raises many kinds on a damaged, foreign or locked file
+            raise ValidationFailed.single(
+                "file", "unreadable", XLS_UNREADABLE % {"error": exc}
+            ) from None
+        datemode = book.datemode
+        book.release_resources()
+        del data
+
+        def rows() -> Iterator[tuple[int, list[Any]]]:
+            nrows, types, values = sheet.nrows, sheet.row_types, sheet.row_values
+            for rowx in range(nrows):
+                self._bytes = size * (rowx + 1) // nrows
+                yield (
+                    rowx + 1,
+                    [
+                        _xls_value(t, v, datemode)
+                        for t, v in zip(types(rowx), values(rowx), strict=True)
+                    ],
+                )
+
+        yield from self._sheet_rows(rows())
+
+    def _html(self, head: bytes) -> Iterator[Record]:
+        """The first ``<table>`` of an HTML file, fed to the parser 64 KiB at a time; reading
+        stops at its end. A row's number is its place among the table's rows (what Excel shows
+        when it opens the file)."""
+        if not self.encoding:
+            self.encoding = html_encoding(head)
+        counter = _Counting(self.f)
+        self._counter = counter
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        parser = _TableParser()
+
+        def rows() -> Iterator[tuple[int, list[Any]]]:
+            while not parser.finished:
+                data = counter.read(SNIFF_BYTES)
+                parser.feed(decoder.decode(data, final=not data))
+                if not data:
+                    parser.close()
+                while parser.rows:
+                    yield parser.rows.popleft()
+                if not data:
+                    break
+
+        yield from self._sheet_rows(rows())
+
+    def _spreadsheetml(self) -> Iterator[Record]:
+        """The first worksheet of an Excel 2003 XML workbook, parsed incrementally: each row is
+        dropped from the tree once read."""
+        from xml.etree.ElementTree import ParseError, iterparse
+
+        counter = _Counting(self.f)
+        self._counter = counter
+        source = io.BufferedReader(counter, buffer_size=SNIFF_BYTES)
+
+        def rows() -> Iterator[tuple[int, list[Any]]]:
+            table = None
+            number = 0
+            # excel_kind sends here only a file whose root element follows nothing but the XML
+            # declaration, processing instructions and comments: no DOCTYPE, so no entity can be
+            # declared (expat >= 2.4.1 bounds expansion anyway), and ElementTree fetches nothing.
+            for event, elem in iterparse(source, events=("start", "end")):  # noqa: S314
+                if event == "start":
+                    if elem.tag == _SS + "Table" and table is None:
+                        table = elem
+                    continue
+                if elem.tag == _SS + "Worksheet":
+                    return  # the first sheet only
+                if elem.tag != _SS + "Row" or table is None:
+                    continue
+                index = elem.get(_SS + "Index")
+                number = int(index) if index and index.isdigit() else number + 1
+                yield number, _xml_row(elem)
+                span = elem.get(_SS + "Span", "")  # as many empty rows below
+                number += int(span) if span.isdigit() else 0
+                table.remove(elem)
+
+        try:
+            yield from self._sheet_rows(rows())
+        except ParseError as exc:
+            raise ValidationFailed.single(
+                "file", "unreadable", XML_UNREADABLE % {"error": exc}
+            ) from None
 
     # --- vCard --------------------------------------------------------------------------------
 
@@ -291,6 +498,214 @@ class Reader:
                 card = []
             elif card:
                 card.append(line)
+
+
+# --- Excel 97–2003, HTML tables, SpreadsheetML ----------------------------------------------
+
+NOT_AN_XLS = _(
+    "This .xls file is neither an Excel 97–2003 workbook nor a table saved as a web page, so it "
+    "cannot be read. Open it in Excel and save it as an Excel workbook (.xlsx) or as CSV, then "
+    "upload that."
+)
+XLS_UNREADABLE = _(
+    "This Excel 97–2003 file (.xls) cannot be read (%(error)s). If it is protected with a "
+    "password, remove the password in Excel; otherwise open it in Excel and save it as an "
+    "Excel workbook (.xlsx) or as CSV, then upload that."
+)
+XML_UNREADABLE = _(
+    "This Excel 2003 XML file cannot be read (%(error)s). Open it in Excel and save it as an "
+    "Excel workbook (.xlsx) or as CSV, then upload that."
+)
+MAX_COLUMNS = 16_384  # Excel's widest sheet: bounds a colspan, ss:Index or ss:MergeAcross
+MAX_ROWSPAN = 65_534  # HTML's limit
+_SS = "{urn:schemas-microsoft-com:office:spreadsheet}"
+_EXCEL_TIME_DATE = datetime.date(1899, 12, 31)  # the day SpreadsheetML gives a time of day
+
+
+def _named_xls(f: Any) -> bool:
+    """Whether the open file's name ends with .xls (an upload's original name, a stored job
+    file's or a local path): only to word the refusal of a file that is no Excel at all."""
+    return str(getattr(f, "name", "") or "").lower().endswith(".xls")
+
+
+def _xls_value(kind: int, value: Any, datemode: int) -> Any:
+    """An xlrd cell (its type and value) as openpyxl gives an XLSX cell: None, text, int for
+    whole numbers, float, bool, the error text (``#N/A``), and for date-formatted cells a
+    ``datetime`` (a ``time`` for a time of day alone)."""
+    if kind == xlrd.XL_CELL_TEXT:
+        return value
+    if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return None
+    if kind == xlrd.XL_CELL_DATE:
+        try:
+            moment = xlrd.xldate_as_datetime(value, datemode)
+        except (ValueError, OverflowError):
+            kind = xlrd.XL_CELL_NUMBER  # no date Python can hold: the number as it is
+        else:
+            return moment.time() if 0 <= value < 1 else moment
+    if kind == xlrd.XL_CELL_NUMBER:
+        return int(value) if float(value).is_integer() else value
+    if kind == xlrd.XL_CELL_BOOLEAN:
+        return bool(value)
+    if kind == xlrd.XL_CELL_ERROR:
+        return xlrd.error_text_from_code.get(value, "#VALUE!")
+    return value
+
+
+def _xml_row(row: Any) -> list[Any]:
+    """The values of a SpreadsheetML ``<Row>``: ``ss:Index`` skips to a column, a cell merged
+    across columns (``ss:MergeAcross``) is followed by empty cells."""
+    cells: list[Any] = []
+    for cell in row.findall(_SS + "Cell"):
+        index = cell.get(_SS + "Index", "")
+        if index.isdigit():
+            cells.extend([None] * (min(int(index), MAX_COLUMNS) - 1 - len(cells)))
+        cells.append(_xml_value(cell.find(_SS + "Data")))
+        across = cell.get(_SS + "MergeAcross", "")
+        if across.isdigit():
+            cells.extend([None] * min(int(across), MAX_COLUMNS - len(cells)))
+    return cells
+
+
+def _xml_value(data: Any) -> Any:
+    """A SpreadsheetML ``<Data>`` by its ``ss:Type``, as openpyxl gives the same cell."""
+    if data is None:
+        return None
+    text = "".join(data.itertext())
+    kind = data.get(_SS + "Type", "String")
+    if kind == "Number":
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() else number
+    if kind == "DateTime":
+        try:
+            moment = datetime.datetime.fromisoformat(text.strip())
+        except ValueError:
+            return text
+        return moment.time() if moment.date() == _EXCEL_TIME_DATE else moment
+    if kind == "Boolean":
+        return text.strip().lower() in ("1", "true")
+    return text
+
+
+class _TableParser(HTMLParser):
+    """The rows of the first ``<table>`` of an HTML document, fed in pieces.
+
+    A cell's text has its whitespace collapsed, ``<br>`` and the ends of ``<p>``, ``<div>`` and
+    ``<li>`` read as a space, and nested tables' text kept in the cell. Merged cells are laid
+    out as Excel lays them out when it opens the file, so every value stays under its column:
+    a cell spanning columns (``colspan``) is followed by empty cells, and the rows below a cell
+    spanning rows (``rowspan``) get an empty cell in its place. ``rows`` holds the finished rows
+    as ``(number, cells)`` for the reader to take; ``finished`` is set at the table's end."""
+
+    BREAKS = frozenset({"br", "p", "div", "li", "tr", "td", "th"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: collections.deque[tuple[int, list[Any]]] = collections.deque()
+        self.finished = False
+        self._depth = 0  # <table> nesting
+        self._skip = 0  # inside <script> or <style>
+        self._number = 0
+        self._row: list[str] | None = None
+        self._text: list[str] | None = None
+        self._colspan = 1
+        self._rowspan = 1
+        self._below: dict[int, int] = {}  # column → rows below still covered by a rowspan
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.finished:
+            return
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag == "table":
+            self._depth += 1
+        elif self._depth > 1 or tag not in ("tr", "td", "th"):
+            if tag in self.BREAKS and self._text is not None:
+                self._text.append(" ")
+        elif self._depth == 1 and tag == "tr":
+            self._end_row()
+            self._start_row()
+        elif self._depth == 1:  # td, th
+            self._end_cell()
+            if self._row is None:
+                self._start_row()
+            spans = dict(attrs) if attrs else {}
+            self._colspan = _span(spans.get("colspan"), MAX_COLUMNS)
+            self._rowspan = _span(spans.get("rowspan"), MAX_ROWSPAN)
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.finished:
+            return
+        if tag in ("script", "style"):
+            self._skip = max(self._skip - 1, 0)
+        elif tag == "table" and self._depth > 0:
+            self._depth -= 1
+            if self._depth == 0:
+                self._end_row()
+                self.finished = True
+            elif self._text is not None:
+                self._text.append(" ")
+        elif self._depth == 1 and tag in ("td", "th"):
+            self._end_cell()
+        elif self._depth == 1 and tag == "tr":
+            self._end_row()
+        elif tag in self.BREAKS and self._text is not None:
+            self._text.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None and not self._skip and not self.finished:
+            self._text.append(data)
+
+    def _start_row(self) -> None:
+        self._number += 1
+        self._row = []
+
+    def _fill_below(self, row: list[str]) -> None:
+        """Empty cells where a cell of a row above spans down into this one."""
+        below = self._below
+        while (left := below.get(len(row), 0)) > 0:
+            if left == 1:
+                del below[len(row)]
+            else:
+                below[len(row)] = left - 1
+            row.append("")
+
+    def _end_cell(self) -> None:
+        if self._text is None or self._row is None:
+            return
+        if self._below:
+            self._fill_below(self._row)
+        start = len(self._row)
+        self._row.append(" ".join("".join(self._text).split()))
+        self._row.extend([""] * min(self._colspan - 1, MAX_COLUMNS - len(self._row)))
+        if self._rowspan > 1:
+            for column in range(start, len(self._row)):
+                self._below[column] = self._rowspan - 1
+        self._text = None
+
+    def _end_row(self) -> None:
+        self._end_cell()
+        if self._row is None:
+            return
+        while self._below and max(self._below) >= len(self._row):  # covered columns at the end
+            if len(self._row) in self._below:
+                self._fill_below(self._row)
+            else:
+                self._row.append("")
+        self.rows.append((self._number, self._row))
+        self._row = None
+
+
+def _span(value: str | None, limit: int) -> int:
+    """A ``colspan`` / ``rowspan``: 1 unless a positive number, at most `limit`."""
+    if not value:
+        return 1
+    text = value.strip()
+    return min(int(text), limit) if text.isdigit() and int(text) > 0 else 1
 
 
 def stored_record(fmt: str, header: list[str], line: int, raw: Any) -> Record:
