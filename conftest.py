@@ -59,6 +59,7 @@ CUSTOMER_TYPES = [
     "commerce.order",
     "commerce.orderline",
     "commerce.return",
+    "commerce.payment",
     "sales.task",
 ]
 REFERENCE_TYPES = ["commerce.product", "commerce.productcategory", "commerce.saleschannel"]

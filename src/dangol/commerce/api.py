@@ -1,4 +1,4 @@
-"""REST endpoints of products, orders and returns."""
+"""REST endpoints of products, prices, orders, payments and returns."""
 
 from __future__ import annotations
 
@@ -13,14 +13,25 @@ from dangol.api.bulk import bulk_summary, error_result, require
 from dangol.api.errors import PayloadTooLarge
 from dangol.api.pagination import paginate
 from dangol.commerce import selectors, services
-from dangol.commerce.models import Order, OrderLine, Product, ProductCategory, SalesChannel
+from dangol.commerce.models import (
+    Order,
+    OrderLine,
+    Payment,
+    Product,
+    ProductCategory,
+    SalesChannel,
+)
 from dangol.commerce.schemas import (
     BulkOrdersIn,
+    BulkPaymentRecord,
+    BulkPaymentsIn,
     BulkProductsIn,
     OrderDetailOut,
     OrderIn,
     OrderOut,
     OrderPage,
+    OrderRef,
+    PaymentOut,
     ProductIn,
     ProductOut,
     ProductPage,
@@ -37,6 +48,7 @@ from dangol.customers.schemas import BulkOut, BulkResult
 
 product_router = Router(tags=["products"])
 order_router = Router(tags=["orders"])
+payment_router = Router(tags=["payments"])
 
 
 # --- products -------------------------------------------------------------------------------
@@ -164,7 +176,7 @@ def _order_out(o: Order) -> dict[str, Any]:
     }
 
 
-def _order_detail_out(o: Order) -> dict[str, Any]:
+def _order_detail_out(o: Order, user: Any) -> dict[str, Any]:
     lines = [
         {
             "id": ln.pk,
@@ -180,7 +192,15 @@ def _order_detail_out(o: Order) -> dict[str, Any]:
         }
         for ln in o.lines.all()
     ]
-    return {**_order_out(o), "lines": lines}
+    payments = list(o.payments.all())
+    summary = selectors.payment_summary(o, payments) if selectors.may_view_payments(user) else None
+    return {
+        **_order_out(o),
+        "lines": lines,
+        "payments": payments,
+        "paid_amount": summary.paid if summary else None,
+        "outstanding_amount": summary.outstanding if summary else None,
+    }
 
 
 def _order_input(
@@ -283,7 +303,10 @@ def place_order(request: AuthedRequest, payload: OrderIn) -> Status[Any]:
     require(request, Action.ADD, Order)
     order = services.place_order(data=_order_input(request, payload), actor=request.user)
     return Status(
-        201, _order_detail_out(selectors.order_detail_queryset(request.user).get(pk=order.pk))
+        201,
+        _order_detail_out(
+            selectors.order_detail_queryset(request.user).get(pk=order.pk), request.user
+        ),
     )
 
 
@@ -318,7 +341,15 @@ def _visible_order(request: AuthedRequest, order_id: int, action: Action = Actio
 
 @order_router.get("/{order_id}", response=OrderDetailOut, summary="An order with its lines")
 def get_order(request: AuthedRequest, order_id: int) -> dict[str, Any]:
-    return _order_detail_out(_visible_order(request, order_id))
+    return _order_detail_out(_visible_order(request, order_id), request.user)
+
+
+@order_router.get(
+    "/{order_id}/payments", response=list[PaymentOut], summary="The payments of an order"
+)
+def list_order_payments(request: AuthedRequest, order_id: int) -> list[Payment]:
+    order = _visible_order(request, order_id)
+    return list(order.payments.all())  # those the user may see, prefetched
 
 
 @order_router.post("/{order_id}/cancel", response=OrderOut, summary="Cancel an order")
@@ -387,3 +418,88 @@ def record_return(request: AuthedRequest, order_id: int, payload: ReturnIn) -> S
         actor=request.user,
     )
     return Status(201, ret)
+
+
+# --- records that name an order (payments, returns) -----------------------------------------
+
+
+def _order_of_record(request: AuthedRequest, record: OrderRef, source: str) -> Order:
+    """The order a bulk record names, among those the user may change: by Dangol's id, else by
+    its id in ``order_source`` (the record's `source` when empty). 422 ``not_found`` for an
+    order that does not exist or is out of the user's reach alike."""
+    orders = selectors.orders_for(request.user, Action.CHANGE)
+    if record.order_id is not None:
+        field_name = "order_id"
+        order = orders.filter(pk=record.order_id).first()
+    elif record.order_external_id and record.order_external_id.strip():
+        field_name = "order_external_id"
+        order = orders.filter(
+            source=record.order_source or source, external_id=record.order_external_id.strip()
+        ).first()
+    else:
+        raise ValidationFailed.single(
+            "order_id", "required", _("Give the order's id in Dangol or in the source system.")
+        )
+    if order is None:
+        raise ValidationFailed.single(field_name, "not_found", _("No such order."))
+    return order
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _payment_input(order: Order, record: BulkPaymentRecord) -> services.PaymentInput:
+    return services.PaymentInput(
+        order=order,
+        method=record.method,
+        amount=record.amount,
+        currency=(record.currency or "").upper(),
+        status=record.status,
+        provider=record.provider,
+        refunded_amount=record.refunded_amount,
+        paid_at=record.paid_at,
+        refunded_at=record.refunded_at,
+        source=record.source,
+        external_id=record.external_id,
+    )
+
+
+@payment_router.post(
+    "/bulk",
+    response=BulkOut,
+    summary="Record up to 1,000 payments by external id, and their later states",
+    description="Each record is one payment (결제) of an order, named by Dangol's id or by its "
+    "id in the source system. A known payment (`source`, `external_id`) sent again is "
+    "`unchanged`, or `updated` when it moved on (paid → partially refunded → refunded, or "
+    "cancelled); error codes per record: `not_found` / `required` (the order), "
+    "`not_positive` (amount), `currency_mismatch`, `exceeds_amount` / `status_mismatch` "
+    "(refunded amount), `overpaid` (the order's payments would exceed its total), "
+    "`payment_changed` (another order or amount for a known id), `invalid_transition` "
+    "(a status or refund going backwards).",
+)
+def bulk_upsert_payments(request: AuthedRequest, payload: BulkPaymentsIn) -> dict[str, Any]:
+    if len(payload.records) > settings.API_MAX_BULK:
+        raise PayloadTooLarge(settings.API_MAX_BULK)
+    results = []
+    for i, record in enumerate(payload.records):
+        try:
+            with transaction.atomic():
+                require(request, Action.ADD, Payment)
+                order = _order_of_record(request, record, record.source)
+                known = (
+                    Payment.objects.filter(source=record.source, external_id=record.external_id)
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+                if known is not None:
+                    require(request, Action.CHANGE, Payment)
+                    mine = selectors.payments_for(request.user, Action.CHANGE).filter(pk=known)
+                    if not mine.exists():  # another's payment answers like a missing order
+                        raise NotFound()
+                payment, status = services.upsert_payment(
+                    data=_payment_input(order, record), actor=request.user
+                )
+            results.append(BulkResult(index=i, status=status, id=payment.pk))
+        except ServiceError as exc:
+            results.append(error_result(i, exc))
+    return bulk_summary(results)

@@ -1,11 +1,11 @@
-"""What customers buy, where, and what they bring back."""
+"""What customers buy, where, how they pay, and what they bring back."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -269,6 +269,115 @@ class ReturnLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × line {self.order_line_id}"
+
+
+class PaymentMethod(models.TextChoices):
+    CARD = "card", _("Card")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+    VIRTUAL_ACCOUNT = "virtual_account", _("Virtual account")
+    MOBILE = "mobile", _("Mobile phone payment")
+    EASY_PAY = "easy_pay", _("Easy pay")
+    POINTS = "points", _("Points")
+    CASH = "cash", _("Cash")
+    OTHER = "other", _("Other")
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+
+
+class Payment(models.Model):
+    """Money taken for an order (결제): one card charge, one bank transfer, the points spent.
+
+    An order may be paid in several parts (points and a card); the parts not cancelled, less
+    what each refunded, never add up to more than the order's total (``services.record_payment``
+    checks it under the order's lock). ``customer`` is the order's, copied so that a customer's
+    payments are one index range and move with the customer when records merge. What an order
+    has been paid is derived from its payments (``selectors.payment_summary``), not stored.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    # no index of its own: (customer, -paid_at) below serves every lookup by customer
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
+    method = models.CharField(_("payment method"), max_length=20, choices=PaymentMethod.choices)
+    # who carried an easy pay or card payment: 카카오페이, 네이버페이, 토스페이, a card company
+    provider = models.CharField(_("provider"), max_length=50, blank=True)
+    amount = amount_field(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3, default="KRW")
+    status = models.CharField(
+        _("status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PAID
+    )
+    refunded_amount = amount_field(_("refunded"), default=0)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = VisibleManager()
+    visibility_paths: ClassVar[tuple[str, ...]] = ("customer",)  # the order's customer
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        indexes = [models.Index(fields=["customer", "-paid_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="payment_unique_external_id",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.get_method_display()} {self.amount}"
+
+
+class PriceChange(models.Model):
+    """One price of a product from a moment on: the product's price history.
+
+    The product's current price is the one of its latest change (by ``effective_at``); a change
+    that arrives late (an ERP feed out of order) joins the history without moving the current
+    price. ``old_price`` is the price before this one in the history (the product's price when
+    the change is the first one recorded; empty when nothing is known before it). One change
+    per product and instant.
+    """
+
+    # no index of its own: the unique (product, effective_at) below serves every lookup
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="price_changes", db_index=False
+    )
+    old_price = amount_field(_("old price"), null=True, blank=True)
+    new_price = amount_field(_("new price"))
+    currency = models.CharField(_("currency"), max_length=3, default="KRW")
+    effective_at = models.DateTimeField(_("effective"))
+    source = models.CharField(_("source"), max_length=50, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("price change")
+        verbose_name_plural = _("price changes")
+        constraints = [
+            # its index also serves the product's history, newest first
+            models.UniqueConstraint(
+                fields=["product", "effective_at"], name="pricechange_unique_instant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.new_price} @ {self.effective_at:%Y-%m-%d}"
 
 
 class PurchasedProduct(models.Model):

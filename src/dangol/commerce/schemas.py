@@ -1,4 +1,4 @@
-"""API schemas of products, orders and returns."""
+"""API schemas of products, prices, orders, payments and returns."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from dangol.commerce.models import ProductTier, ReturnReason
+from dangol.commerce.models import PaymentMethod, PaymentStatus, ProductTier, ReturnReason
 from dangol.core.schemas import ApiDateTime
 
 TierT = ProductTier
 ReasonT = ReturnReason
+MethodT = PaymentMethod
+PaymentStatusT = PaymentStatus
 Amount = Field(ge=0, max_digits=16, decimal_places=2)
 
 
@@ -134,8 +136,87 @@ class OrderOut(Schema):
     external_id: str
 
 
+class PaymentOut(Schema):
+    id: int
+    order_id: int
+    customer_id: int
+    method: str
+    provider: str
+    amount: Decimal
+    currency: str
+    status: str
+    refunded_amount: Decimal
+    paid_at: datetime.datetime | None
+    refunded_at: datetime.datetime | None
+    source: str
+    external_id: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
 class OrderDetailOut(OrderOut):
     lines: list[OrderLineOut]
+    payments: list[PaymentOut] = Field(
+        description="The order's payments, when your role may see payments (else empty)."
+    )
+    paid_amount: Decimal | None = Field(
+        description="Taken and not refunded, over the payments not cancelled; null when your "
+        "role may not see payments."
+    )
+    outstanding_amount: Decimal | None = Field(
+        description="What the customer still owes: the total less returns (nothing for a "
+        "cancelled order) less `paid_amount`; below zero it is owed back to them. Null when "
+        "your role may not see payments."
+    )
+
+
+class OrderRef(Schema):
+    """How a record names its order: Dangol's id, or its id in a source system."""
+
+    order_id: int | None = Field(default=None, description="The order's id in Dangol; wins.")
+    order_external_id: str | None = Field(
+        default=None, max_length=100, description="The order's id in `order_source`."
+    )
+    order_source: str | None = Field(
+        default=None,
+        max_length=50,
+        description="The system that knows the order by `order_external_id`; the record's "
+        "`source` when empty.",
+    )
+
+
+class BulkPaymentRecord(OrderRef):
+    source: str = Field(min_length=1, max_length=50)
+    external_id: str = Field(
+        min_length=1, max_length=100, description="The payment's id in `source` (결제번호)."
+    )
+    method: MethodT
+    provider: str | None = Field(
+        default=None,
+        max_length=50,
+        description="Who carried it: 카카오페이, 네이버페이, 토스페이, a card company.",
+    )
+    amount: Decimal = Field(
+        max_digits=16, decimal_places=2, description="More than zero, in the order's currency."
+    )
+    currency: str | None = Field(
+        default=None, min_length=3, max_length=3, description="The order's when empty."
+    )
+    status: PaymentStatusT | None = Field(
+        default=None, description="`paid` for a new payment when empty; a known one keeps its."
+    )
+    refunded_amount: Decimal | None = Field(
+        default=None,
+        max_digits=16,
+        decimal_places=2,
+        description="The whole amount for `refunded` when empty.",
+    )
+    paid_at: ApiDateTime | None = None
+    refunded_at: ApiDateTime | None = None
+
+
+class BulkPaymentsIn(Schema):
+    records: list[BulkPaymentRecord]
 
 
 class ReturnLineIn(Schema):

@@ -1,8 +1,11 @@
-"""State changes of products, orders and returns: one transaction each, audited, evented.
+"""State changes of products, prices, orders, payments and returns: one transaction each,
+audited, evented.
 
 Placing an order and recording a return keep the customer's purchase aggregates (first/last
 purchase, order count, lifetime spend) current with F() updates, so reads never aggregate, and
-refresh what the customer has bought (``commerce.purchases``).
+refresh what the customer has bought (``commerce.purchases``). Payments change no aggregate:
+what an order has been paid is summed from its few payments when it is shown
+(``selectors.payment_summary``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -25,6 +28,9 @@ from dangol.commerce.models import (
     Order,
     OrderLine,
     OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
     Product,
     ProductCategory,
     ProductTier,
@@ -37,7 +43,7 @@ from dangol.commerce.purchases import refresh_purchased_products
 from dangol.core import audit, events
 from dangol.core.customfields import validate_custom_fields
 from dangol.core.errors import Conflict, FieldError, ValidationFailed
-from dangol.core.money import MINOR_UNITS, quantize
+from dangol.core.money import MINOR_UNITS, format_money, quantize
 from dangol.customers.models import Customer, LifecycleStage, Organization
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: read aloud on calls
@@ -453,6 +459,263 @@ def record_return(
         "order.returned", order, customer_id=order.customer_id, amount=amount, reason=reason
     )
     return ret
+
+
+# --- payments -------------------------------------------------------------------------------
+
+# Where a payment's status may go next. Forward only: a late message about an earlier state (an
+# ERP feed out of order) is refused rather than applied backwards.
+PAYMENT_NEXT: dict[str, frozenset[str]] = {
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.CANCELLED}
+    ),
+    PaymentStatus.PAID: frozenset(
+        {
+            PaymentStatus.PAID,
+            PaymentStatus.PARTIALLY_REFUNDED,
+            PaymentStatus.REFUNDED,
+            PaymentStatus.CANCELLED,
+        }
+    ),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset(
+        {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
+    ),
+    PaymentStatus.REFUNDED: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.CANCELLED: frozenset({PaymentStatus.CANCELLED}),
+}
+# Statuses of money that was taken (a refunded payment was taken, then given back).
+CAPTURED = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+REFUNDING = (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+
+
+@dataclass
+class PaymentInput:
+    """A payment as a caller describes it. ``None`` is "not given": a new payment takes the
+    default (paid; the order's currency; paid and refunded now when it is so), a known one keeps
+    what it has."""
+
+    order: Order
+    method: str
+    amount: Decimal
+    currency: str = ""  # the order's when empty
+    status: str | None = None
+    provider: str | None = None  # 카카오페이, 네이버페이, 토스페이, a card company
+    refunded_amount: Decimal | None = None
+    paid_at: datetime.datetime | None = None
+    refunded_at: datetime.datetime | None = None
+    source: str = ""
+    external_id: str = ""
+
+
+def _payment_values(data: PaymentInput, order: Order, current: Payment | None) -> dict[str, Any]:
+    """The payment's fields after `data`, checked (ValidationFailed with every broken rule)."""
+    errors: list[FieldError] = []
+    now = timezone.now()
+    cur = (data.currency or order.currency).upper()
+    if (err := _currency_error(cur)) is not None:
+        errors.append(err)
+        cur = order.currency
+    elif cur != order.currency:
+        errors.append(
+            FieldError("currency", "currency_mismatch", _("A payment is in its order's currency."))
+        )
+    if data.method not in PaymentMethod.values:
+        errors.append(FieldError("method", "invalid_choice", _("Not a valid choice.")))
+    status = data.status or (current.status if current else PaymentStatus.PAID)
+    if status not in PaymentStatus.values:
+        errors.append(FieldError("status", "invalid_choice", _("Not a valid choice.")))
+    amount = quantize(data.amount, cur)
+    if amount <= 0:
+        errors.append(FieldError("amount", "not_positive", _("The amount must be more than zero.")))
+    if data.refunded_amount is not None:
+        refunded = quantize(data.refunded_amount, cur)
+    elif status == PaymentStatus.REFUNDED:
+        refunded = amount
+    elif status == PaymentStatus.PARTIALLY_REFUNDED and current is not None:
+        refunded = current.refunded_amount
+    else:
+        refunded = Decimal(0)
+    if refunded < 0:
+        errors.append(FieldError("refunded_amount", "negative", _("Cannot be negative.")))
+    elif refunded > amount > 0:
+        errors.append(
+            FieldError("refunded_amount", "exceeds_amount", _("More is refunded than was paid."))
+        )
+    elif status == PaymentStatus.REFUNDED and refunded != amount:
+        errors.append(
+            FieldError(
+                "refunded_amount",
+                "status_mismatch",
+                _("A refunded payment gives back its whole amount; a part is a partial refund."),
+            )
+        )
+    elif status == PaymentStatus.PARTIALLY_REFUNDED and not 0 < refunded < amount:
+        errors.append(
+            FieldError(
+                "refunded_amount",
+                "status_mismatch",
+                _("A partial refund gives back more than nothing and less than the amount."),
+            )
+        )
+    elif status not in REFUNDING and refunded:
+        errors.append(
+            FieldError(
+                "refunded_amount",
+                "status_mismatch",
+                _("Only a refunded payment has a refunded amount."),
+            )
+        )
+    for name in ("paid_at", "refunded_at"):
+        at = getattr(data, name)
+        if at is not None and at > now + datetime.timedelta(days=1):
+            errors.append(FieldError(name, "in_future", _("This is in the future.")))
+    if errors:
+        raise ValidationFailed(errors)
+    paid_at = data.paid_at or (current.paid_at if current else None)
+    if paid_at is None and status in CAPTURED:
+        paid_at = now
+    refunded_at = None  # when the (last) refund was made; none without a refund
+    if refunded:
+        refunded_at = data.refunded_at or (current.refunded_at if current else None)
+        if refunded_at is None or (current and refunded > current.refunded_amount):
+            refunded_at = data.refunded_at or now
+    provider = data.provider if data.provider is not None else (current.provider if current else "")
+    return {
+        "method": data.method,
+        "provider": provider.strip(),
+        "amount": amount,
+        "currency": cur,
+        "status": status,
+        "refunded_amount": refunded,
+        "paid_at": paid_at,
+        "refunded_at": refunded_at,
+    }
+
+
+def _check_not_overpaid(order: Order, values: dict[str, Any]) -> None:
+    """Conflict ``overpaid`` when the order's payments (not cancelled, less their refunds)
+    with this one would come to more than its total. Call with the order locked."""
+    if values["status"] == PaymentStatus.CANCELLED:
+        return
+    taken = (
+        Payment.objects.filter(order=order)
+        .exclude(status=PaymentStatus.CANCELLED)
+        .aggregate(s=Sum(F("amount") - F("refunded_amount")))["s"]
+    ) or Decimal(0)
+    if taken + values["amount"] - values["refunded_amount"] > order.total:
+        raise Conflict(
+            _(
+                "With the order's other payments (%(paid)s) this comes to more than its total "
+                "(%(total)s)."
+            )
+            % {
+                "paid": format_money(taken, order.currency),
+                "total": format_money(order.total, order.currency),
+            },
+            "overpaid",
+        )
+
+
+def _payment_event(name: str, payment: Payment, **data: Any) -> None:
+    events.emit(
+        name,
+        payment,
+        order_id=payment.order_id,
+        customer_id=payment.customer_id,
+        amount=payment.amount,
+        refunded_amount=payment.refunded_amount,
+        currency=payment.currency,
+        method=payment.method,
+        status=payment.status,
+        **data,
+    )
+
+
+@transaction.atomic
+def record_payment(*, data: PaymentInput, actor: Any) -> Payment:
+    """Record money taken for an order (결제): a card charge, a transfer, the points spent.
+
+    The payment belongs to the order's customer. The order's payments that are not cancelled,
+    less their refunds, may not come to more than its total (``overpaid``): a shop that takes
+    points and a card records two payments that add up to the total."""
+    order = Order.objects.select_for_update().get(pk=data.order.pk)
+    if (
+        data.external_id
+        and Payment.objects.filter(source=data.source, external_id=data.external_id).exists()
+    ):
+        raise Conflict(_("This payment was already recorded."), "duplicate_external_id")
+    return _create_payment(order, data, actor)
+
+
+def _create_payment(order: Order, data: PaymentInput, actor: Any) -> Payment:
+    """Check and write a new payment of `order` (locked by the caller)."""
+    values = _payment_values(data, order, None)
+    _check_not_overpaid(order, values)
+    payment = Payment.objects.create(
+        order=order,
+        customer_id=order.customer_id,
+        source=data.source,
+        external_id=data.external_id,
+        **values,
+    )
+    audit.record(actor, "payment.recorded", payment, after=audit.snapshot(payment))
+    _payment_event("payment.recorded", payment)
+    return payment
+
+
+@transaction.atomic
+def upsert_payment(*, data: PaymentInput, actor: Any) -> tuple[Payment, str]:
+    """Record the payment known in ``data.source`` as ``data.external_id`` once, and follow its
+    later states: ("created" | "updated" | "unchanged").
+
+    The same payload again is ``unchanged``. A known payment may move forward (pending → paid
+    → partially refunded → refunded, or to cancelled), refund more, and have its method,
+    provider and dates corrected; its order, amount and currency are what it is
+    (``payment_changed``), and a status or refund that goes backwards is refused
+    (``invalid_transition``), so a late message cannot undo a refund."""
+    if not data.external_id:
+        return record_payment(data=data, actor=actor), "created"
+    order = Order.objects.select_for_update().get(pk=data.order.pk)
+    current = (
+        Payment.objects.select_for_update()
+        .filter(source=data.source, external_id=data.external_id)
+        .first()
+    )
+    if current is None:
+        return _create_payment(order, data, actor), "created"
+    if current.order_id != order.pk:
+        raise Conflict(_("This payment was recorded for another order."), "payment_changed")
+    values = _payment_values(data, order, current)
+    if values["amount"] != current.amount or values["currency"] != current.currency:
+        raise Conflict(
+            _("This payment was recorded with another amount; record a refund instead."),
+            "payment_changed",
+        )
+    if values["status"] not in PAYMENT_NEXT[current.status]:
+        raise Conflict(
+            _("A payment cannot go from %(old)s to %(new)s.")
+            % {
+                "old": PaymentStatus(current.status).label,
+                "new": PaymentStatus(values["status"]).label,
+            },
+            "invalid_transition",
+        )
+    if values["refunded_amount"] < current.refunded_amount:
+        raise Conflict(_("A refund cannot be taken back."), "invalid_transition")
+    changed = sorted(k for k, v in values.items() if getattr(current, k) != v)
+    if not changed:
+        return current, "unchanged"
+    before = audit.snapshot(current)
+    for k, v in values.items():
+        setattr(current, k, v)
+    current.updated_at = timezone.now()
+    current.save()
+    old, new = audit.diff(before, audit.snapshot(current))
+    new.pop("updated_at", None)
+    old.pop("updated_at", None)
+    audit.record(actor, "payment.updated", current, before=old, after=new)
+    _payment_event("payment.updated", current, changed=changed)
+    return current, "updated"
 
 
 # --- upsert by external id (bulk API, ERP sync) --------------------------------------------

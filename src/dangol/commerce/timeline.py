@@ -1,4 +1,5 @@
-"""Orders and returns on the customer timeline (registered from CommerceConfig.ready)."""
+"""Orders, payments and returns on the customer timeline (registered from
+CommerceConfig.ready)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from dangol.commerce.models import Order, OrderStatus, Return, ReturnReason
+from dangol.commerce.models import (
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Return,
+    ReturnReason,
+)
 from dangol.core.visibility import Action, can
 from dangol.customers.timeline import (
     TimelineEntry,
@@ -63,12 +72,37 @@ def _returns(r: TimelineRequest) -> list[TimelineEntry]:
     ]
 
 
+def _payments(r: TimelineRequest) -> list[TimelineEntry]:
+    # payments that were made (a pending one has no time yet), by the (customer, -paid_at) index
+    qs = Payment.objects.filter(customer=r.customer, paid_at__isnull=False).select_related("order")
+    entries = []
+    for p in r.window(qs, "payment", "paid_at"):
+        method = choice_label(PaymentMethod, p.method)
+        entries.append(
+            TimelineEntry(
+                kind="payment",
+                at=p.paid_at,
+                id=p.pk,
+                title=p.order.number,
+                heading=f"{_('Payment')} · {p.order.number}",
+                icon="receipt",
+                url=reverse("web:order_detail", args=[p.order_id]),
+                meta=f"{method} · {p.provider}" if p.provider else method,
+                amount=p.amount,
+                currency=p.currency,
+                summary=choice_label(PaymentStatus, p.status),
+                obj=p,
+            )
+        )
+    return entries
+
+
 def _may_view(model: Any) -> Any:
     return lambda user: can(user, Action.VIEW, model)
 
 
 def register() -> None:
-    """Put orders and returns on the customer timeline."""
+    """Put orders, payments and returns on the customer timeline."""
     register_timeline_source(
         "order",
         gettext_lazy("Orders"),
@@ -76,6 +110,9 @@ def register() -> None:
         channels=True,
         allowed=_may_view(Order),
         position=20,
+    )
+    register_timeline_source(
+        "payment", gettext_lazy("Payments"), _payments, allowed=_may_view(Payment), position=25
     )
     register_timeline_source(
         "return", gettext_lazy("Returns"), _returns, allowed=_may_view(Return), position=30

@@ -142,8 +142,16 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     )
     if order is None:
         raise Http404
+    payments = list(order.payments.all())  # those the user may see
     return render(
         request,
         "commerce/order_detail.html",
-        {"order": order, "lines": list(order.lines.all()), "returns": list(order.returns.all())},
+        {
+            "order": order,
+            "lines": list(order.lines.all()),
+            "returns": list(order.returns.all()),
+            "payments": payments,
+            "payment_summary": selectors.payment_summary(order, payments) if payments else None,
+            "may_view_payments": selectors.may_view_payments(request.user),
+        },
     )

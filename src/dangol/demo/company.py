@@ -76,7 +76,13 @@ CUSTOMER_TYPES = [
     "customers.note",
     "sales.task",  # follow-up tasks: scoped like the customers (own / team / all)
 ]
-COMMERCE_TYPES = ["commerce.order", "commerce.return", "commerce.product", "commerce.saleschannel"]
+COMMERCE_TYPES = [
+    "commerce.order",
+    "commerce.return",
+    "commerce.payment",  # granted like returns: the money side of the same orders
+    "commerce.product",
+    "commerce.saleschannel",
+]
 
 
 def _grants(
