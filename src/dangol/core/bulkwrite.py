@@ -19,8 +19,10 @@ import datetime
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -119,6 +121,57 @@ def _converter(f: models.Field) -> Any:
     return None
 
 
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_NULL = "\\N"
+COPY_PIECE = 5_000  # rows per write to the COPY stream
+
+
+def copy_text(value: Any) -> str:
+    """``value`` (already converted for the cursor) in PostgreSQL's ``COPY`` text format: NULL
+    as ``\\N``; text with backslash, tab, newline and carriage return escaped; booleans as
+    ``t``/``f``; numbers, dates, aware date-times and UUIDs in their ISO / decimal form, which
+    the server reads back to the same value whatever its ``DateStyle`` (aware date-times carry
+    their offset). ``TypeError`` for anything else (a naive date-time would depend on the
+    session's time zone): the writer then lets psycopg format the rows."""
+    if value is None:
+        return COPY_NULL
+    if isinstance(value, str):
+        return value.translate(COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float | Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise TypeError("naive datetime")
+        return value.isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _copy_column(values: Iterable[Any]) -> Iterable[str]:
+    """A column in ``COPY`` text: text and integers directly, other values (dates, amounts,
+    the chunk's timestamp) once per distinct value."""
+    memo: dict[Any, str] = {}
+
+    def one(v: Any) -> str:
+        kind = type(v)
+        if kind is str:
+            return v.translate(COPY_ESCAPES)
+        if kind is int:
+            return str(v)
+        try:
+            return memo[v]
+        except KeyError:
+            out = memo[v] = copy_text(v)
+            return out
+        except TypeError:  # unhashable
+            return copy_text(v)
+
+    return map(one, values)
+
+
 def sqlite_literal(value: Any) -> str | None:
     """``value`` (already converted for the cursor) as an SQLite literal, or None when it has
     none that is safe (then it is bound as a parameter). Strings are quoted with ``'`` doubled,
@@ -200,15 +253,42 @@ class TableWriter:
             return zip(*columns, strict=True)
         return (row + tail for row in zip(*columns, strict=True))
 
+    def _copy_pieces(self, rows: Sequence[Sequence[Any]]) -> list[bytes] | None:
+        """The rows as ``COPY`` text data, ``COPY_PIECE`` rows per piece, formatted column by
+        column (the filled columns once for every row), or None when a value has no text form
+        here (``copy_text``). psycopg's ``write_row`` dumps every value of every row through
+        its adapters, ≈ 13 µs a customer row, most of it for the same constants again."""
+        convs = [c if c is None or c is _json else _by_value(c) for c in self.convs]
+        try:
+            tail = "".join("\t" + copy_text(v) for v in self.tail)
+            pieces = []
+            for start in range(0, len(rows), COPY_PIECE):
+                part = rows[start : start + COPY_PIECE]
+                columns = [
+                    _copy_column(map(conv, col) if conv is not None else col)
+                    for conv, col in zip(convs, zip(*part, strict=True), strict=True)
+                ]
+                lines = ["\t".join(values) for values in zip(*columns, strict=True)]
+                text = (tail + "\n").join(lines) + tail + "\n"
+                pieces.append(text.encode())
+        except TypeError:
+            return None
+        return pieces
+
     def insert(self, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
         with connection.cursor() as cursor:
             if self.postgres:
                 sql = f"COPY {self.table} ({self.names}) FROM STDIN"
+                pieces = self._copy_pieces(rows)
                 with cursor.cursor.copy(sql) as copy:
-                    for row in self._prepared(rows):
-                        copy.write_row(row)
+                    if pieces is not None:
+                        for piece in pieces:
+                            copy.write(piece)
+                    else:
+                        for row in self._prepared(rows):
+                            copy.write_row(row)
             else:
                 marks = ", ".join(["%s"] * (len(self.columns) + len(self.tail)) + self.literal_sql)
                 sql = f"INSERT INTO {self.table} ({self.names}) VALUES ({marks})"  # noqa: S608

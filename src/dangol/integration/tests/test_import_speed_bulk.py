@@ -45,7 +45,7 @@ def foreign_keys() -> set[tuple[str, ...]]:
                 [FK_TABLES],
             )
             return {(t, r, d.removesuffix(" NOT VALID"), v) for t, r, d, v in cursor.fetchall()}
-        found = set()
+        found: set[tuple[str, ...]] = set()
         for table in FK_TABLES:
             cursor.execute(f"PRAGMA foreign_key_list({table})")
             found |= {(table, r[2], r[3], "true") for r in cursor.fetchall()}
