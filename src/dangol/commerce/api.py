@@ -15,10 +15,10 @@ from dangol.api.pagination import paginate
 from dangol.commerce import selectors, services
 from dangol.commerce.models import (
     Order,
-    OrderLine,
     Payment,
     Product,
     ProductCategory,
+    Return,
     SalesChannel,
 )
 from dangol.commerce.schemas import (
@@ -26,6 +26,8 @@ from dangol.commerce.schemas import (
     BulkPaymentRecord,
     BulkPaymentsIn,
     BulkProductsIn,
+    BulkReturnRecord,
+    BulkReturnsIn,
     OrderDetailOut,
     OrderIn,
     OrderOut,
@@ -37,6 +39,7 @@ from dangol.commerce.schemas import (
     ProductPage,
     ProductPatch,
     ReturnIn,
+    ReturnLineIn,
     ReturnOut,
 )
 from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
@@ -49,6 +52,7 @@ from dangol.customers.schemas import BulkOut, BulkResult
 product_router = Router(tags=["products"])
 order_router = Router(tags=["orders"])
 payment_router = Router(tags=["payments"])
+return_router = Router(tags=["returns"])
 
 
 # --- products -------------------------------------------------------------------------------
@@ -360,48 +364,17 @@ def cancel_order(request: AuthedRequest, order_id: int) -> dict[str, Any]:
     return _order_out(selectors.orders_for(request.user).get(pk=order.pk))
 
 
-def _return_lines(order: Order, payload: ReturnIn) -> list[services.ReturnLineInput]:
-    """The order lines a return names, by Dangol's id of them or their id in the order's source
-    system (as the returns import matches them); 422 for any line that is not on the order."""
-    lines = {ln.pk: ln for ln in OrderLine.objects.filter(order=order)}
-    by_external_id = {ln.external_id: ln for ln in lines.values() if ln.external_id}
-    errors: list[FieldError] = []
-    out: list[services.ReturnLineInput] = []
-    for i, rl in enumerate(payload.lines):
-        if rl.order_line_id is not None:
-            line = lines.get(rl.order_line_id)
-            if line is None:
-                errors.append(
-                    FieldError(
-                        f"lines[{i}].order_line_id",
-                        "line_not_found",
-                        _("This line is not on the order."),
-                    )
-                )
-        elif rl.line_external_id and rl.line_external_id.strip():
-            line = by_external_id.get(rl.line_external_id.strip())
-            if line is None:
-                errors.append(
-                    FieldError(
-                        f"lines[{i}].line_external_id",
-                        "line_not_found",
-                        _("The order has no line with this id in the source system."),
-                    )
-                )
-        else:
-            line = None
-            errors.append(
-                FieldError(
-                    f"lines[{i}].order_line_id",
-                    "required",
-                    _("Give the order line's id in Dangol or in the source system."),
-                )
-            )
-        if line is not None:
-            out.append(services.ReturnLineInput(order_line=line, quantity=rl.quantity))
-    if errors:
-        raise ValidationFailed(errors)
-    return out
+def _line_refs(lines: list[ReturnLineIn]) -> list[services.ReturnLineRef]:
+    return [
+        services.ReturnLineRef(
+            quantity=ln.quantity,
+            order_line_id=ln.order_line_id,
+            line_external_id=ln.line_external_id or "",
+            line_number=ln.line_number,
+            sku=ln.sku or "",
+        )
+        for ln in lines
+    ]
 
 
 @order_router.post("/{order_id}/returns", response={201: ReturnOut}, summary="Record a return")
@@ -412,7 +385,7 @@ def record_return(request: AuthedRequest, order_id: int, payload: ReturnIn) -> S
         reason=payload.reason,
         note=payload.note,
         returned_at=payload.returned_at,
-        lines=_return_lines(order, payload),
+        lines=services.resolve_return_lines(order=order, lines=_line_refs(payload.lines)),
         source=payload.source,
         external_id=payload.external_id,
         actor=request.user,
@@ -503,3 +476,55 @@ def bulk_upsert_payments(request: AuthedRequest, payload: BulkPaymentsIn) -> dic
         except ServiceError as exc:
             results.append(error_result(i, exc))
     return bulk_summary(results)
+
+
+# --- returns --------------------------------------------------------------------------------
+
+
+@return_router.post(
+    "/bulk",
+    response=BulkOut,
+    summary="Record up to 1,000 returns by external id",
+    description="Each record is one return (반품) of an order named by Dangol's id or by its id "
+    "in the source system; each line names its order line by `order_line_id`, else "
+    "`line_external_id`, else `line_number`, else `sku` (the returns import's rule). A known "
+    "return (`source`, `external_id`) sent again is `unchanged`; with another order, other "
+    "lines or quantities, reason, note or date it is the error `return_changed` (a recorded "
+    "return is a fact and is not rewritten). Per-record error codes: `not_found` / `required` "
+    "(the order), `line_not_found`, `sku_mismatch`, `not_in_order`, `ambiguous_line`, "
+    "`too_many`, `required` (a line naming nothing), `cancelled`, `return_changed`.",
+)
+def bulk_record_returns(request: AuthedRequest, payload: BulkReturnsIn) -> dict[str, Any]:
+    if len(payload.records) > settings.API_MAX_BULK:
+        raise PayloadTooLarge(settings.API_MAX_BULK)
+    results = []
+    for i, record in enumerate(payload.records):
+        try:
+            with transaction.atomic():
+                ret, status = _record_return(request, record)
+            results.append(BulkResult(index=i, status=status, id=ret.pk))
+        except ServiceError as exc:
+            results.append(error_result(i, exc))
+    return bulk_summary(results)
+
+
+def _record_return(request: AuthedRequest, record: BulkReturnRecord) -> tuple[Return, str]:
+    require(request, Action.ADD, Return)
+    order = _order_of_record(request, record, record.source)
+    known = (
+        Return.objects.filter(source=record.source, external_id=record.external_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if known is not None and not Return.objects.visible_to(request.user).filter(pk=known).exists():
+        raise NotFound()  # another's return answers like a missing order
+    return services.upsert_return(
+        order=order,
+        lines=_line_refs(record.lines),
+        reason=record.reason,
+        note=record.note,
+        returned_at=record.returned_at,
+        source=record.source,
+        external_id=record.external_id,
+        actor=request.user,
+    )

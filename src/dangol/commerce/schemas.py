@@ -220,15 +220,27 @@ class BulkPaymentsIn(Schema):
 
 
 class ReturnLineIn(Schema):
+    """One line of a return. It names its order line by the first of these that is given, as
+    the returns import does."""
+
     order_line_id: int | None = Field(
-        default=None,
-        description="The order line's id in Dangol; wins when `line_external_id` is given too.",
+        default=None, description="The order line's id in Dangol; wins over the others."
     )
     line_external_id: str | None = Field(
         default=None,
         max_length=100,
         description="The order line's id in the order's source system (the `external_id` it "
-        "was recorded with). One of the two is required.",
+        "was recorded with).",
+    )
+    line_number: int | None = Field(
+        default=None, ge=1, le=100000, description="The line's number on the order (1 = first)."
+    )
+    sku: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The product's SKU: with a line named otherwise, it must be that line's; "
+        "alone, the line of the order with this product (where the product is on several "
+        "lines, the quantity must say which, else `ambiguous_line`).",
     )
     quantity: int = Field(ge=1, le=100000)
 
@@ -240,6 +252,21 @@ class ReturnIn(Schema):
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
     source: str = Field(default="", max_length=50)
     external_id: str = Field(default="", max_length=100)
+
+
+class BulkReturnRecord(OrderRef):
+    source: str = Field(min_length=1, max_length=50)
+    external_id: str = Field(
+        min_length=1, max_length=100, description="The return's id in `source` (반품번호)."
+    )
+    reason: ReasonT
+    note: str = Field(default="", max_length=2000)
+    returned_at: ApiDateTime | None = None
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
+
+
+class BulkReturnsIn(Schema):
+    records: list[BulkReturnRecord]
 
 
 class ReturnOut(Schema):

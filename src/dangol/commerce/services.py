@@ -11,6 +11,8 @@ what an order has been paid is summed from its few payments when it is shown
 from __future__ import annotations
 
 import datetime
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -40,6 +42,7 @@ from dangol.commerce.models import (
     SalesChannel,
 )
 from dangol.commerce.purchases import refresh_purchased_products
+from dangol.commerce.returns import Line, match_return_lines, names_line
 from dangol.core import audit, events
 from dangol.core.customfields import validate_custom_fields
 from dangol.core.errors import Conflict, FieldError, ValidationFailed
@@ -399,6 +402,7 @@ def record_return(
     if order.status == OrderStatus.CANCELLED:
         errors.append(FieldError("order", "cancelled", _("A cancelled order cannot be returned.")))
     order_lines = {ol.pk: ol for ol in order.lines.select_for_update()}
+    asked: Counter[int] = Counter()  # per order line, over every line of this return
     for i, rl in enumerate(lines):
         ol = order_lines.get(rl.order_line.pk)
         if ol is None:
@@ -407,7 +411,9 @@ def record_return(
                     f"lines[{i}].order_line", "line_not_found", _("This line is not on the order.")
                 )
             )
-        elif rl.quantity < 1 or rl.quantity > ol.quantity - ol.returned_quantity:
+            continue
+        asked[ol.pk] += rl.quantity
+        if rl.quantity < 1 or asked[ol.pk] > ol.quantity - ol.returned_quantity:
             errors.append(
                 FieldError(
                     f"lines[{i}].quantity",
@@ -459,6 +465,160 @@ def record_return(
         "order.returned", order, customer_id=order.customer_id, amount=amount, reason=reason
     )
     return ret
+
+
+@dataclass
+class ReturnLineRef:
+    """How a return names one line of its order. The first given decides: Dangol's id of the
+    order line, its id in the source system, its number on the order (1 = the first), or the
+    product's SKU (with the quantities, ``commerce.returns`` says which line)."""
+
+    quantity: int
+    order_line_id: int | None = None
+    line_external_id: str = ""
+    line_number: int | None = None
+    sku: str = ""
+
+    def as_match(self) -> dict[str, Any]:
+        """The line in the form ``commerce.returns`` matches (the returns import's names)."""
+        return {
+            "quantity": self.quantity,
+            "order_line_id": self.order_line_id,
+            "line_id": self.line_external_id.strip(),
+            "line_number": self.line_number,
+            "sku": self.sku.strip(),
+        }
+
+
+# commerce.returns names a line's id in the source `line_id`; ReturnLineRef `line_external_id`
+_REF_FIELD = {"line_id": "line_external_id"}
+
+
+def _line_rows(order: Order) -> tuple[list[Line], dict[int, OrderLine]]:
+    """The order's lines by id, as ``commerce.returns`` rows and as objects (one query)."""
+    objs = list(order.lines.select_related("product").order_by("id"))
+    rows = [
+        {
+            "id": ol.pk,
+            "external_id": ol.external_id,
+            "product__sku": ol.product.sku,
+            "quantity": ol.quantity,
+            "returned_quantity": ol.returned_quantity,
+            "line_total": ol.line_total,
+        }
+        for ol in objs
+    ]
+    return rows, {ol.pk: ol for ol in objs}
+
+
+def resolve_return_lines(*, order: Order, lines: Sequence[ReturnLineRef]) -> list[ReturnLineInput]:
+    """The order lines a return takes back and how many of each (``commerce.returns``, the rule
+    the returns import follows), or ValidationFailed naming every line that names nothing, is
+    not on the order, is ambiguous or asks for more than is left."""
+    found: list[tuple[int, FieldError]] = []
+    wanted: list[dict[str, Any]] = []
+    positions: list[int] = []
+    unnamed = _(
+        "Give the order line's id in Dangol or in the source system, its number on the order "
+        "or the product's SKU."
+    )
+    for i, ref in enumerate(lines):
+        data = ref.as_match()
+        if names_line(data) or data["sku"]:
+            wanted.append(data)
+            positions.append(i)
+        else:
+            found.append((i, FieldError(f"lines[{i}].order_line_id", "required", unnamed)))
+    rows, objs = _line_rows(order)
+    taken, problems = match_return_lines(wanted, rows)
+    for j, (name, code, message) in problems:
+        i = positions[j]
+        found.append((i, FieldError(f"lines[{i}].{_REF_FIELD.get(name, name)}", code, message)))
+    if found:
+        raise ValidationFailed([e for _i, e in sorted(found, key=lambda f: f[0])])
+    return [ReturnLineInput(order_line=objs[row["id"]], quantity=n) for row, n in taken]
+
+
+def _is_same_return(
+    ret: Return,
+    *,
+    order: Order,
+    lines: Sequence[ReturnLineRef],
+    reason: str,
+    note: str,
+    returned_at: datetime.datetime | None,
+) -> bool:
+    """Whether a return sent again says what `ret` recorded: the same order, reason and note,
+    the same date when one is given, and lines that take back the same quantities of the same
+    order lines, matched as if `ret` had not been recorded yet."""
+    if (ret.order_id, ret.reason, ret.note) != (order.pk, reason, note):
+        return False
+    if returned_at is not None and returned_at != ret.returned_at:
+        return False
+    stored: Counter[int] = Counter()
+    for line_id, n in ret.lines.values_list("order_line_id", "quantity"):
+        stored[line_id] += n
+    rows, _objs = _line_rows(order)
+    for row in rows:
+        row["returned_quantity"] -= stored[row["id"]]
+    wanted = [ref.as_match() for ref in lines]
+    if not all(names_line(d) or d["sku"] for d in wanted):
+        return False
+    taken, problems = match_return_lines(wanted, rows)
+    sent: Counter[int] = Counter()
+    for row, n in taken:
+        sent[row["id"]] += n
+    return not problems and sent == stored
+
+
+@transaction.atomic
+def upsert_return(
+    *,
+    order: Order,
+    lines: Sequence[ReturnLineRef],
+    reason: str,
+    source: str,
+    external_id: str,
+    actor: Any,
+    note: str = "",
+    returned_at: datetime.datetime | None = None,
+) -> tuple[Return, str]:
+    """Record the return known in `source` as `external_id` once: ("created" | "unchanged").
+
+    Returns are facts (goods came back, money went back): the same return sent again is
+    ``unchanged``; one with another order, other lines or quantities, reason, note or date is
+    refused (``return_changed``) and changes nothing, rather than refunding twice or rewriting
+    a refund silently. The lines are named as ``ReturnLineRef`` says."""
+    order = Order.objects.select_for_update().get(pk=order.pk)  # every return writer locks it
+    known = (
+        Return.objects.filter(source=source, external_id=external_id).first()
+        if external_id
+        else None
+    )
+    if known is None:
+        resolved = resolve_return_lines(order=order, lines=lines)
+        ret = record_return(
+            order=order,
+            lines=resolved,
+            reason=reason,
+            note=note,
+            returned_at=returned_at,
+            source=source,
+            external_id=external_id,
+            actor=actor,
+        )
+        return ret, "created"
+    if _is_same_return(
+        known, order=order, lines=lines, reason=reason, note=note, returned_at=returned_at
+    ):
+        return known, "unchanged"
+    raise Conflict(
+        _(
+            "This return was recorded with another order, other lines, reason, note or date; "
+            "a recorded return is not changed."
+        ),
+        "return_changed",
+    )
 
 
 # --- payments -------------------------------------------------------------------------------

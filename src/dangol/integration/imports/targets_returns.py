@@ -4,13 +4,14 @@ One row per returned product; consecutive rows with the same ``return_id`` are o
 a return with one bad line is rejected whole (as an order is). The order is found by its id in
 the same source system or by its order number, among the orders of customers the user may
 change; the line by Dangol's id of it, its id in the source system (``OrderLine.external_id``,
-written by the orders import), its number on the order, or the SKU. The rows written are those
-of ``record_return``: the refund of each line is its share of the line total less its share of
-the order discount, the order lines' returned quantities and the order's returned amount and
-status (returned / partially returned) move on, and the customer's purchase aggregates are
-recomputed (``refresh_purchase_aggregates``, which lowers the lifetime spend by the refund as
-the service does). A return whose id is already known is ``unchanged``, so importing a file
-twice refunds nothing twice.
+written by the orders import), its number on the order, or the SKU, by the rule the API's
+returns share (``commerce.returns``). The rows written are those of ``record_return``: the
+refund of each line is its share of the line total less its share of the order discount, the
+order lines' returned quantities and the order's returned amount and status (returned /
+partially returned) move on, and the customer's purchase aggregates are recomputed
+(``refresh_purchase_aggregates``, which lowers the lifetime spend by the refund as the service
+does). A return whose id is already known is ``unchanged``, so importing a file twice refunds
+nothing twice.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dangol.commerce.models import (
     ReturnReason,
 )
 from dangol.commerce.purchases import refresh_purchase_aggregates
+from dangol.commerce.returns import match_return_lines
 from dangol.core.money import quantize
 from dangol.integration.imports.mapping import FieldSpec, Reason
 from dangol.integration.imports.targets import (
@@ -76,8 +78,6 @@ LINE_NUMBER_ALIASES = (
     "line_number",
     "order_line_no",
 )
-Line = dict[str, Any]  # an order line as read: id, external_id, sku, quantities, line_total
-Problem = tuple[str, str, Any]  # (field, code, message) of a rejected line
 
 
 class ReturnTarget(Target):
@@ -235,33 +235,21 @@ class ReturnTarget(Target):
                 )
                 continue
             share = (order["total"] / order["subtotal"]) if order["subtotal"] else Decimal(0)
-            taken: list[tuple[int, int, Decimal]] = []
-            problem: tuple[Row, Problem] | None = None
-            order_lines = lines[order["id"]]
-            # rows naming their line first, then by SKU the larger quantities first: each
-            # row's choice narrows the next one's
-            for row in sorted(group, key=_matching_order):
-                picked = _pick_lines(row.data, order_lines)
-                if isinstance(picked, tuple):
-                    problem = (row, picked)
-                    break
-                for ol, n in picked:
-                    taken.append(
-                        (
-                            ol["id"],
-                            n,
-                            quantize(
-                                ol["line_total"] * n / ol["quantity"] * share, order["currency"]
-                            ),
-                        )
-                    )
-                    ol["returned_quantity"] += n
-            if problem is not None:
-                by_id = {ol["id"]: ol for ol in lines[order["id"]]}
-                for line_id, n, _amount in taken:  # give back what this return had taken
-                    by_id[line_id]["returned_quantity"] -= n
-                _reject_group(group, *problem)
+            # rows naming their line first, then by SKU the larger quantities first (the rule
+            # the API's returns share: commerce.returns)
+            matched, problems = match_return_lines([r.data for r in group], lines[order["id"]])
+            if problems:
+                index, problem = problems[0]
+                _reject_group(group, group[index], problem)
                 continue
+            taken = [
+                (
+                    ol["id"],
+                    n,
+                    quantize(ol["line_total"] * n / ol["quantity"] * share, order["currency"]),
+                )
+                for ol, n in matched
+            ]
             amount = sum((a for _l, _n, a in taken), Decimal(0))
             order["returned_amount"] += amount
             fully = all(ol["returned_quantity"] >= ol["quantity"] for ol in lines[order["id"]])
@@ -332,78 +320,6 @@ class ReturnTarget(Target):
         refresh_purchase_aggregates(
             sorted({o["customer_id"] for o in touched_orders.values()}), now
         )
-
-
-def _matching_order(row: Row) -> tuple[int, int]:
-    """Rows that name their order line are matched first, then the others by quantity,
-    largest first (a stable sort keeps the file order among equals)."""
-    d = row.data
-    named = bool(d.get("order_line_id") or d.get("line_id") or d.get("line_number"))
-    return (0 if named else 1, 0 if named else -d["quantity"])
-
-
-def _left(ol: Line) -> int:
-    return int(ol["quantity"] - ol["returned_quantity"])
-
-
-def _pick_lines(data: dict[str, Any], order_lines: list[Line]) -> list[tuple[Line, int]] | Problem:
-    """The order lines a return row takes back and how many of each, or why it cannot.
-
-    A row naming its line takes that line: by Dangol's id of it, else its id in the source
-    system, else its number on the order (no such line on the order: ``line_not_found``, however
-    it was named, as the API says it); its SKU, when given, must be the line's. Otherwise the
-    SKU decides, and where the SKU is on several lines the quantities must: a row takes the one
-    line with anything left to return, or every line of the SKU when it returns all that is left
-    of it, or the one line on which that many were bought and not yet returned; if several lines
-    could take it, they must refund the same per unit (then which one takes it changes no
-    amount: the first does). Anything else is ambiguous and rejected."""
-    want = data["quantity"]
-    sku = data.get("sku")
-    if data.get("order_line_id") or data.get("line_id") or data.get("line_number"):
-        if data.get("order_line_id"):
-            field_name = "order_line_id"
-            line = next((ol for ol in order_lines if ol["id"] == data["order_line_id"]), None)
-        elif data.get("line_id"):
-            line = next((ol for ol in order_lines if ol["external_id"] == data["line_id"]), None)
-            if line is None:
-                return (
-                    "line_id",
-                    "line_not_found",
-                    _("The order has no line with this id in the source system."),
-                )
-        else:
-            field_name = "line_number"
-            n = data["line_number"]
-            line = order_lines[n - 1] if n <= len(order_lines) else None
-        if line is None:
-            return (field_name, "line_not_found", _("The order has no such line."))
-        if sku and line["product__sku"] != sku:
-            return ("sku", "sku_mismatch", _("This is not the product on that order line."))
-        if want > _left(line):
-            return ("quantity", "too_many", _("More than was bought and not yet returned."))
-        return [(line, want)]
-    candidates = [ol for ol in order_lines if ol["product__sku"] == sku]
-    if not candidates:
-        return ("sku", "not_in_order", _("This product is not on the order."))
-    open_lines = [ol for ol in candidates if _left(ol) > 0]
-    if want > sum(_left(ol) for ol in open_lines):
-        return ("quantity", "too_many", _("More than was bought and not yet returned."))
-    if want == sum(_left(ol) for ol in open_lines):
-        return [(ol, _left(ol)) for ol in open_lines]
-    fits = [ol for ol in open_lines if _left(ol) >= want]
-    if len(fits) == 1 or (
-        len(fits) > 1
-        and len({ol["line_total"] / ol["quantity"] for ol in fits}) == 1  # same unit refund
-    ):
-        return [(fits[0], want)]
-    return (
-        "sku",
-        "ambiguous_line",
-        _(
-            "This product is on several lines of the order and the quantity does not say "
-            "which; give the order line's number or id."
-        ),
-    )
 
 
 def _order_ref(data: dict[str, Any]) -> tuple[str, str]:
