@@ -12,7 +12,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header, urlencode
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -74,7 +75,12 @@ def _pair_page(request: HttpRequest, candidate_id: int, *, reveal: bool) -> Http
     return render(
         request,
         "integration/duplicate_detail.html",
-        {"pair": view, "can_reveal": can_view_pii(request.user) and not view.revealed},
+        {
+            "pair": view,
+            "can_reveal": can_view_pii(request.user) and not view.revealed,
+            # the decision forms come back here, never to the POST-only reveal URL
+            "next_url": reverse("web:duplicate_detail", args=[cand.pk]),
+        },
     )
 
 
@@ -112,10 +118,26 @@ def _decide(request: HttpRequest, candidate_id: int, action: str) -> HttpRespons
             messages.success(request, _("The merge was undone."))
     except ServiceError as exc:
         messages.error(request, str(exc) if not exc.errors else str(exc.errors[0].message))
+    return redirect(_after_decision(request))
+
+
+def _after_decision(request: HttpRequest) -> str:
+    """Where a decision goes back to: the posted ``next`` when it is a page of this site that
+    answers GET; the reveal URL (POST-only) becomes its pair's detail page; else the queue."""
     nxt = request.POST.get("next", "")
-    return redirect(
-        nxt if nxt.startswith("/") and not nxt.startswith("//") else "web:duplicate_list"
-    )
+    if not nxt or not url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return reverse("web:duplicate_list")
+    try:
+        match = resolve(nxt.split("?", 1)[0].split("#", 1)[0])
+    except Resolver404:
+        return reverse("web:duplicate_list")
+    if match.view_name == "web:duplicate_reveal":
+        return reverse("web:duplicate_detail", kwargs=match.kwargs)
+    if match.func in _POST_ONLY:
+        return reverse("web:duplicate_list")
+    return nxt
 
 
 @login_required
@@ -146,6 +168,9 @@ def duplicate_search(request: HttpRequest) -> HttpResponse:
     find_duplicates_job()
     messages.success(request, _("The duplicate search has started."))
     return redirect("web:duplicate_list")
+
+
+_POST_ONLY = (duplicate_merge, duplicate_dismiss, duplicate_undo, duplicate_search)
 
 
 @login_required

