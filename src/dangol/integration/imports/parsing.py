@@ -125,9 +125,31 @@ _DATE = re.compile(
     r"(\d{4})\s*(?:[-./]\s*(\d{1,2})\s*[-./]\s*(\d{1,2})\.?|년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일?"
     r"|(\d{2})(\d{2}))"
 )
+# An optional time: h:mm[:ss[.ffffff]] on a 24-hour clock, or on a 12-hour clock with 오전/오후
+# or AM/PM (any case) before or after it, as Korean POS, ERP and .NET exports write
+# (``2024-10-03 오후 3:15:00``, ``2024-10-03 3:15 PM``); then an optional ISO offset.
+_HALF = r"(?i:오전|오후|am|pm)"
 _TIME = re.compile(
-    r"(?:[T\s]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?"
+    rf"(?:[T\s]+(?:({_HALF})\s*)?(\d{{1,2}}):(\d{{2}})(?::(\d{{2}})(?:\.(\d{{1,6}}))?)?"
+    rf"(?:\s*({_HALF}))?)?\s*(Z|[+-]\d{{2}}:?\d{{2}})?"
 )
+_AFTERNOON = frozenset({"오후", "pm"})
+
+
+def _hour(hh: str | None, before: str | None, after: str | None) -> int:
+    """The 24-hour hour of a time's hour and its 오전/오후 (AM/PM) marker, if any: 12 오전 is
+    0 h, 12 오후 is 12 h; a marked hour must be 1-12 and a time has one marker at most
+    (``FieldIssue`` otherwise)."""
+    hour = int(hh or 0)
+    half = (before or after or "").lower()
+    if not half:
+        return hour
+    if (before and after) or not 1 <= hour <= 12:
+        raise FieldIssue(
+            "invalid_datetime",
+            _("With AM or PM write the hour as 1 to 12, and the marker once: 2024-03-01 2:30 PM."),
+        )
+    return hour % 12 + (12 if half in _AFTERNOON else 0)
 
 
 def _local_tz() -> datetime.tzinfo:
@@ -152,20 +174,23 @@ def parse_date(raw: str) -> datetime.date:
 
 
 def parse_datetime(raw: str) -> datetime.datetime:
-    """A date (midnight, Korean time) or a date and time; ISO offsets are honoured."""
+    """A date (midnight, Korean time) or a date and time; ISO offsets are honoured. The time
+    may be on a 12-hour clock with 오전/오후 or AM/PM (``2024. 10. 3. 오후 3:15:00``,
+    ``2024년 10월 3일 오후 3:15``, ``2024-10-03 3:15 PM``)."""
     text = raw.strip()
     m = _DATE.match(text)
     t = _TIME.fullmatch(text, m.end()) if m is not None else None
     if m is None or t is None:
         raise FieldIssue("invalid_datetime", _("Enter a date and time such as 2024-03-01 14:30."))
     day = parse_date(text[: m.end()])
-    hh, mm, ss, frac, offset = t.groups()
+    before, hh, mm, ss, frac, after, offset = t.groups()
+    hour = _hour(hh, before, after)
     try:
         value = datetime.datetime(
             day.year,
             day.month,
             day.day,
-            int(hh or 0),
+            hour,
             int(mm or 0),
             int(ss or 0),
             int((frac or "0").ljust(6, "0")),

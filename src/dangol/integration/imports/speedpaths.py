@@ -32,6 +32,7 @@ from dangol.integration.imports.parsing import FieldIssue
 MISSING: Any = object()
 
 # Subsets of parsing._FAST_MOBILE / _FAST_EMAIL / _DATE / _TIME, ASCII digits only, anchored.
+# 12-hour times (오전/오후, AM/PM) are left out: the per-value parser takes those cells.
 _MOBILE_RS = r"^(?:\+82[ -]?|0)?(1[016789])[ .-]?([0-9]{3,4})[ .-]?([0-9]{4})$"
 _KR_MOBILE_RS = "^(?:" + parsing._KR_MOBILE.pattern.replace(r"\d", "[0-9]") + ")$"
 _ATOM = r"[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+"

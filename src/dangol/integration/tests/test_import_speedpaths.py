@@ -64,6 +64,10 @@ def _date(rng: random.Random) -> str:
             f"{y}-{m:02d}-{d:02d} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
             f"{rng.randint(0, 60):02d}",
             f"{y}-{m:02d}-{d:02d}T09:30:00+09:00",
+            f"{y}-{m:02d}-{d:02d} {rng.choice(['오전', '오후', 'PM', 'am'])} "
+            f"{rng.randint(0, 13)}:{rng.randint(0, 59):02d}",
+            f"{y}. {m}. {d}. 오후 {rng.randint(0, 13)}:{rng.randint(0, 59):02d}:00",
+            f"{y}-{m:02d}-{d:02d} {rng.randint(0, 13)}:{rng.randint(0, 59):02d} PM",
             f"{y}-{m:02d}-{d:02d} 09:30:00.25Z",
             f"{d}/{m}/{y}",
             "어제",
