@@ -769,7 +769,8 @@ def _wants_json(request: HttpRequest) -> bool:
 @require_GET
 def import_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The job's state: JSON (``?format=json`` or ``Accept: application/json``), else the status
-    fragment the pages poll with htmx (polling stops once the job is over)."""
+    fragment the pages poll with htmx (polling stops once the job is over, and the polled answer
+    that first sees it over reloads the page with ``HX-Refresh``)."""
     job = _job(request, job_id)
     if _wants_json(request):
         return JsonResponse(
@@ -784,7 +785,13 @@ def import_progress(request: HttpRequest, job_id: int) -> HttpResponse:
                 **job.counts(),
             }
         )
-    return render(request, "integration/imports/_status.html", _status_context(request, job))
+    response = render(request, "integration/imports/_status.html", _status_context(request, job))
+    if is_htmx(request) and job.status in FINAL_STATUSES:
+        # The job ended while the page polled: parts outside the fragment (the title, the Stop
+        # button, the preview's import button) depend on the state too, so htmx reloads the
+        # page (a finished job's page no longer polls, so this happens once).
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @login_required
