@@ -268,6 +268,10 @@ CONTACT_FIELDS = (
 )
 
 
+# a sign-up time this far ahead of the import's clock is still taken (clocks differ a little)
+SIGNUP_LEEWAY = datetime.timedelta(minutes=5)
+
+
 def contacts_of(data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(field, kind, stored columns)`` of a checked customer row's contact points. A landline
     in the mobile column (a POS's 연락처 holds either) is kept as a phone: no SMS goes to it."""
@@ -401,6 +405,24 @@ class CustomerTarget(Target):
         ),
         FieldSpec("phone", "phone", aliases=("전화", "전화번호", "tel", "유선전화")),
         FieldSpec("email", "email", aliases=("이메일", "e-mail", "메일", "email_address")),
+        # when the person became a customer (a POS's 가입일): ``Customer.created_at``, which
+        # segments (signup_date), cohorts and exports read; a date is midnight, local time
+        FieldSpec(
+            "signed_up",
+            "datetime",
+            aliases=(
+                "가입일",
+                "가입일자",
+                "가입일시",
+                "회원가입일",
+                "등록일",
+                "joined",
+                "joined_at",
+                "signup_date",
+                "signed_up_at",
+                "created_at",
+            ),
+        ),
     )
 
     bulk_models = (Customer, ContactPoint, ExternalId)
@@ -441,6 +463,20 @@ class CustomerTarget(Target):
         birth = data.get("birth_date")
         if birth is not None and (birth > self.today or birth.year < 1900):
             reasons.append(_reason("birth_date", "out_of_range", _("Enter a real birth date.")))
+        signed_up = data.get("signed_up")
+        if signed_up is not None:
+            if signed_up > self.now + SIGNUP_LEEWAY:
+                reasons.append(
+                    _reason(
+                        "signed_up",
+                        "in_future",
+                        _("The sign-up date is in the future: a customer cannot sign up later."),
+                    )
+                )
+            elif signed_up.year < 1900:
+                reasons.append(
+                    _reason("signed_up", "out_of_range", _("Enter a real sign-up date."))
+                )
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
         from dangol.integration.quality import check_import_rows
@@ -485,7 +521,9 @@ class CustomerTarget(Target):
         contacts: dict[int, set[tuple[str, str]]] = defaultdict(set)
         ids = sorted(set(target_ids.values()))
         for batch in in_batches(ids):
-            for values in Customer.objects.filter(pk__in=batch).values("id", *CUSTOMER_COMPARE):
+            for values in Customer.objects.filter(pk__in=batch).values(
+                "id", *CUSTOMER_COMPARE, "created_at"
+            ):
                 current[values["id"]] = values
             for cid, kind, key in ContactPoint.objects.filter(customer_id__in=batch).values_list(
                 "customer_id", "kind", "match_key"
@@ -520,6 +558,11 @@ class CustomerTarget(Target):
                 if value is not None and value != "" and merged.get(f) != value:
                     merged[f] = value
                     changed = True
+            # the earliest known sign-up wins: a file moves it earlier, never later
+            signed_up = row.data.get("signed_up")
+            if signed_up is not None and signed_up < merged["created_at"]:
+                merged["created_at"] = signed_up
+                changed = True
             have = contacts[cid]
             kinds = {k for k, _key in have}
             for fname, kind, norm in contacts_of(row.data):
@@ -555,6 +598,8 @@ class CustomerTarget(Target):
                 )
                 kinds_new.add(kind)
             new_ext.append((cid, row.data["external_id"]))
+        # the sign-up time is a column only when the file has one (else a constant: now)
+        signups = "signed_up" in ctx.fields
         TableWriter(
             Customer,
             (
@@ -567,6 +612,7 @@ class CustomerTarget(Target):
                 "gender",
                 "region",
                 "signup_channel",
+                *(("created_at",) if signups else ()),
             ),
             now,
             constants={
@@ -575,7 +621,7 @@ class CustomerTarget(Target):
                 "team_id": ctx.team_id,
                 "lifecycle_stage": LifecycleStage.LEAD.value,
                 "status": RecordStatus.ACTIVE.value,
-                "created_at": now,
+                **({} if signups else {"created_at": now}),
                 "updated_at": now,
             },
         ).insert(
@@ -590,16 +636,17 @@ class CustomerTarget(Target):
                     d.get("gender", ""),
                     d.get("region", ""),
                     d.get("signup_channel", ""),
+                    *((d.get("signed_up") or now,) if signups else ()),
                 )
                 for cid, d in zip(new_ids, (r.data for r in new_rows), strict=True)
             ]
         )
         if updates:
-            cols = [*compare, "updated_at"]
+            written = [*compare, *(("created_at",) if signups else ())]
             update_rows(
                 Customer,
-                cols,
-                [[*(vals[c] for c in compare), now, cid] for cid, vals in updates.items()],
+                [*written, "updated_at"],
+                [[*(vals[c] for c in written), now, cid] for cid, vals in updates.items()],
             )
         TableWriter(
             ContactPoint,
