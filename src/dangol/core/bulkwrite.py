@@ -49,10 +49,27 @@ def in_keys(column_sql: str, keys: Sequence[Any]) -> tuple[str, list[Any]]:
     join against an in-memory table instead of batches of IN lists: ``= ANY(array)`` on
     PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite."""
     if connection.vendor == "postgresql":
+        literal = pg_array_literal(keys)
+        if literal is not None:
+            return f"{column_sql} = ANY(%s::{literal[1]})", [literal[0]]
         return f"{column_sql} = ANY(%s)", [list(keys)]
     return f"{column_sql} IN (SELECT value FROM json_each(%s))", [  # noqa: S608
         json.dumps(list(keys), ensure_ascii=False)
     ]
+
+
+def pg_array_literal(keys: Sequence[Any]) -> tuple[str, str] | None:
+    """Keys that are all integers or all strings as a PostgreSQL array literal and its type
+    (``bigint[]`` / ``text[]``), or None for anything else (psycopg then adapts the list).
+    psycopg adapts a list element by element in Python (≈ 2.5 µs each, measured: the chunk's
+    key lists cost more than the lookups they feed); this is one ``join``. Inside the double
+    quotes only backslash and double quote are escaped; text cannot hold NUL."""
+    if all(type(k) is int for k in keys):
+        return "{" + ",".join(map(str, keys)) + "}", "bigint[]"
+    if all(type(k) is str and "\x00" not in k for k in keys):
+        quoted = (k.replace("\\", "\\\\").replace('"', '\\"') for k in keys)
+        return '{"' + '","'.join(quoted) + '"}', "text[]"
+    return None
 
 
 def allocate_ids(model: type[models.Model], n: int) -> list[int]:
