@@ -7,6 +7,10 @@ customers, one for their contact points per chunk), and hands each chunk to a st
 per chunk. Memory stays bounded by the chunk size. Contact data is masked unless the
 requester's role holds the PII permission; then every exported customer gets a PII access-log
 row, written in bulk per chunk.
+
+CSV and XLSX are read by people: their headers and choice values (성별 여성, 지역 경기, 음력 생일
+예) are in the requester's language. Parquet is read by programs: its columns are the keys and
+its values the stored codes (``F``, ``gyeonggi``, ``true``).
 """
 
 from __future__ import annotations
@@ -22,24 +26,36 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone, translation
+from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from dangol.core import audit
 from dangol.core.errors import Forbidden, NotFound, ValidationFailed
 from dangol.core.visibility import Action, can_view_pii
-from dangol.customers.models import ContactKind, ContactPoint, Customer
+from dangol.customers.models import (
+    ContactKind,
+    ContactPoint,
+    Customer,
+    Gender,
+    LifecycleStage,
+    RecordStatus,
+    Region,
+    SignupChannel,
+)
 from dangol.customers.selectors import PiiRead, log_pii_reads, present_contacts
 from dangol.integration.models import ExportFormat, ExportJob
 
 CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
 
-# (key, header label): the keys are the Parquet column names; CSV and XLSX show the labels.
+# (key, header label): the keys are the Parquet column names; CSV and XLSX show the labels,
+# which are unique and answer to the importer's aliases (성명 → full name, 성, 휴대전화, 전화 ...)
 COLUMNS: list[tuple[str, Any]] = [
     ("id", _("Customer ID")),
-    ("full_name", _("Name")),
-    ("family_name", _("Family name")),
-    ("given_name", _("Given name")),
+    ("full_name", pgettext_lazy("export column", "Full name")),
+    ("family_name", pgettext_lazy("export column", "Family name")),
+    ("given_name", pgettext_lazy("export column", "Given name")),
     ("birth_date", _("Birth date")),
     ("birth_year", _("Birth year")),
     ("birth_date_is_lunar", _("Lunar birthday")),
@@ -50,6 +66,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("source", _("Source")),
     ("signup_channel", _("Signup channel")),
     ("mobile", _("Mobile")),
+    ("phone", pgettext_lazy("export column", "Phone")),
     ("email", _("E-mail")),
     ("order_count", _("Orders")),
     ("total_spent", _("Lifetime spend")),
@@ -61,6 +78,15 @@ COLUMNS: list[tuple[str, Any]] = [
     ("team", _("Team")),
 ]
 KEYS = [k for k, _label in COLUMNS]
+# columns holding a choice's code: CSV and XLSX show its label (an unknown code as it is)
+CHOICE_COLUMNS: dict[str, type[Any]] = {
+    "gender": Gender,
+    "region": Region,
+    "lifecycle_stage": LifecycleStage,
+    "status": RecordStatus,
+    "signup_channel": SignupChannel,  # free text: values outside the choices stay as they are
+}
+BOOLEAN_COLUMNS = frozenset({"birth_date_is_lunar"})
 EXTENSIONS = {ExportFormat.CSV: "csv", ExportFormat.XLSX: "xlsx", ExportFormat.PARQUET: "parquet"}
 CONTENT_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
@@ -137,7 +163,7 @@ def customers_to_export(user: Any, filters: dict[str, Any]) -> QuerySet[Customer
 def chunks(qs: QuerySet[Customer]) -> Iterator[list[Customer]]:
     """`qs` in keyset chunks by id, with owner, team and ordered contact points."""
     contacts = ContactPoint.objects.filter(
-        kind__in=[ContactKind.MOBILE, ContactKind.EMAIL]
+        kind__in=[ContactKind.MOBILE, ContactKind.PHONE, ContactKind.EMAIL]
     ).order_by("kind", "-is_primary", "id")
     last = 0
     while True:
@@ -180,6 +206,7 @@ def rows(
                 "source": c.source,
                 "signup_channel": c.signup_channel,
                 "mobile": next((v.value for v in shown if v.kind == ContactKind.MOBILE), ""),
+                "phone": next((v.value for v in shown if v.kind == ContactKind.PHONE), ""),
                 "email": next((v.value for v in shown if v.kind == ContactKind.EMAIL), ""),
                 "order_count": c.order_count,
                 "total_spent": c.total_spent,
@@ -208,16 +235,42 @@ def _local(value: Any) -> Any:
     return value
 
 
+class Labels:
+    """Codes as people read them, in the active language, for the files people open (CSV,
+    XLSX): choice labels (``F`` → 여성, ``gyeonggi`` → 경기) and 예/아니오 for booleans. The label
+    tables are made once per file, so writing a row looks values up in dicts only."""
+
+    def __init__(self) -> None:
+        self.choices = {
+            key: {value: str(label) for value, label in enum.choices if value != ""}
+            for key, enum in CHOICE_COLUMNS.items()
+        }
+        self.yes, self.no = gettext_now("Yes"), gettext_now("No")
+
+    def row(self, r: dict[str, Any]) -> dict[str, Any]:
+        out = dict(r)
+        for key, labels in self.choices.items():
+            value = out[key]
+            if value:
+                out[key] = labels.get(value, value)
+        for key in BOOLEAN_COLUMNS:
+            if out[key] is not None:
+                out[key] = self.yes if out[key] else self.no
+        return out
+
+
 class CsvWriter:
-    """UTF-8 with a BOM, so that Excel opens Korean text correctly."""
+    """UTF-8 with a BOM, so that Excel opens Korean text correctly; values as people read them."""
 
     def __init__(self, path: Path, headers: list[str]) -> None:
         self.file = path.open("w", encoding="utf-8-sig", newline="")
         self.writer = csv.writer(self.file)
         self.writer.writerow(headers)
+        self.labels = Labels()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        for r in rows:
+        for raw in rows:
+            r = self.labels.row(raw)
             self.writer.writerow(["" if r[k] is None else _cell_text(_local(r[k])) for k in KEYS])
 
     def close(self) -> None:
@@ -233,7 +286,8 @@ def _cell_text(value: Any) -> str:
 
 
 class XlsxWriter:
-    """openpyxl's write-only workbook: rows go to a temporary file as they come."""
+    """openpyxl's write-only workbook: rows go to a temporary file as they come; values as
+    people read them."""
 
     def __init__(self, path: Path, headers: list[str]) -> None:
         from openpyxl import Workbook
@@ -242,9 +296,11 @@ class XlsxWriter:
         self.book = Workbook(write_only=True)
         self.sheet = self.book.create_sheet(str(_("Customers")))
         self.sheet.append(headers)
+        self.labels = Labels()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        for r in rows:
+        for raw in rows:
+            r = self.labels.row(raw)
             self.sheet.append([_local(r[k]) for k in KEYS])
 
     def close(self) -> None:
@@ -252,7 +308,8 @@ class XlsxWriter:
 
 
 class ParquetWriter:
-    """pyarrow's ``ParquetWriter``: one row group per chunk, typed columns."""
+    """pyarrow's ``ParquetWriter``: one row group per chunk, typed columns, stored codes (the
+    file is for programs: ``F``, ``gyeonggi``, booleans as booleans)."""
 
     def __init__(self, path: Path, headers: list[str]) -> None:
         import pyarrow as pa
