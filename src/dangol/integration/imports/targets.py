@@ -11,6 +11,8 @@ set-based for the customers of an order file's orders, once per file (``finish_o
 from __future__ import annotations
 
 import datetime
+import difflib
+import re
 import secrets
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -927,6 +929,94 @@ PRODUCT_COMPARE = (
 )
 
 
+# how a product file names a category: a name path's separators ("스킨케어 > 세럼"; "/" too, once
+# the text is neither a category path nor a name: a name may hold a "/")
+_NAME_PATH_SEP = re.compile(r"\s*>\s*")
+_SLASH_SEP = re.compile(r"\s*/\s*")
+CATEGORY_HINTS = 5  # valid names a not-found reason lists
+
+
+class CategoryLookup:
+    """The category tree read once (one query, for a chunk's rows) to resolve what a product
+    file writes in its category column: the path (``skincare/serum``), a name (``세럼``, any
+    case, exact after trimming) or a name path ``상위 > 하위`` (``상위>하위``, and ``상위/하위``
+    when the text is no path or name), which may leave out the top levels. A name or name
+    path that fits several categories is ambiguous; the reason names their full name paths."""
+
+    def __init__(self) -> None:
+        rows = list(
+            ProductCategory.objects.order_by("path").values_list("id", "name", "path", "parent_id")
+        )
+        self.names = {cid: name.strip() for cid, name, _path, _parent in rows}
+        parents = {cid: parent for cid, _name, _path, parent in rows}
+        self.by_path = {path: cid for cid, _name, path, _parent in rows}
+        self.by_low_path: dict[str, list[int]] = defaultdict(list)
+        self.by_name: dict[str, list[int]] = defaultdict(list)
+        self.chain: dict[int, tuple[int, ...]] = {}  # root ... category
+        for cid, name, path, _parent in rows:
+            self.by_low_path[path.casefold()].append(cid)
+            self.by_name[name.strip().casefold()].append(cid)
+            chain = [cid]
+            while (up := parents.get(chain[-1])) is not None and up not in chain:
+                chain.append(up)
+            self.chain[cid] = tuple(reversed(chain))
+        self.order = [cid for cid, *_rest in rows]
+
+    def full_name(self, cid: int) -> str:
+        return " > ".join(self.names.get(c, "") for c in self.chain[cid])
+
+    def _by_name_path(self, parts: list[str]) -> list[int]:
+        """The categories whose name path ends with ``parts`` (any case)."""
+        want = [p.casefold() for p in parts]
+        if not want:
+            return []
+        return [
+            cid
+            for cid in self.by_name.get(want[-1], ())
+            if [self.names[c].casefold() for c in self.chain[cid][-len(want) :]] == want
+        ]
+
+    def resolve(self, text: str) -> tuple[int | None, str, str]:
+        """``(category id, "", "")`` or ``(None, code, translated reason)``."""
+        text = text.strip()
+        if (cid := self.by_path.get(text)) is not None:
+            return cid, "", ""
+        hits = self.by_low_path.get(text.casefold(), [])
+        if len(hits) != 1:
+            hits = self.by_name.get(text.casefold(), [])
+        if not hits and ">" in text:
+            hits = self._by_name_path([p for p in _NAME_PATH_SEP.split(text) if p])
+        elif not hits and "/" in text:
+            hits = self._by_name_path([p for p in _SLASH_SEP.split(text) if p])
+        if len(hits) == 1:
+            return hits[0], "", ""
+        if hits:
+            return (
+                None,
+                "ambiguous",
+                _(
+                    "Several categories are called this: %(names)s. "
+                    "Write its name path, such as %(example)s."
+                )
+                % {
+                    "names": ", ".join(self.full_name(c) for c in hits),
+                    "example": self.full_name(hits[0]),
+                },
+            )
+        return None, "not_found", self.not_found(text)
+
+    def not_found(self, text: str) -> str:
+        """The reason for a text that names no category: up to ``CATEGORY_HINTS`` valid names
+        (the closest first, then in tree order), or that there are none."""
+        if not self.order:
+            return _("No such category: there are no product categories yet.")
+        names = [self.full_name(cid) for cid in self.order]
+        close = difflib.get_close_matches(text, names, n=CATEGORY_HINTS, cutoff=0.5)
+        shown = (close + [n for n in names if n not in close])[:CATEGORY_HINTS]
+        listed = ", ".join(shown) + (", …" if len(names) > len(shown) else "")
+        return _("No such category. Categories include: %(names)s") % {"names": listed}
+
+
 class ProductTarget(Target):
     name = ImportTarget.PRODUCTS
     specs = (
@@ -971,12 +1061,10 @@ class ProductTarget(Target):
         good = [r for r in rows if not r.reasons]
         for r in good:
             r.data.setdefault("external_id", r.data["sku"])
-        categories: dict[str, int] = {}
-        paths = sorted({r.data["category"] for r in good if "category" in r.data})
-        if paths:
-            categories = dict(
-                ProductCategory.objects.filter(path__in=paths).values_list("path", "id")
-            )
+        # what the file writes in its category column, resolved once per distinct text
+        texts = sorted({r.data["category"] for r in good if "category" in r.data})
+        lookup = CategoryLookup() if texts else None
+        categories = {t: lookup.resolve(t) for t in texts} if lookup is not None else {}
         by_ext: dict[str, dict[str, Any]] = {}
         by_sku: dict[str, dict[str, Any]] = {}
         exts = sorted({r.data["external_id"] for r in good})
@@ -1006,10 +1094,11 @@ class ProductTarget(Target):
                 continue
             seen.add(d["sku"])
             if "category" in d:
-                if d["category"] not in categories:
-                    row.reject("category", "not_found", _("No such category."))
+                category_id, code, why = categories[d["category"]]
+                if category_id is None:
+                    row.reject("category", code, why)
                     continue
-                d["category_id"] = categories[d["category"]]
+                d["category_id"] = category_id
             cur = by_ext.get(d["external_id"]) or by_sku.get(d["sku"])
             if cur is None:
                 if d["sku"] in by_sku:
