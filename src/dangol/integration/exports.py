@@ -144,6 +144,43 @@ def export_segment(user: Any, filters: dict[str, Any]) -> Any:
         ) from None
 
 
+# The filters as the export history shows them: (key, label, choices or None). The segment has
+# its own badge (``ExportJob.segment``, its name when requested).
+FILTER_LABELS: list[tuple[str, Any, type[Any] | None]] = [
+    ("q", _("Find"), None),
+    ("source", _("Source"), None),
+    ("tag", _("Tag"), None),
+    ("lifecycle_stage", _("Lifecycle stage"), LifecycleStage),
+    ("region", _("Region"), Region),
+    ("status", _("Status"), RecordStatus),
+    ("owner_id", _("Owner"), None),
+    ("team_id", _("Team"), None),
+    ("created_after", _("Signed up from"), None),
+    ("created_before", _("Signed up before"), None),
+    ("last_purchase_after", _("Last purchase from"), None),
+    ("last_purchase_before", _("Last purchase before"), None),
+    ("updated_after", _("Updated from"), None),
+]
+
+
+def describe_filters(filters: dict[str, Any]) -> list[str]:
+    """What an export job's ``filters`` selected, as short lines in the active language
+    ("출처: pos", "지역: 서울"); no queries (owners and teams by id). The default status
+    (active) is not shown."""
+    out = []
+    for key, label, choices in FILTER_LABELS:
+        value = filters.get(key)
+        if value in (None, "") or (key == "status" and value == RecordStatus.ACTIVE):
+            continue
+        shown = str(value)
+        if choices is not None:
+            shown = str(dict(choices.choices).get(shown, shown))
+        elif key in ("owner_id", "team_id"):
+            shown = f"#{value}"
+        out.append(f"{label}: {shown}")
+    return out
+
+
 def customers_to_export(user: Any, filters: dict[str, Any]) -> QuerySet[Customer]:
     """The customers `user` may export that match `filters`: with a segment, its customers
     (``segment_queryset``) within the export scope, then the list filters."""

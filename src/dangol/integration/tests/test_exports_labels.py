@@ -1,6 +1,7 @@
 """Exports as people and programs read them: unique headers, choice labels and 예/아니요 in CSV
 and XLSX (in the requester's language), codes in Parquet, the landline (전화) column masked like
-the mobile, and an exported CSV importing back through the importer's auto-mapping."""
+the mobile, the export history's filters, and an exported CSV importing back through the
+importer's auto-mapping."""
 
 from __future__ import annotations
 
@@ -180,3 +181,39 @@ def test_an_exported_csv_imports_back_with_its_names(
     run(admin, "customers", path, source="dangol-export")
 
     assert Customer.objects.get().full_name == "최영수"
+
+
+def test_export_history_says_what_was_exported(customer: Any, make_user: Any) -> None:
+    from django.utils import translation
+
+    job = export(make_user("manager"), source="pos", tag="VIP", region="gyeonggi")
+
+    with translation.override("ko"):
+        assert exports.describe_filters(job.filters) == ["출처: pos", "태그: VIP", "지역: 경기"]
+    with translation.override("en"):
+        assert exports.describe_filters(job.filters) == [
+            "Source: pos",
+            "Tag: VIP",
+            "Region: Gyeonggi",
+        ]
+    assert exports.describe_filters({}) == []
+
+
+def test_export_page_lists_each_exports_filters(
+    client: Any, settings: Any, customer: Any, make_user: Any
+) -> None:
+    from dangol.web.testing import apply_test_settings
+
+    apply_test_settings(settings)
+    manager = make_user("manager")
+    export(manager, source="pos", region="gyeonggi")
+    export(manager)
+    client.force_login(manager)
+
+    page = client.get("/data/exports/").content.decode()
+
+    assert page.count('data-testid="export-filter"') == 2
+    assert "출처: pos" in page
+    assert "지역: 경기" in page
+    assert "내보낼 수 있는 모든 고객" in page  # the export without filters
+    assert "F, gyeonggi" in page  # the formats' help text
