@@ -96,96 +96,6 @@ TARGET_HELP = {
         "subject, details, date and time, staff member."
     ),
 }
-FIELD_LABELS: dict[str, Any] = {
-    "external_id": gettext_lazy("ID in the source system"),
-    "customer_external_id": gettext_lazy("Customer's ID in the source system"),
-    "full_name": gettext_lazy("Full name"),
-    "family_name": gettext_lazy("Family name"),
-    "given_name": gettext_lazy("Given name"),
-    "birth_date": gettext_lazy("Birth date"),
-    "birth_date_is_lunar": gettext_lazy("Birth date is lunar (음력)"),
-    "gender": gettext_lazy("Gender"),
-    "region": gettext_lazy("Region"),
-    "signup_channel": gettext_lazy("Sign-up channel"),
-    "mobile": gettext_lazy("Mobile phone"),
-    "phone": gettext_lazy("Other phone"),
-    "email": gettext_lazy("E-mail"),
-    "channel": gettext_lazy("Channel"),
-    "purpose": gettext_lazy("Purpose"),
-    "granted": gettext_lazy("Consent given (yes/no)"),
-    "at": gettext_lazy("Date of the consent"),
-    "night_time": gettext_lazy("Night-time consent (yes/no)"),
-    "evidence": gettext_lazy("Evidence"),
-    "sku": gettext_lazy("SKU"),
-    "name": gettext_lazy("Product name"),
-    "price": gettext_lazy("Price"),
-    "brand": gettext_lazy("Brand"),
-    "line": gettext_lazy("Product line"),
-    "tier": gettext_lazy("Tier"),
-    "currency": gettext_lazy("Currency"),
-    "is_active": gettext_lazy("On sale (yes/no)"),
-    "category": gettext_lazy("Category"),
-    "quantity": gettext_lazy("Quantity"),
-    "unit_price": gettext_lazy("Unit price"),
-    "line_discount": gettext_lazy("Line discount"),
-    "order_discount": gettext_lazy("Order discount"),
-    "placed_at": gettext_lazy("Order date"),
-    "status": gettext_lazy("Order status"),
-    "number": gettext_lazy("Order number"),
-}
-FIELD_LABELS.update(
-    {
-        "customer_mobile": gettext_lazy("Customer's known mobile (to find them)"),
-        "customer_email": gettext_lazy("Customer's known e-mail (to find them)"),
-        "kind": gettext_lazy("Kind"),
-        "value": gettext_lazy("Phone, e-mail or ID"),
-        "label": gettext_lazy("Label"),
-        "is_primary": gettext_lazy("Primary (yes/no)"),
-        "organization_external_id": gettext_lazy("Organization's ID in the source system"),
-        "business_number": gettext_lazy("Business registration number"),
-        "parent_external_id": gettext_lazy("Parent organization's ID in the source system"),
-        "parent_business_number": gettext_lazy("Parent organization's business number"),
-        "industry": gettext_lazy("Industry"),
-        "size": gettext_lazy("Size"),
-        "website": gettext_lazy("Website"),
-        "fax": gettext_lazy("Fax"),
-        "postal_code": gettext_lazy("Postal code"),
-        "address": gettext_lazy("Address"),
-        "address_detail": gettext_lazy("Address detail"),
-        "role": gettext_lazy("Title"),
-        "started_on": gettext_lazy("Start date"),
-        "ended_on": gettext_lazy("End date"),
-        "return_id": gettext_lazy("Return ID in the source system"),
-        "order_id": gettext_lazy("Order ID in the source system"),
-        "order_number": gettext_lazy("Order number"),
-        "order_line_id": gettext_lazy("Order line ID in Dangol"),
-        "line_id": gettext_lazy("Order line ID in the source system"),
-        "line_number": gettext_lazy("Line number on the order (1 = first)"),
-        "reason": gettext_lazy("Reason"),
-        "returned_at": gettext_lazy("Return date"),
-        "note": gettext_lazy("Note"),
-        "direction": gettext_lazy("Direction (inbound/outbound)"),
-        "subject": gettext_lazy("Subject"),
-        "body": gettext_lazy("Details"),
-        "occurred_at": gettext_lazy("Date and time"),
-        "staff": gettext_lazy("Staff member (e-mail or name)"),
-    }
-)
-# where a field name means something else in one target
-TARGET_FIELD_LABELS: dict[str, dict[str, Any]] = {
-    ImportTarget.ORGANIZATIONS: {
-        "name": gettext_lazy("Company name"),
-        "phone": gettext_lazy("Main phone"),
-        "email": gettext_lazy("Main e-mail"),
-        "external_id": gettext_lazy("Company's ID in the source system"),
-    },
-    ImportTarget.INTERACTIONS: {
-        "kind": gettext_lazy("Type (call, visit, inquiry, complaint …)"),
-        "external_id": gettext_lazy("Interaction ID (optional)"),
-    },
-    ImportTarget.CONTACT_POINTS: {"kind": gettext_lazy("Kind (mobile, phone, e-mail …)")},
-    ImportTarget.MEMBERSHIPS: {"is_primary": gettext_lazy("Primary contact (yes/no)")},
-}
 KIND_HELP = {
     "phone": gettext_lazy("any format: 010-1234-5678, 01012345678, +82 10 …"),
     "email": gettext_lazy("an e-mail address"),
@@ -199,8 +109,7 @@ KIND_HELP = {
 
 
 def _label(field: str, target: str = "") -> str:
-    label = TARGET_FIELD_LABELS.get(target, {}).get(field) or FIELD_LABELS.get(field, field)
-    return str(label)
+    return selectors.field_label(field, target)
 
 
 def _errors(exc: ServiceError) -> dict[str, list[str]]:
@@ -707,7 +616,11 @@ def _choice_hint(target: str, field: str) -> str:
 
 def _reason_row(target: str, reason: dict[str, Any]) -> dict[str, Any]:
     field = reason.get("field") or ""
-    out = {**reason, "label": _label(field, target) if field else ""}
+    out = {
+        **reason,
+        "label": _label(field, target) if field else "",
+        "message": selectors.reason_message(reason),  # in the reader's language
+    }
     if reason.get("code") == "invalid_choice" and field:
         out["hint"] = _choice_hint(target, field)
     return out

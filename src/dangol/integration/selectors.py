@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.utils import translation
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy
 
 from dangol.core.visibility import Action, Scope, can_view_pii, scope_for
 from dangol.customers.models import Address, ContactPoint, Customer, ExternalId, RecordStatus
@@ -19,7 +26,9 @@ from dangol.integration.models import (
     ImportFormat,
     ImportJob,
     ImportRowError,
+    ImportTarget,
     MappingTemplate,
+    QualityField,
 )
 
 CONTENT_TYPES = {
@@ -34,7 +43,315 @@ EXTENSIONS = {
     ImportFormat.JSONL: "jsonl",
     ImportFormat.VCARD: "vcf",
 }
-REASONS_COLUMN = "오류"
+# the last column of a rejected-rows download "with the reasons", in the downloader's language
+# ("오류", "Error")
+REASONS_COLUMN = gettext_lazy("error")
+
+# --- field labels and rejection reasons, in the reader's language -----------------------------
+
+FIELD_LABELS: dict[str, Any] = {
+    "external_id": gettext_lazy("ID in the source system"),
+    "customer_external_id": gettext_lazy("Customer's ID in the source system"),
+    "full_name": gettext_lazy("Full name"),
+    "family_name": gettext_lazy("Family name"),
+    "given_name": gettext_lazy("Given name"),
+    "birth_date": gettext_lazy("Birth date"),
+    "birth_date_is_lunar": gettext_lazy("Birth date is lunar (음력)"),
+    "gender": gettext_lazy("Gender"),
+    "region": gettext_lazy("Region"),
+    "signup_channel": gettext_lazy("Sign-up channel"),
+    "mobile": gettext_lazy("Mobile phone"),
+    "phone": gettext_lazy("Other phone"),
+    "email": gettext_lazy("E-mail"),
+    "channel": gettext_lazy("Channel"),
+    "purpose": gettext_lazy("Purpose"),
+    "granted": gettext_lazy("Consent given (yes/no)"),
+    "at": gettext_lazy("Date of the consent"),
+    "night_time": gettext_lazy("Night-time consent (yes/no)"),
+    "evidence": gettext_lazy("Evidence"),
+    "sku": gettext_lazy("SKU"),
+    "name": gettext_lazy("Product name"),
+    "price": gettext_lazy("Price"),
+    "brand": gettext_lazy("Brand"),
+    "line": gettext_lazy("Product line"),
+    "tier": gettext_lazy("Tier"),
+    "currency": gettext_lazy("Currency"),
+    "is_active": gettext_lazy("On sale (yes/no)"),
+    "category": gettext_lazy("Category"),
+    "quantity": gettext_lazy("Quantity"),
+    "unit_price": gettext_lazy("Unit price"),
+    "line_discount": gettext_lazy("Line discount"),
+    "order_discount": gettext_lazy("Order discount"),
+    "placed_at": gettext_lazy("Order date"),
+    "status": gettext_lazy("Order status"),
+    "number": gettext_lazy("Order number"),
+}
+FIELD_LABELS.update(
+    {
+        "customer_mobile": gettext_lazy("Customer's known mobile (to find them)"),
+        "customer_email": gettext_lazy("Customer's known e-mail (to find them)"),
+        "kind": gettext_lazy("Kind"),
+        "value": gettext_lazy("Phone, e-mail or ID"),
+        "label": gettext_lazy("Label"),
+        "is_primary": gettext_lazy("Primary (yes/no)"),
+        "organization_external_id": gettext_lazy("Organization's ID in the source system"),
+        "business_number": gettext_lazy("Business registration number"),
+        "parent_external_id": gettext_lazy("Parent organization's ID in the source system"),
+        "parent_business_number": gettext_lazy("Parent organization's business number"),
+        "industry": gettext_lazy("Industry"),
+        "size": gettext_lazy("Size"),
+        "website": gettext_lazy("Website"),
+        "fax": gettext_lazy("Fax"),
+        "postal_code": gettext_lazy("Postal code"),
+        "address": gettext_lazy("Address"),
+        "address_detail": gettext_lazy("Address detail"),
+        "role": gettext_lazy("Title"),
+        "started_on": gettext_lazy("Start date"),
+        "ended_on": gettext_lazy("End date"),
+        "return_id": gettext_lazy("Return ID in the source system"),
+        "order_id": gettext_lazy("Order ID in the source system"),
+        "order_number": gettext_lazy("Order number"),
+        "order_line_id": gettext_lazy("Order line ID in Dangol"),
+        "line_id": gettext_lazy("Order line ID in the source system"),
+        "line_number": gettext_lazy("Line number on the order (1 = first)"),
+        "reason": gettext_lazy("Reason"),
+        "returned_at": gettext_lazy("Return date"),
+        "note": gettext_lazy("Note"),
+        "direction": gettext_lazy("Direction (inbound/outbound)"),
+        "subject": gettext_lazy("Subject"),
+        "body": gettext_lazy("Details"),
+        "occurred_at": gettext_lazy("Date and time"),
+        "staff": gettext_lazy("Staff member (e-mail or name)"),
+    }
+)
+# where a field name means something else in one target
+TARGET_FIELD_LABELS: dict[str, dict[str, Any]] = {
+    ImportTarget.ORGANIZATIONS: {
+        "name": gettext_lazy("Company name"),
+        "phone": gettext_lazy("Main phone"),
+        "email": gettext_lazy("Main e-mail"),
+        "external_id": gettext_lazy("Company's ID in the source system"),
+    },
+    ImportTarget.INTERACTIONS: {
+        "kind": gettext_lazy("Type (call, visit, inquiry, complaint …)"),
+        "external_id": gettext_lazy("Interaction ID (optional)"),
+    },
+    ImportTarget.CONTACT_POINTS: {"kind": gettext_lazy("Kind (mobile, phone, e-mail …)")},
+    ImportTarget.MEMBERSHIPS: {"is_primary": gettext_lazy("Primary contact (yes/no)")},
+}
+
+
+def field_label(field: str, target: str = "") -> str:
+    """A target's field as people read it ("birth_date" → "생년월일" / "Birth date")."""
+    label = TARGET_FIELD_LABELS.get(target, {}).get(field) or FIELD_LABELS.get(field, field)
+    return str(label)
+
+
+# The messages an import stores under each reason code, as msgids: a stored reason holds the
+# message translated in the importer's language at import time, so a reader in another language
+# gets it again from its code. Several messages share a code; the stored text tells which one
+# (and gives back the line number or field of a message with a placeholder). A message missing
+# here is shown as stored.
+REASON_MESSAGES: dict[str, tuple[Any, ...]] = {
+    "before_start": (gettext_lazy("This is before the start."),),
+    "checksum": (
+        gettext_lazy(
+            "This business registration number is not valid: its check digit does not match."
+        ),
+    ),
+    "customer_not_found": (
+        gettext_lazy("No customer with this id in this source."),
+        gettext_lazy("No customer with this id, mobile number or e-mail."),
+    ),
+    "cycle": (
+        gettext_lazy("An organization cannot be its own parent."),
+        gettext_lazy("This parent is already below this organization in the group."),
+    ),
+    "duplicate": (gettext_lazy("An organization with this business number exists."),),
+    "duplicate_in_file": (
+        gettext_lazy("This SKU appears twice in the file."),
+        gettext_lazy("This business number appears twice in the file (line %d)."),
+        gettext_lazy("This contact point appears twice in the file (line %d)."),
+        gettext_lazy("This id appears twice in the file (line %d)."),
+        gettext_lazy("This person and organization appear twice in the file (line %d)."),
+    ),
+    "duplicate_line_id": (gettext_lazy("Another line of this order has the same line id."),),
+    "duplicate_number": (gettext_lazy("An order with this number exists."),),
+    "duplicate_sku": (gettext_lazy("A product with this SKU exists."),),
+    "email_invalid": (gettext_lazy("Enter a valid e-mail address."),),
+    "in_future": (
+        gettext_lazy("A consent cannot be given in the future."),
+        gettext_lazy("The sign-up date is in the future: a customer cannot sign up later."),
+        gettext_lazy("This is in the future."),
+    ),
+    "invalid": (
+        gettext_lazy("A business number has ten digits."),
+        gettext_lazy("A postal code has five digits."),
+    ),
+    "invalid_amount": (gettext_lazy("Enter an amount such as 12,000."),),
+    "invalid_boolean": (gettext_lazy("Enter Y or N (예/아니오, 동의/거부)."),),
+    "invalid_choice": (
+        gettext_lazy("Not a valid choice."),
+        gettext_lazy("Unknown kind of contact point."),
+    ),
+    "invalid_date": (
+        gettext_lazy("Enter a date such as 2024-03-01."),
+        gettext_lazy("This date does not exist."),
+    ),
+    "invalid_datetime": (
+        gettext_lazy("Enter a date and time such as 2024-03-01 14:30."),
+        gettext_lazy("This time does not exist."),
+        gettext_lazy(
+            "With AM or PM write the hour as 1 to 12, and the marker once: 2024-03-01 2:30 PM."
+        ),
+    ),
+    "invalid_json": (gettext_lazy("This line is not a JSON object."),),
+    "invalid_number": (gettext_lazy("Enter a whole number."),),
+    "min_value": (gettext_lazy("At least 1."),),
+    "negative": (
+        gettext_lazy("A line's discount exceeds its price."),
+        gettext_lazy("A price cannot be negative."),
+        gettext_lazy("Cannot be negative."),
+    ),
+    "not_mobile": (gettext_lazy("This is a landline number: enter it as a phone, not a mobile."),),
+    "not_found": (
+        gettext_lazy("No sales channel with this code."),
+        gettext_lazy("No such category."),
+        gettext_lazy("Not found."),
+    ),
+    "order_rejected": (gettext_lazy("Another line of this order was rejected (line %d)."),),
+    "organization_not_found": (gettext_lazy("No organization with this id or business number."),),
+    "out_of_range": (
+        gettext_lazy("Enter a real birth date."),
+        gettext_lazy("Enter a real sign-up date."),
+    ),
+    "parent_mismatch": (
+        gettext_lazy("The parent's id and business number name different organizations."),
+    ),
+    "parent_not_found": (
+        gettext_lazy("No organization with this id or business number to be the parent."),
+    ),
+    "parent_rejected": (gettext_lazy("The parent organization's row was rejected."),),
+    "phone_empty": (gettext_lazy("Enter a phone number."),),
+    "phone_invalid": (
+        gettext_lazy("A phone number may only contain digits."),
+        gettext_lazy("This is not a valid phone number."),
+    ),
+    "product_not_found": (gettext_lazy("No product with this SKU."),),
+    "required": (
+        gettext_lazy("This field is required."),
+        gettext_lazy("Enter the KakaoTalk ID."),
+        gettext_lazy("Enter the customer's name."),
+        gettext_lazy("Give the address the detail belongs to."),
+        gettext_lazy("Give the customer's id, or a mobile number or e-mail they already have."),
+        gettext_lazy("Give the order's id or its order number."),
+        gettext_lazy("Give the organization's id or its business number."),
+        gettext_lazy("Give the price in the order's currency."),
+        gettext_lazy("Give the product's SKU, the order line's id or its line number."),
+    ),
+    "required_by_plan": (
+        gettext_lazy("The customer information plan of this source requires %(field)s."),
+    ),
+    "return_rejected": (gettext_lazy("Another line of this return was rejected (line %d)."),),
+    "staff_not_found": (gettext_lazy("No active staff member with this e-mail or name."),),
+    "too_large": (gettext_lazy("The discount exceeds the subtotal."),),
+    "too_long": (
+        gettext_lazy("At most %d characters."),
+        gettext_lazy("This name is too long."),
+    ),
+}
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%d|%s")
+
+
+def _template_pattern(text: str) -> re.Pattern[str]:
+    """A translated message template as a pattern whose groups catch its placeholders."""
+    parts: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        parts.append(re.escape(text[pos : m.start()]))
+        parts.append(r"(\d+)" if m.group(0) == "%d" else "(.+?)")
+        pos = m.end()
+    parts.append(re.escape(text[pos:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@functools.cache
+def _reason_patterns(language: str) -> dict[str, list[tuple[re.Pattern[str], Any]]]:
+    """Per code, each message's pattern as `language` writes it."""
+    out: dict[str, list[tuple[re.Pattern[str], Any]]] = {}
+    with translation.override(language):
+        for code, msgs in REASON_MESSAGES.items():
+            out[code] = [(_template_pattern(str(m)), m) for m in msgs]
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _translated(language: str | None, code: str, field_name: str, stored: str) -> str:
+    """The stored message of (code, field) again in the active language (`language` keys the
+    cache), or the stored text when no known message matches it."""
+    for lang, _name in settings.LANGUAGES:
+        for pattern, msg in _reason_patterns(lang).get(code, ()):
+            m = pattern.fullmatch(stored)
+            if m is None:
+                continue
+            template = str(msg)
+            names = re.findall(r"%\((\w+)\)s", template)
+            if names:
+                values = dict(zip(names, m.groups(), strict=True))
+                if "field" in values and field_name in QualityField.values:
+                    values["field"] = str(QualityField(field_name).label)
+                return template % values
+            if m.groups():
+                return template % tuple(int(g) if g.isdigit() else g for g in m.groups())
+            return template
+    return stored
+
+
+def reason_message(reason: Mapping[str, Any]) -> str:
+    """A stored rejection reason's message in the active language (from its stable ``code``),
+    or as stored when its code and text name no known message."""
+    stored = str(reason.get("message") or "")
+    code = str(reason.get("code") or "")
+    if not code:
+        return stored
+    return _translated(translation.get_language(), code, str(reason.get("field") or ""), stored)
+
+
+def reason_text(
+    reasons: Iterable[Mapping[str, Any]],
+    *,
+    target: str = "",
+    columns: Mapping[str, str] | None = None,
+) -> str:
+    """Reasons as one line for people: "생년월일: 없는 날짜입니다.; …", each named by the file's
+    column that fed the field (`columns`: field → column) or else the field's label. The codes
+    stay out (the JSON Lines download keeps them in ``_errors``)."""
+    columns = columns or {}
+    out = []
+    for r in reasons:
+        name = str(r.get("field") or "")
+        message = reason_message(r)
+        out.append(
+            f"{columns.get(name) or field_label(name, target)}: {message}" if name else message
+        )
+    return "; ".join(out)
+
+
+def field_columns(job: ImportJob) -> dict[str, str]:
+    """``{field: column}`` of the job's mapping, or of the guess the pipeline uses when the job
+    has none (the first column of a field fed by several)."""
+    from dangol.integration.imports.mapping import auto_mapping
+    from dangol.integration.imports.targets import TARGETS
+
+    mapping = job.mapping
+    if not mapping and job.target in TARGETS:
+        mapping = auto_mapping(list(job.header or []), TARGETS[job.target].specs)
+    out: dict[str, str] = {}
+    for column, name in (mapping or {}).items():
+        if isinstance(name, str) and name:
+            out.setdefault(name, str(column))
+    return out
 
 
 def jobs_for(user: Any, action: str = Action.VIEW) -> QuerySet[ImportJob]:
@@ -67,12 +384,6 @@ def find_template(name: str, source: str | None = None) -> MappingTemplate | Non
     return qs.order_by("id").first()
 
 
-def _reason_text(reasons: list[dict[str, str]]) -> str:
-    return "; ".join(
-        f"{r.get('field') or '-'}: {r.get('message', '')} [{r.get('code', '')}]" for r in reasons
-    )
-
-
 def rejected_rows_file(job: ImportJob, *, with_reasons: bool = False) -> tuple[bytes, str, str]:
     """The rejected rows written back in the file's own format and encoding (so they can be
     fixed and imported again): (content, file name, content type). Every Excel file comes back
@@ -83,18 +394,20 @@ def rejected_rows_file(job: ImportJob, *, with_reasons: bool = False) -> tuple[b
     header = list(job.header)
     width = len(header)  # the reasons go right after the file's columns
     errors = row_errors(job).iterator(chunk_size=2000)
+    columns = field_columns(job)
 
     def raws() -> Any:
         for e in errors:
             raw = e.raw
             if with_reasons and job.format in (ImportFormat.CSV, ImportFormat.XLSX):
-                raw = [*raw, *[""] * (width - len(raw)), _reason_text(e.reasons)]
+                reasons = reason_text(e.reasons, target=job.target, columns=columns)
+                raw = [*raw, *[""] * (width - len(raw)), reasons]
             elif with_reasons and job.format == ImportFormat.JSONL and isinstance(raw, dict):
                 raw = {**raw, "_errors": e.reasons}
             yield raw
 
     if with_reasons and job.format in (ImportFormat.CSV, ImportFormat.XLSX):
-        header.append(REASONS_COLUMN)
+        header.append(capfirst(str(REASONS_COLUMN)))
     encoding = job.encoding or "utf-8"
     write_rows(job.format, header, raws(), out, encoding=encoding)
     stem = (job.original_name.rsplit(".", 1)[0] or "import") + "-rejected"
