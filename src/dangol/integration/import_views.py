@@ -46,6 +46,8 @@ from dangol.integration.models import (
     ImportStatus,
     ImportTarget,
     MappingTemplate,
+    PlanLevel,
+    QualityField,
 )
 from dangol.web.htmx import is_htmx
 
@@ -443,7 +445,27 @@ def _mapping_context(
             ensure_ascii=False,
         ),
         "required_json": json.dumps([f["name"] for f in fields if f["required"]]),
+        "plan_required": _plan_required(job),
     }
+
+
+def _plan_required(job: ImportJob) -> list[dict[str, Any]]:
+    """The fields the customer information plan of the job's source requires (a customer
+    import rejects the rows without them), each with the import fields that can carry it."""
+    if job.target != ImportTarget.CUSTOMERS:
+        return []
+    from dangol.integration.quality import IMPORT_FIELDS, plan_for, plan_table
+
+    plan = plan_for(job.source, plan_table(declared_only=True))
+    return [
+        {
+            "field": f,
+            "label": str(QualityField(f).label),
+            "carriers": json.dumps(list(IMPORT_FIELDS[f])),
+        }
+        for f, level in plan.items()
+        if level == PlanLevel.REQUIRED and f in IMPORT_FIELDS
+    ]
 
 
 # --- 3. preview and dry run -----------------------------------------------------------------------

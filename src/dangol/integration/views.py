@@ -184,6 +184,7 @@ def quality(request: HttpRequest) -> HttpResponse:
     labels = dict(QualityField.choices)
     level_labels = dict(PlanLevel.choices)
     channel_labels = dict(ConsentChannel.choices)
+    declared = plan_table(declared_only=True)
     context = {
         "report": report,
         "fields": [(f, labels[f], report.fields[f]) for f in FIELDS],
@@ -193,17 +194,45 @@ def quality(request: HttpRequest) -> HttpResponse:
         ],
         "trend": list(QualitySnapshot.objects.order_by("-day")[:30])[::-1],
         "plan": [
-            (
-                source,
-                [(labels.get(f, f), level_labels.get(level, level)) for f, level in items.items()],
-            )
+            {
+                "source": source,
+                # the built-in plan of "" only scores quality; imports enforce declared plans
+                "enforced": bool(declared.get(source)),
+                "items": [
+                    (labels.get(f, f), level_labels.get(level, level)) for f, level in items.items()
+                ],
+            }
             for source, items in plan_table().items()
         ],
         "plan_fields": [(f, labels[f]) for f in FIELDS],
         "levels": PlanLevel.choices,
         "can_manage": services.can_manage_plan(request.user),
+        **_plan_form(request.GET.get("plan_source", "").strip(), declared, labels),
+        "known_sources": sorted({s["source"] for s in report.sources if s["source"]}),
     }
     return render(request, "integration/quality.html", context)
+
+
+def _plan_form(
+    source: str, declared: dict[str, dict[str, str]], labels: dict[str, Any]
+) -> dict[str, Any]:
+    """The plan form of `source`, filled with the plan in force for it: its own, else the
+    declared plan of every source, else the built-in suggestion (which no import enforces
+    until saved). The form posts every field, so saving one level keeps the others."""
+    from dangol.integration.quality import DEFAULT_PLAN, FIELDS
+
+    own = declared.get(source) or {}
+    if own:
+        current, origin = own, "own"
+    elif declared.get(""):
+        current, origin = declared[""], "every"
+    else:
+        current, origin = {str(k): str(v) for k, v in DEFAULT_PLAN.items()}, "builtin"
+    return {
+        "plan_source": source,
+        "plan_origin": origin,
+        "plan_rows": [(f, labels[f], current.get(f, "")) for f in FIELDS],
+    }
 
 
 def _source_row(
@@ -229,8 +258,8 @@ def quality_plan(request: HttpRequest) -> HttpResponse:
         services.set_information_plan(source=source, levels=levels, actor=request.user)
         messages.success(request, _("The information plan was saved."))
     except ServiceError as exc:
-        messages.error(request, str(exc))
-    return redirect("web:quality")
+        messages.error(request, str(exc) if not exc.errors else str(exc.errors[0].message))
+    return redirect(reverse("web:quality") + "?" + urlencode({"plan_source": source}) + "#plan")
 
 
 @login_required
