@@ -8,7 +8,13 @@ from dangol.analytics.api import router as analytics_router
 from dangol.analytics.segment_api import router as segment_router
 from dangol.api import errors
 from dangol.api.auth import SessionAuth, TokenAuth
-from dangol.commerce.api import order_router, payment_router, product_router, return_router
+from dangol.commerce.api import (
+    order_router,
+    payment_router,
+    price_router,
+    product_router,
+    return_router,
+)
 from dangol.core.api import router as me_router
 from dangol.customers.api import (
     changes_router,
@@ -56,4 +62,5 @@ api.add_router("/products", product_router)
 api.add_router("/orders", order_router)
 api.add_router("/payments", payment_router)
 api.add_router("/returns", return_router)
+api.add_router("/prices", price_router)
 api.add_router("/tasks", task_router)

@@ -16,6 +16,7 @@ from dangol.commerce import selectors, services
 from dangol.commerce.models import (
     Order,
     Payment,
+    PriceChange,
     Product,
     ProductCategory,
     Return,
@@ -25,6 +26,8 @@ from dangol.commerce.schemas import (
     BulkOrdersIn,
     BulkPaymentRecord,
     BulkPaymentsIn,
+    BulkPriceRecord,
+    BulkPricesIn,
     BulkProductsIn,
     BulkReturnRecord,
     BulkReturnsIn,
@@ -34,6 +37,7 @@ from dangol.commerce.schemas import (
     OrderPage,
     OrderRef,
     PaymentOut,
+    PriceChangePage,
     ProductIn,
     ProductOut,
     ProductPage,
@@ -52,6 +56,7 @@ from dangol.customers.schemas import BulkOut, BulkResult
 product_router = Router(tags=["products"])
 order_router = Router(tags=["orders"])
 payment_router = Router(tags=["payments"])
+price_router = Router(tags=["prices"])
 return_router = Router(tags=["returns"])
 
 
@@ -144,6 +149,27 @@ def _visible_product(
 @product_router.get("/{product_id}", response=ProductOut, summary="A product")
 def get_product(request: AuthedRequest, product_id: int) -> Product:
     return _visible_product(request, product_id)
+
+
+@product_router.get(
+    "/{product_id}/prices", response=PriceChangePage, summary="A product's price history"
+)
+def list_product_prices(
+    request: AuthedRequest,
+    product_id: int,
+    sort: str = "-effective_at",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    product = _visible_product(request, product_id)
+    page = paginate(
+        PriceChange.objects.filter(product=product),
+        sort=sort,
+        allowed=("effective_at",),
+        cursor=cursor,
+        limit=limit,
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @product_router.patch("/{product_id}", response=ProductOut, summary="Change a product")
@@ -528,3 +554,61 @@ def _record_return(request: AuthedRequest, record: BulkReturnRecord) -> tuple[Re
         external_id=record.external_id,
         actor=request.user,
     )
+
+
+# --- prices ---------------------------------------------------------------------------------
+
+
+def _price_product(request: AuthedRequest, record: BulkPriceRecord) -> Product:
+    """The product a price record names, by its id in the record's source, else by SKU."""
+    products = Product.objects.visible_to(request.user, Action.CHANGE)
+    external_id = (record.external_id or "").strip()
+    sku = (record.sku or "").strip()
+    product = None
+    if external_id:
+        product = products.filter(source=record.source, external_id=external_id).first()
+    if product is None and sku:
+        product = products.filter(sku=sku).first()
+    if product is None:
+        if not (external_id or sku):
+            raise ValidationFailed.single(
+                "sku", "required", _("Give the product's SKU or its id in the source system.")
+            )
+        field_name = "sku" if sku else "external_id"
+        raise ValidationFailed.single(field_name, "not_found", _("No such product."))
+    return product
+
+
+@price_router.post(
+    "/bulk",
+    response=BulkOut,
+    summary="Record up to 1,000 prices of products, with when they take effect",
+    description="Each record is a product's price from `effective_at` on. The product's price "
+    "history keeps every instant sent; its current price is the latest one, so a record older "
+    "than the product's latest recorded change is kept in the history and leaves the current "
+    "price (`unchanged`), and the same price at the same instant again is `unchanged` and not "
+    "stored twice. `updated`: the current price moved. The result's `id` is the product's. "
+    "Error codes per record: `not_found` / `required` (the product), `negative`, "
+    "`currency_mismatch`, `invalid_choice` (currency), `in_future`.",
+)
+def bulk_record_prices(request: AuthedRequest, payload: BulkPricesIn) -> dict[str, Any]:
+    if len(payload.records) > settings.API_MAX_BULK:
+        raise PayloadTooLarge(settings.API_MAX_BULK)
+    results = []
+    for i, record in enumerate(payload.records):
+        try:
+            with transaction.atomic():
+                require(request, Action.CHANGE, Product)
+                product = _price_product(request, record)
+                _change, status = services.record_price(
+                    product=product,
+                    price=record.price,
+                    currency=record.currency or "",
+                    effective_at=record.effective_at,
+                    source=record.source,
+                    actor=request.user,
+                )
+            results.append(BulkResult(index=i, status=status, id=product.pk))
+        except ServiceError as exc:
+            results.append(error_result(i, exc))
+    return bulk_summary(results)

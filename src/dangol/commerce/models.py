@@ -350,9 +350,9 @@ class PriceChange(models.Model):
 
     The product's current price is the one of its latest change (by ``effective_at``); a change
     that arrives late (an ERP feed out of order) joins the history without moving the current
-    price. ``old_price`` is the price before this one in the history (the product's price when
-    the change is the first one recorded; empty when nothing is known before it). One change
-    per product and instant.
+    price. ``old_price`` is the price before this one in the history; for the earliest change,
+    the product's price before its history began (empty when not known). One change per product
+    and instant.
     """
 
     # no index of its own: the unique (product, effective_at) below serves every lookup

@@ -69,6 +69,47 @@ class BulkProductsIn(Schema):
     records: list[BulkProductRecord]
 
 
+class BulkPriceRecord(Schema):
+    source: str = Field(
+        min_length=1,
+        max_length=50,
+        description="The system that sends the price; `external_id` names the product in it.",
+    )
+    external_id: str | None = Field(
+        default=None, max_length=100, description="The product's id in `source`; wins over `sku`."
+    )
+    sku: str | None = Field(default=None, max_length=64)
+    price: Decimal = Field(max_digits=16, decimal_places=2, description="Not negative.")
+    currency: str | None = Field(
+        default=None, min_length=3, max_length=3, description="The product's when empty."
+    )
+    effective_at: ApiDateTime | None = Field(
+        default=None,
+        description="When the price takes effect; now when empty. A price older than the "
+        "product's latest recorded change joins its history without changing its current price.",
+    )
+
+
+class BulkPricesIn(Schema):
+    records: list[BulkPriceRecord]
+
+
+class PriceChangeOut(Schema):
+    id: int
+    product_id: int
+    old_price: Decimal | None
+    new_price: Decimal
+    currency: str
+    effective_at: datetime.datetime
+    source: str
+    created_at: datetime.datetime
+
+
+class PriceChangePage(Schema):
+    items: list[PriceChangeOut]
+    next_cursor: str | None
+
+
 class OrderLineIn(Schema):
     product_id: int | None = None
     sku: str | None = Field(default=None, max_length=64)

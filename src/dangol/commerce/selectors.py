@@ -9,7 +9,15 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from dangol.commerce.models import Order, OrderLine, OrderStatus, Payment, PaymentStatus, Product
+from dangol.commerce.models import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    PriceChange,
+    Product,
+)
 from dangol.core.visibility import Action, can
 
 
@@ -75,6 +83,12 @@ def may_view_payments(user: Any) -> bool:
 def products_for(user: Any) -> QuerySet[Product]:
     """Products `user` may see, with their category."""
     return Product.objects.visible_to(user).select_related("category")
+
+
+def price_history(product: Product, limit: int = 20) -> list[PriceChange]:
+    """The product's latest `limit` price changes, newest first by when they took effect
+    (the unique (product, effective_at) index serves it)."""
+    return list(PriceChange.objects.filter(product=product).order_by("-effective_at")[:limit])
 
 
 def organization_orders(*, user: Any, organization: Any, limit: int = 20) -> list[Order]:

@@ -33,6 +33,7 @@ from dangol.commerce.models import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    PriceChange,
     Product,
     ProductCategory,
     ProductTier,
@@ -149,8 +150,11 @@ def create_product(
 
 
 @transaction.atomic
-def update_product(*, product: Product, changes: dict[str, Any], actor: Any) -> Product:
-    """Change a product's fields (price changes are audited like any other)."""
+def update_product(
+    *, product: Product, changes: dict[str, Any], actor: Any, source: str = ""
+) -> Product:
+    """Change a product's fields. A new price joins the product's price history as of now
+    (``PriceChange``, with `source`: the system that sent it, if any)."""
     unknown = set(changes) - set(PRODUCT_FIELDS)
     if unknown:
         raise ValidationFailed(
@@ -173,16 +177,111 @@ def update_product(*, product: Product, changes: dict[str, Any], actor: Any) -> 
         raise ValidationFailed(errors)
     if values["sku"] != product.sku and Product.objects.filter(sku=values["sku"]).exists():
         raise Conflict(_("A product with this SKU exists."), "duplicate_sku")
+    old_price = product.price
     for k, v in values.items():
         setattr(product, k, v)
     product.updated_at = timezone.now()
     product.save()
+    if product.price != old_price:
+        PriceChange.objects.create(
+            product=product,
+            old_price=old_price,
+            new_price=product.price,
+            currency=product.currency,
+            effective_at=product.updated_at,
+            source=source,
+        )
     old, new = audit.diff(before, audit.snapshot(product))
     new.pop("updated_at", None)
     if new:
         audit.record(actor, "product.updated", product, before=old, after=new)
         events.emit("product.updated", product, changed=sorted(new))
     return product
+
+
+@transaction.atomic
+def record_price(
+    *,
+    product: Product,
+    price: Decimal,
+    actor: Any,
+    currency: str = "",
+    effective_at: datetime.datetime | None = None,
+    source: str = "",
+) -> tuple[PriceChange, str]:
+    """Record that `product` costs `price` from `effective_at` (now when not given) on: its
+    price history, from an ERP's price feed. Returns the history row and "updated" when the
+    product's current price moved, else "unchanged".
+
+    The current price is the one of the latest change. Feeds arrive out of order, so a change
+    older than the latest one recorded joins the history without touching the current price; the
+    same price at the same instant again writes nothing; another price at a recorded instant
+    corrects that instant. Every instant sent is kept, a price confirmed later included: that is
+    what lets a late change fall in its right place. `currency` (the product's when empty) must
+    be the product's."""
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    errors: list[FieldError] = []
+    now = timezone.now()
+    cur = (currency or product.currency).upper()
+    if (err := _currency_error(cur)) is not None:
+        errors.append(err)
+    elif cur != product.currency:
+        errors.append(
+            FieldError(
+                "currency", "currency_mismatch", _("Give the price in the product's currency.")
+            )
+        )
+    if price < 0:
+        errors.append(FieldError("price", "negative", _("A price cannot be negative.")))
+    at = effective_at or now
+    if at > now + datetime.timedelta(days=1):
+        errors.append(FieldError("effective_at", "in_future", _("This is in the future.")))
+    if errors:
+        raise ValidationFailed(errors)
+    price = quantize(price, cur)
+    history = PriceChange.objects.filter(product=product)
+    same = history.filter(effective_at=at).first()
+    if same is not None and same.new_price == price:
+        return same, "unchanged"
+    earlier = history.filter(effective_at__lt=at).order_by("-effective_at").first()
+    later = history.filter(effective_at__gt=at).order_by("effective_at").first()
+    if same is not None:  # a correction of that instant
+        before = audit.snapshot(same)
+        same.new_price = price
+        same.save(update_fields=["new_price"])
+        change = same
+        old, new = audit.diff(before, audit.snapshot(change))
+        audit.record(actor, "product.price_corrected", change, before=old, after=new)
+    else:
+        if earlier is not None:
+            old_price: Decimal | None = earlier.new_price
+        elif later is not None:  # the earliest change now: what was before the one after it
+            old_price = later.old_price
+        else:  # the first change: it replaces the product's price
+            old_price = product.price
+        change = PriceChange.objects.create(
+            product=product,
+            old_price=old_price,
+            new_price=price,
+            currency=cur,
+            effective_at=at,
+            source=source,
+        )
+        audit.record(actor, "product.price_recorded", change, after=audit.snapshot(change))
+    if later is not None:  # the next change now follows this one
+        PriceChange.objects.filter(pk=later.pk).update(old_price=price)
+        return change, "unchanged"
+    if product.price == price:
+        return change, "unchanged"
+    before_price = product.price
+    product.price = price
+    product.updated_at = now
+    product.save(update_fields=["price", "updated_at"])
+    audit.record(
+        actor, "product.updated", product, before={"price": before_price}, after={"price": price}
+    )
+    events.emit("product.updated", product, changed=["price"])
+    return change, "updated"
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -902,7 +1001,7 @@ def upsert_product(
         changes.pop("price")
     if not changes:
         return product, "unchanged"
-    return update_product(product=product, changes=changes, actor=actor), "updated"
+    return update_product(product=product, changes=changes, actor=actor, source=source), "updated"
 
 
 @transaction.atomic

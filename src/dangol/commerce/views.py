@@ -89,7 +89,11 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
         if can(request.user, Action.VIEW, Order)
         else []
     )
-    return render(request, "commerce/product_detail.html", {"product": product, "lines": lines})
+    return render(
+        request,
+        "commerce/product_detail.html",
+        {"product": product, "lines": lines, "prices": selectors.price_history(product)},
+    )
 
 
 @login_required
