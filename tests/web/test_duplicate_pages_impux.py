@@ -86,3 +86,50 @@ def test_the_queue_keeps_its_filter_after_a_decision(client: Any, cand: Duplicat
         f"/data/duplicates/{cand.pk}/dismiss/", {"next": "/data/duplicates/?status=pending"}
     )
     assert response["Location"] == "/data/duplicates/?status=pending"
+
+
+# --- the menu and the quality page follow the role's rights ----------------------------------
+
+DATA_PAGES = {
+    "duplicates": "/data/duplicates/",
+    "data_quality": "/data/quality/",
+    "exports": "/data/exports/",
+    "imports": "/data/imports/",
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"),
+    [
+        ("marketer", {"data_quality", "exports", "imports"}),  # views and exports, changes nothing
+        ("agent", {"duplicates", "data_quality", "imports"}),  # changes, exports nothing
+        ("rep", {"duplicates", "exports", "imports"}),  # own customers: no whole-base figures
+        ("lead", {"duplicates", "exports", "imports"}),
+        ("manager", set(DATA_PAGES)),
+    ],
+)
+def test_the_menu_shows_the_data_pages_the_role_can_open(
+    client: Any, make_user: Any, role: str, shown: set[str]
+) -> None:
+    from django.test import RequestFactory
+
+    from dangol.web.navigation import entries_for
+
+    user = make_user(role)
+    client.force_login(user)
+    request = RequestFactory().get("/")
+    request.user = user
+    keys = {e.key for e in entries_for(request)} & set(DATA_PAGES)
+
+    assert keys == shown
+    for key, url in DATA_PAGES.items():  # an entry shown opens; one hidden would not
+        assert (client.get(url).status_code == 200) is (key in shown), key
+
+
+@pytest.mark.parametrize(("role", "linked"), [("marketer", False), ("manager", True)])
+def test_the_quality_pages_pair_link_only_for_who_can_review(
+    client: Any, make_user: Any, role: str, linked: bool
+) -> None:
+    client.force_login(make_user(role))
+    html = client.get("/data/quality/").content.decode()
+    assert ('data-testid="review-pairs"' in html) is linked

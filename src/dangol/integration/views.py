@@ -207,6 +207,7 @@ def quality(request: HttpRequest) -> HttpResponse:
         "plan_fields": [(f, labels[f]) for f in FIELDS],
         "levels": PlanLevel.choices,
         "can_manage": services.can_manage_plan(request.user),
+        "can_review": can(request.user, Action.CHANGE, Customer),  # the duplicate queue
         **_plan_form(request.GET.get("plan_source", "").strip(), declared, labels),
         "known_sources": sorted({s["source"] for s in report.sources if s["source"]}),
     }

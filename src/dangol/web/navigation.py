@@ -1,12 +1,14 @@
 """The staff app's main navigation: one entry per working domain page, filtered by permission.
 
 Add an entry here when a domain's list page lands; an entry is shown only to users whose role
-may view that object type (superusers see everything).
+may do its action on that object type, within the scope it needs (superusers see everything),
+so no entry leads to a page that answers "not found".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -14,7 +16,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from dangol.core.visibility import Action, can
+from dangol.core.visibility import Action, Scope, can, scope_for
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class NavItem:
     url_name: str
     icon: str
     object_type: str | None = None  # the grant needed to see the entry; None: every user
+    action: str = Action.VIEW  # what the page needs to do on `object_type`
+    scope: str | None = None  # the scope the page needs (Scope.ALL: figures of the whole base)
 
 
 NAVIGATION: tuple[NavItem, ...] = (
@@ -41,9 +45,30 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("products", _("Products"), "web:product_list", "package", "commerce.product"),
     NavItem("analytics", _("Analytics"), "web:analytics", "activity", "customers.customer"),
     NavItem("segments", _("Segments"), "web:segment_list", "filter", "customers.customer"),
-    NavItem("duplicates", _("Duplicates"), "web:duplicate_list", "users", "customers.customer"),
-    NavItem("data_quality", _("Data quality"), "web:quality", "activity", "customers.customer"),
-    NavItem("exports", _("Exports"), "web:export_list", "download", "customers.customer"),
+    NavItem(
+        "duplicates",
+        _("Duplicates"),
+        "web:duplicate_list",
+        "users",
+        "customers.customer",
+        action=Action.CHANGE,  # reviewing a pair merges or dismisses it
+    ),
+    NavItem(
+        "data_quality",
+        _("Data quality"),
+        "web:quality",
+        "activity",
+        "customers.customer",
+        scope=Scope.ALL,  # the figures count the whole base
+    ),
+    NavItem(
+        "exports",
+        _("Exports"),
+        "web:export_list",
+        "download",
+        "customers.customer",
+        action=Action.EXPORT,
+    ),
     NavItem("imports", _("Imports"), "web:import_list", "upload", "customers.customer"),
 )
 
@@ -57,11 +82,18 @@ class NavEntry:
     active: bool
 
 
+def _allowed(user: Any, item: NavItem) -> bool:
+    assert item.object_type is not None
+    if item.scope is not None:
+        return scope_for(user, item.object_type, item.action) == item.scope
+    return can(user, item.action, item.object_type)
+
+
 def entries_for(request: HttpRequest) -> list[NavEntry]:
     """The entries `request.user` may use, with the current one marked active."""
     entries = []
     for item in NAVIGATION:
-        if item.object_type and not can(request.user, Action.VIEW, item.object_type):
+        if item.object_type and not _allowed(request.user, item):
             continue
         url = reverse(item.url_name)
         active = request.path == url if url == "/" else request.path.startswith(url)
