@@ -23,7 +23,7 @@ from dangol.analytics import segment_services as services
 from dangol.analytics import segments
 from dangol.analytics.models import Segment, SegmentKind, SegmentStatus
 from dangol.core.errors import NotFound, ServiceError, ValidationFailed
-from dangol.customers.models import Region
+from dangol.customers.models import LifecycleStage, Region
 
 MEMBERS_PER_PAGE = 50
 NEW_DEFINITION: dict[str, Any] = {"all": [{"field": "status", "op": "eq", "value": "active"}]}
@@ -208,8 +208,16 @@ def segment_preview(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"count": result["count"], "sample": sample})
 
 
+def _shown(value: Any, options: dict[str, Any]) -> str:
+    """A rule's value as people read it: a choice's label, 예/아니요 for a boolean."""
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    return str(options.get(str(value), value))
+
+
 def _describe(node: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:
-    """A definition as a tree of readable lines for the segment page."""
+    """A definition as a tree of readable lines for the segment page: fields, operators, values
+    and parameters (채널: 문자(SMS); 목적: 마케팅; 야간 수신 동의 포함: 아니요) by their labels."""
     for mode, text in (("all", _("All of")), ("any", _("Any of"))):
         if mode in node:
             return {"label": text, "children": [_describe(c, labels) for c in node[mode]]}
@@ -220,17 +228,30 @@ def _describe(node: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:
     options = {o["value"]: o["label"] for o in spec.get("options", [])}
     value = node.get("value")
     if isinstance(value, list):
-        shown = ", ".join(str(options.get(str(v), v)) for v in value)
+        shown = ", ".join(_shown(v, options) for v in value)
     else:
-        shown = "" if value is None else str(options.get(str(value), value))
+        shown = "" if value is None else _shown(value, options)
     extras = [
-        f"{p['label']}: {node[p['name']]}"
+        f"{p['label']}: {_shown(node[p['name']], {o['value']: o['label'] for o in p['options']})}"
         for p in spec.get("params", [])
         if node.get(p["name"]) not in (None, "")
     ]
     parts = [spec.get("label", node["field"]), ops.get(node["op"], node["op"]), shown]
     text = " ".join(p for p in parts if p)
     return {"label": f"{text} ({'; '.join(extras)})" if extras else text, "children": []}
+
+
+def _member_row(customer: Any) -> dict[str, Any]:
+    """A member as the segment page lists it: the masked sample row with the stage and region
+    by their labels."""
+    row = selectors.sample_row(customer)
+    row["lifecycle_stage"] = _STAGES.get(row["lifecycle_stage"], row["lifecycle_stage"])
+    row["region"] = _REGIONS.get(row["region"], row["region"])
+    return row
+
+
+_STAGES: dict[str, Any] = dict(LifecycleStage.choices)
+_REGIONS: dict[str, Any] = dict(Region.choices)
 
 
 @login_required
@@ -252,7 +273,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
         {
             "segment": segment,
             "tree": _describe(segment.definition, labels),
-            "members": [selectors.sample_row(c) for c in rows[:MEMBERS_PER_PAGE]],
+            "members": [_member_row(c) for c in rows[:MEMBERS_PER_PAGE]],
             "next_after": next_after,
             "after": after,
             "can_manage": services.can_manage_segment(request.user, segment),
