@@ -8,8 +8,10 @@ first primary), and a change-feed entry per created or changed organization. A r
 new but whose business number belongs to an organization the user may change is *matched*:
 the id is attached to it, as the customer import does with a mobile number. A row whose parent
 (by id or business number) is not found is tried again after the last chunk, when the whole file
-is written (``OrganizationTarget.after_file``; a dry run does it chunk by chunk): exports sorted by
-name list subsidiaries before their parent.
+is written (``OrganizationTarget.after_file``): exports sorted by name list subsidiaries before
+their parent. A dry run writes nothing but keeps what its chunks would have written
+(``_Earlier``), and tries its waiting rows the same way with its last chunk, so it reports what
+the real run does.
 
 ``MembershipTarget`` links customers to organizations with a title, as
 ``link_to_organization`` does (one primary contact per organization; a change-feed entry for
@@ -21,9 +23,9 @@ from __future__ import annotations
 import functools
 import gc
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -31,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dangol.core.normalize import NormalizationError, clean_name, normalize_business_number
-from dangol.core.visibility import Action
+from dangol.core.visibility import Action, Scope, object_type_of, scope_for
 from dangol.customers.models import (
     Address,
     AddressKind,
@@ -48,7 +50,7 @@ from dangol.customers.models import (
 from dangol.integration.imports import parsing
 from dangol.integration.imports.mapping import CompiledMapping, FieldSpec, Reason
 from dangol.integration.imports.parsing import FieldIssue
-from dangol.integration.imports.readers import column_of, stored_record
+from dangol.integration.imports.readers import Reader, Record, column_of, stored_record
 from dangol.integration.imports.targets import (
     Context,
     Row,
@@ -152,9 +154,62 @@ RETRY_BATCH = 20_000
 Key = tuple[str, str]
 
 # A node of the organization tree while a chunk is planned: ("db", id) for an organization
-# that exists, ("new", external id) for one this chunk creates, ("earlier", key) for one an
-# earlier chunk of a dry run would have created.
+# that exists (in a dry run also one an earlier chunk would have created, by its negative id:
+# see ``_Earlier``), ("new", external id) for one this chunk creates.
 Node = tuple[str, Any]
+
+
+class _Waiting(NamedTuple):
+    """A rejected row that may be tried again: stored (``id`` of its ``ImportRowError``), or a
+    row of the chunk being written (``row``; a dry run's last chunk, not stored yet)."""
+
+    id: int
+    line: int
+    raw: Any
+    reasons: list[Reason]
+    row: Row | None
+
+
+class _Org:
+    """An organization as a dry run's earlier chunks would have left it: the columns a chunk
+    reads (``id``, ``ORGANIZATION_COMPARE``, ``parent_id``), its contact keys and addresses."""
+
+    __slots__ = ("addresses", "contacts", "values")
+
+    def __init__(
+        self,
+        values: dict[str, Any],
+        contacts: set[tuple[str, str]],
+        addresses: set[tuple[str, str]],
+    ) -> None:
+        self.values = values
+        self.contacts = contacts
+        self.addresses = addresses
+
+
+class _Earlier:
+    """What the chunks (and retry batches) of a dry run before the current one would have
+    written. A dry run writes no organization; ``_write_chunk`` reads these before the base,
+    as a real run reads what its earlier chunks committed: the organization each id of the
+    source names (``ext``), who holds a business number (``numbers``; None: nobody any more),
+    and the organizations created or changed (``orgs``: values, parent, contacts, addresses).
+    Organizations the dry run would create get negative ids, which no table holds. Memory grows
+    with the rows the dry run accepts (a real run keeps nothing)."""
+
+    __slots__ = ("_last", "ext", "numbers", "orgs", "reach")
+
+    def __init__(self) -> None:
+        self.ext: dict[str, int] = {}
+        self.numbers: dict[str, int | None] = {}
+        self.orgs: dict[int, _Org] = {}
+        self.reach: dict[str, bool] = {}  # by action: whether the user reaches what they create
+        self._last = 0
+
+    def allocate(self, n: int) -> list[int]:
+        """Ids for ``n`` organizations the dry run would create: -1, -2, ..."""
+        first = self._last - 1
+        self._last -= n
+        return list(range(first, self._last - 1, -1))
 
 
 def business_number(text: str) -> str | None:
@@ -287,13 +342,13 @@ class OrganizationTarget(Target):
 
     def __init__(self, fields: set[str]) -> None:
         super().__init__(fields)
-        # dry run only: the keys accepted in earlier chunks, which a real run would have
-        # committed, so that a parent defined earlier in the file is found there too
-        self._earlier: set[tuple[str, str]] = set()
-        # dry run only: the lines of earlier chunks' rows waiting for a parent, by the parent
-        # key they wait for, and the keys each waits for
-        self._waiting: dict[Key, set[int]] = defaultdict(set)
-        self._waiting_keys: dict[int, list[Key]] = {}
+        # dry run only: what its earlier chunks would have written (``_Earlier``)
+        self._early: _Earlier | None = None
+        self._begun = False  # dry run: the first chunk's preparation is done (``_begin_dry_run``)
+        # dry run: the line of the file's last record (its chunk ends the file), when the file
+        # names parents; None otherwise, or once the retry ran
+        self._end_line: int | None = None
+        self._ended = False  # the waiting rows were tried again (at most once per run)
         # the job's format, header and mapping, to check stored rows again (``_recheck``)
         self._replay: tuple[str, list[str], CompiledMapping] | None = None
 
@@ -339,14 +394,24 @@ class OrganizationTarget(Target):
                 )
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
-        """Write the chunk (``_write_chunk``). In a dry run, the rows of earlier chunks that wait
-        for a parent this chunk brings are then tried again (``_retry_in_dry_run``); a real run
-        tries its waiting rows once, after the last chunk (``after_file``)."""
+        """Write the chunk (``_write_chunk``; a dry run records in ``_Earlier`` what it would
+        write). A real run tries the rows waiting for a parent once every chunk is committed
+        (``after_file``); the pipeline does not call that for a dry run, so a dry run does the
+        same retry when it writes the chunk that ends the file (``_begin_dry_run`` finds its
+        line), before the pipeline stores and counts that chunk's rows."""
+        if ctx.dry_run and not self._begun:
+            self._begun = True
+            self._begin_dry_run(ctx, rows)
         self._write_chunk(ctx, rows)
-        if ctx.dry_run and _with_parents(ctx):
-            self._retry_in_dry_run(ctx, rows)
+        end = self._end_line
+        if ctx.dry_run and end is not None and rows and rows[-1].line >= end:
+            self._end_line = None
+            self._ended = True
+            self.retry_waiting_rows(ctx, rows)
 
     def _write_chunk(self, ctx: Context, rows: list[Row]) -> None:
+        if ctx.dry_run and self._early is None:
+            self._early = _Earlier()
         seen: dict[str, Row] = {}
         numbers: dict[str, Row] = {}
         for row in rows:
@@ -371,16 +436,11 @@ class OrganizationTarget(Target):
                 if bn:
                     numbers[bn] = row
         visible = scoped(ctx.actor, Organization, Action.CHANGE)
-        known, hidden = organizations_by_external_id(ctx.source, list(seen), visible)
+        known, hidden = self._known(ctx, list(seen), visible, Action.CHANGE)
         for ext in hidden:
             seen.pop(ext).reject("external_id", "not_found", _("Not found."))
-        by_number = {
-            o["business_number"]: o["id"]
-            for o in rows_by_keys(
-                Organization, "business_number", sorted(numbers), ("id", "business_number")
-            )
-        }
-        reachable = visible_subset(visible, by_number.values())
+        by_number = self._numbered(sorted(numbers))
+        reachable = self._reachable(ctx, visible, Action.CHANGE, by_number.values())
 
         target: dict[str, int] = {}
         matched: set[str] = set()
@@ -404,22 +464,7 @@ class OrganizationTarget(Target):
         with_parents = any(f in ctx.fields for f in PARENT_FIELDS)
         parents = self._parents(ctx, seen, target) if with_parents else {}
 
-        ids = sorted(set(target.values()))
-        current = {
-            o["id"]: o
-            for o in rows_by_keys(
-                Organization, "id", ids, ("id", *ORGANIZATION_COMPARE, "parent_id")
-            )
-        }
-        contacts: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
-        for c in rows_by_keys(
-            ContactPoint, "organization", ids, ("organization_id", "kind", "match_key")
-        ):
-            contacts[c["organization_id"]].add((c["kind"], c["match_key"]))
-        addresses: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
-        for a in rows_by_keys(Address, "organization", ids, ("organization_id", "line1", "line2")):
-            addresses[a["organization_id"]].add((a["line1"], a["line2"]))
-
+        current, contacts, addresses = self._current(sorted(set(target.values())))
         compare = [f for f in ORGANIZATION_COMPARE if f in ctx.fields]
         new_rows: list[Row] = []
         updates: dict[int, dict[str, Any]] = {}
@@ -453,19 +498,12 @@ class OrganizationTarget(Target):
                 row.outcome = RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
             if changed or ext in matched:
                 updates[oid] = merged
-        if ctx.dry_run:
-            if with_parents:
-                self._earlier.update(("external_id", ext) for ext in seen)
-                self._earlier.update(
-                    ("business_number", r.data["business_number"])
-                    for r in seen.values()
-                    if r.data.get("business_number")
-                )
-            return
 
-        now = ctx.now
-        owner_id, team_id = owner_for(ctx.actor, Organization)
-        new_ids = allocate_ids(Organization, len(new_rows))
+        early = self._early if ctx.dry_run else None
+        if early is not None:
+            new_ids = early.allocate(len(new_rows))
+        else:
+            new_ids = allocate_ids(Organization, len(new_rows))
         new_by_ext = {r.data["external_id"]: oid for oid, r in zip(new_ids, new_rows, strict=True)}
 
         def parent_id(node: Node | int | None) -> int | None:
@@ -477,6 +515,34 @@ class OrganizationTarget(Target):
             self._contacts(oid, row, set(), new_contacts)
             self._address(oid, row, set(), new_addresses)
             new_ext.append((oid, row.data["external_id"]))
+        if early is not None:
+            for oid, row in zip(new_ids, new_rows, strict=True):
+                d = row.data
+                values = {f: d.get(f, "") for f in ORGANIZATION_COMPARE}
+                values.update(id=oid, parent_id=parent_id(parents.get(d["external_id"])))
+                early.orgs[oid] = _Org(values, set(), set())
+                if d.get("business_number"):
+                    early.numbers[d["business_number"]] = oid
+            for oid, m in updates.items():
+                org = early.orgs.get(oid)
+                if org is None:  # an organization of the base: what it holds, and what is added
+                    org = early.orgs[oid] = _Org(m, contacts[oid], addresses[oid])
+                org.values = {**m, "parent_id": parent_id(m["parent_id"])}
+                before, after = current[oid]["business_number"], m["business_number"]
+                if before != after:
+                    if before:
+                        early.numbers[before] = None
+                    if after:
+                        early.numbers[after] = oid
+            for oid, kind, _raw, n, _primary in new_contacts:
+                early.orgs[oid].contacts.add((kind, n["match_key"]))
+            for oid, a, _primary in new_addresses:
+                early.orgs[oid].addresses.add((a["line1"], a["line2"]))
+            early.ext.update((key, oid) for oid, key in new_ext)
+            return
+
+        now = ctx.now
+        owner_id, team_id = owner_for(ctx.actor, Organization)
         TableWriter(
             Organization,
             (
@@ -592,13 +658,125 @@ class OrganizationTarget(Target):
             "organization", [(new_ids, ChangeOp.CREATED), (sorted(updates), ChangeOp.UPDATED)]
         )
 
+    # --- lookups: the base, and in a dry run what its earlier chunks would have written -------
+
+    def _known(
+        self, ctx: Context, keys: list[str], visible: Any, action: Action
+    ) -> tuple[dict[str, int], set[str]]:
+        """``{external id: organization id}`` of the ``keys`` known in the source that the user
+        may reach (``visible``, for ``action``), and the known keys they may not: one query
+        (``organizations_by_external_id``), with a dry run's earlier chunks' ids first."""
+        early = self._early
+        if early is None or not early.ext:
+            return organizations_by_external_id(ctx.source, keys, visible)
+        mine = {k: early.ext[k] for k in keys if k in early.ext}
+        found, _all = organizations_by_external_id(
+            ctx.source, [k for k in keys if k not in mine], None
+        )
+        found.update(mine)
+        allowed = self._reachable(ctx, visible, action, found.values())
+        return (
+            {k: oid for k, oid in found.items() if oid in allowed},
+            {k for k, oid in found.items() if oid not in allowed},
+        )
+
+    def _numbered(self, numbers: list[str]) -> dict[str, int]:
+        """``{business number: organization id}`` for ``numbers`` held by any organization (one
+        query), a dry run's earlier chunks' holders first."""
+        early = self._early
+        ask = numbers if early is None else [n for n in numbers if n not in early.numbers]
+        out = {
+            o["business_number"]: o["id"]
+            for o in rows_by_keys(Organization, "business_number", ask, ("id", "business_number"))
+        }
+        if early is not None:
+            out.update((n, oid) for n in numbers if (oid := early.numbers.get(n)) is not None)
+        return out
+
+    def _reachable(
+        self, ctx: Context, visible: Any, action: Action, ids: Iterable[int]
+    ) -> set[int]:
+        """The ids among ``ids`` the user may reach (``visible_subset``); an organization a dry
+        run would create is reached as the user reaches what they import (``_reaches_new``)."""
+        wanted = set(ids)
+        out = visible_subset(visible, [i for i in wanted if i > 0])
+        created = {i for i in wanted if i < 0}
+        if created and self._reaches_new(ctx, visible, action):
+            out |= created
+        return out
+
+    def _reaches_new(self, ctx: Context, visible: Any, action: Action) -> bool:
+        """Whether the user reaches (for ``action``) an organization this import creates: it is
+        theirs (``owner_for``) unless they may add anywhere, and ``visible`` filters on the
+        owner and team (``core.visibility.scope_filter``)."""
+        if visible is None:
+            return True
+        early = self._early
+        assert early is not None  # only a dry run has organizations it would create
+        if action not in early.reach:
+            actor = ctx.actor
+            scope = scope_for(actor, object_type_of(Organization), action)
+            owner_id, team_id = owner_for(actor, Organization)
+            early.reach[action] = actor is not None and (
+                (scope in (Scope.OWN, Scope.TEAM) and owner_id == actor.pk)
+                or (scope == Scope.TEAM and bool(actor.team_id) and team_id == actor.team_id)
+            )
+        return early.reach[action]
+
+    def _current(
+        self, ids: list[int]
+    ) -> tuple[
+        dict[int, dict[str, Any]], dict[int, set[tuple[str, str]]], dict[int, set[tuple[str, str]]]
+    ]:
+        """The organizations ``ids`` as stored (one query each for the rows, contact keys and
+        addresses), or as a dry run's earlier chunks would have left them."""
+        early = self._early
+        mine = [i for i in ids if early is not None and i in early.orgs]
+        ask = [i for i in ids if early is None or i not in early.orgs]
+        current = {
+            o["id"]: o
+            for o in rows_by_keys(
+                Organization, "id", ask, ("id", *ORGANIZATION_COMPARE, "parent_id")
+            )
+        }
+        contacts: dict[int, set[tuple[str, str]]] = {i: set() for i in ask}
+        for c in rows_by_keys(
+            ContactPoint, "organization", ask, ("organization_id", "kind", "match_key")
+        ):
+            contacts[c["organization_id"]].add((c["kind"], c["match_key"]))
+        addresses: dict[int, set[tuple[str, str]]] = {i: set() for i in ask}
+        for a in rows_by_keys(Address, "organization", ask, ("organization_id", "line1", "line2")):
+            addresses[a["organization_id"]].add((a["line1"], a["line2"]))
+        if early is not None:
+            for i in mine:
+                org = early.orgs[i]
+                current[i] = dict(org.values)
+                contacts[i] = set(org.contacts)
+                addresses[i] = set(org.addresses)
+        return current, contacts, addresses
+
+    def _parent_ids(self, ids: list[int]) -> list[dict[str, Any]]:
+        """``[{id, parent_id}]`` of the organizations ``ids`` (one query), as a dry run's
+        earlier chunks would have left them."""
+        early = self._early
+        if early is None:
+            return rows_by_keys(Organization, "id", ids, ("id", "parent_id"))
+        stored = rows_by_keys(
+            Organization, "id", [i for i in ids if i not in early.orgs], ("id", "parent_id")
+        )
+        return stored + [
+            {"id": i, "parent_id": early.orgs[i].values["parent_id"]}
+            for i in ids
+            if i in early.orgs
+        ]
+
     def _parents(
         self, ctx: Context, seen: dict[str, Row], target: dict[str, int]
     ) -> dict[str, Node]:
         """``{external id: parent node}`` for the chunk's rows that name a parent, by its id in
         the source or its business number: a row of this chunk (in any order; its new or
         matched organization), an organization the user may see (which includes one an earlier
-        chunk wrote), or, in a dry run, a row an earlier chunk accepted. Rows whose parent is
+        chunk wrote; in a dry run, one an earlier chunk would have written). Rows whose parent is
         unknown, or would close a cycle (checked in file order against the existing tree, so
         the row that closes it is the one rejected), are rejected and leave ``seen``; so is a
         row whose parent is a new organization whose own row is rejected."""
@@ -626,14 +804,9 @@ class OrganizationTarget(Target):
             }
         )
         visible = scoped(ctx.actor, Organization, Action.VIEW)
-        known_ext, _hidden = organizations_by_external_id(ctx.source, wanted_ext, visible)
-        numbered = {
-            o["business_number"]: o["id"]
-            for o in rows_by_keys(
-                Organization, "business_number", wanted_bn, ("id", "business_number")
-            )
-        }
-        reachable = visible_subset(visible, numbered.values())
+        known_ext, _hidden = self._known(ctx, wanted_ext, visible, Action.VIEW)
+        numbered = self._numbered(wanted_bn)
+        reachable = self._reachable(ctx, visible, Action.VIEW, numbered.values())
         known_bn = {bn: oid for bn, oid in numbered.items() if oid in reachable}
 
         def resolve(kind: str, key: str) -> Node | None:
@@ -647,7 +820,7 @@ class OrganizationTarget(Target):
                     return node_of[by_number[key]]
                 if key in known_bn:
                     return ("db", known_bn[key])
-            return ("earlier", (kind, key)) if (kind, key) in self._earlier else None
+            return None
 
         wanted: dict[str, Node] = {}
         for ext, row in list(seen.items()):
@@ -684,7 +857,7 @@ class OrganizationTarget(Target):
         up: dict[Node, Node | None] = {}
         level = {n[1] for n in [*wanted.values(), *node_of.values()] if n[0] == "db"}
         while level:
-            rows = rows_by_keys(Organization, "id", sorted(level), ("id", "parent_id"))
+            rows = self._parent_ids(sorted(level))
             for o in rows:
                 up[("db", o["id"])] = ("db", o["parent_id"]) if o["parent_id"] else None
             level = {o["parent_id"] for o in rows if o["parent_id"]} - {
@@ -780,11 +953,15 @@ class OrganizationTarget(Target):
     def after_file(self, ctx: Context) -> None:
         """The whole file is written: the rows rejected for want of a parent are tried again
         (``retry_waiting_rows``). A failed or cancelled run never gets here; its resumed run
-        does it."""
-        if _with_parents(ctx):
+        does it. (A dry run did it with its last chunk, see ``write``.)"""
+        if _with_parents(ctx) and not self._ended:
+            if ctx.dry_run and not self._begun:
+                self._begun = True
+                self._begin_dry_run(ctx, None)
+            self._ended = True
             self.retry_waiting_rows(ctx)
 
-    def retry_waiting_rows(self, ctx: Context) -> int:
+    def retry_waiting_rows(self, ctx: Context, current: Sequence[Row] = ()) -> int:
         """Try again the job's rows rejected because their parent was not found (or its row
         was rejected), now that the whole file is written; pass after pass while a pass places
         rows (a grandchild, its parent and theirs, all before it in the file). Each batch of
@@ -792,7 +969,12 @@ class OrganizationTarget(Target):
         cells (the job's mapping, ``clean_columns``), written as a chunk (cycles are checked
         across them as in any chunk), and the rejected-row records of the rows placed are
         deleted and the job's counters moved in the same transaction, so a job that dies here
-        leaves no row half-done and its resumed run does the rest. Returns the rows placed."""
+        leaves no row half-done and its resumed run does the rest. Returns the rows placed.
+
+        A dry run calls this while it writes its last chunk, whose rows are not stored yet:
+        ``current`` (they come after every stored row, and what becomes of them is left on them
+        for the pipeline to store and count). Its batches write to ``_Earlier``, as its chunks
+        do, so it places and rejects exactly what the real run would."""
         from dangol.integration.imports.pipeline import COUNTER, log_chunk
 
         job = ImportJob.objects.get(pk=ctx.job_id)
@@ -807,33 +989,25 @@ class OrganizationTarget(Target):
                     status = ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True)
                     if status.first() == ImportStatus.CANCELLED:
                         return total
-                    fetched = list(
-                        ImportRowError.objects.filter(
-                            Q(line__gt=after[0]) | Q(line=after[0], id__gt=after[1]),
-                            job_id=job.pk,
-                            reasons__0__code__in=sorted(RETRY_CODES),
-                        )
-                        .order_by("line", "id")
-                        .values("id", "line", "raw", "reasons")[:RETRY_BATCH]
-                    )
+                    fetched = self._waiting_after(job.pk, after, current)
                     if not fetched:
                         break
-                    after = (fetched[-1]["line"], fetched[-1]["id"])
-                    errors = [e for e in fetched if self._replayable(ctx, e)]
-                    if not errors:
+                    after = (fetched[-1].line, fetched[-1].id)
+                    waiting = [w for w in fetched if self._replayable(ctx, w)]
+                    if not waiting:
                         continue
                     batch = replace(ctx, now=timezone.now())
-                    rows = self._recheck(batch, errors)
+                    rows = self._recheck(batch, waiting)
                     self._retry(batch, rows)
-                    done = self._settle(batch, errors, rows)
-                    if done:
+                    done = self._settle(batch, waiting, rows)
+                    if done and not ctx.dry_run:
                         counts = dict.fromkeys(COUNTER.values(), 0)
                         for row in done:
                             counts[COUNTER[RowOutcome(row.outcome)]] += 1
                         del counts[COUNTER[RowOutcome.REJECTED]]
                         log_chunk(
-                            job, batch, (errors[0]["line"], errors[-1]["line"]), counts,
-                            retry=attempt, retried=len(errors),
+                            job, batch, (waiting[0].line, waiting[-1].line), counts,
+                            retry=attempt, retried=len(waiting),
                         )  # fmt: skip
                 placed += len(done)
                 gc.collect()  # what the batch left in reference cycles (the pipeline's GC is off)
@@ -841,11 +1015,38 @@ class OrganizationTarget(Target):
             if not placed:
                 return total
 
-    def _replayable(self, ctx: Context, error: Mapping[str, Any]) -> bool:
-        """Whether a stored rejected row waits for its parent and can be read again."""
+    @staticmethod
+    def _waiting_after(
+        job_id: int, after: tuple[int, int], current: Sequence[Row]
+    ) -> list[_Waiting]:
+        """The next ``RETRY_BATCH`` rejected rows after ``after`` (line, id) whose first reason
+        is one of ``RETRY_CODES``, in file order: the job's stored ones (one query), then those
+        of ``current`` (the chunk being written, after every stored line; id 0)."""
+        found = [
+            _Waiting(e["id"], e["line"], e["raw"], e["reasons"], None)
+            for e in ImportRowError.objects.filter(
+                Q(line__gt=after[0]) | Q(line=after[0], id__gt=after[1]),
+                job_id=job_id,
+                reasons__0__code__in=sorted(RETRY_CODES),
+            )
+            .order_by("line", "id")
+            .values("id", "line", "raw", "reasons")[:RETRY_BATCH]
+        ]
+        if current and len(found) < RETRY_BATCH:
+            found += [
+                _Waiting(0, r.line, r.raw, r.reasons, r)
+                for r in current
+                if r.line > after[0]
+                and r.outcome == RowOutcome.REJECTED
+                and r.reasons[0].get("code") in RETRY_CODES
+            ][: RETRY_BATCH - len(found)]
+        return found
+
+    def _replayable(self, ctx: Context, waiting: _Waiting) -> bool:
+        """Whether a rejected row waits for its parent and can be read again."""
         fmt = self._replayer(ctx)[0]
-        return _waiting(error["reasons"]) and (
-            fmt != ImportFormat.JSONL or isinstance(error["raw"], dict)
+        return _waiting(waiting.reasons) and (
+            fmt != ImportFormat.JSONL or isinstance(waiting.raw, dict)
         )
 
     def _replayer(self, ctx: Context) -> tuple[str, list[str], CompiledMapping]:
@@ -858,11 +1059,16 @@ class OrganizationTarget(Target):
             self._replay = (job.format, header, effective_mapping(job, header))
         return self._replay
 
-    def _recheck(self, ctx: Context, errors: Sequence[Mapping[str, Any]]) -> list[Row]:
-        """Stored rejected rows (``id, line, raw, reasons``) checked again as the pipeline
-        checked them: the job's mapping over the cells as read, then ``clean_columns``."""
+    def _recheck(self, ctx: Context, waiting: Sequence[_Waiting]) -> list[Row]:
+        """Rejected rows checked again from their cells, as the pipeline checked them: the
+        job's mapping over the cells as read (``stored_record``), then ``clean_columns``."""
         fmt, header, mapping = self._replayer(ctx)
-        records = [stored_record(fmt, header, e["line"], e["raw"]) for e in errors]
+        return self._checked(mapping, [stored_record(fmt, header, w.line, w.raw) for w in waiting])
+
+    def _checked(self, mapping: CompiledMapping, records: list[Record]) -> list[Row]:
+        """``records`` checked as the pipeline checks a chunk (``clean_columns`` only sets the
+        chunk's clock on the target, so the pipeline's read-ahead thread may check the next
+        chunk meanwhile)."""
         columns = mapping.apply_columns(functools.partial(column_of, records), len(records))
         cleaned = self.clean_columns(columns, len(records))
         return [
@@ -888,30 +1094,35 @@ class OrganizationTarget(Target):
         for layer in layers:
             self._write_chunk(ctx, layer)
 
-    def _settle(
-        self, ctx: Context, errors: Sequence[Mapping[str, Any]], rows: Sequence[Row]
-    ) -> list[Row]:
-        """Record what became of stored rejected rows tried again (``rows``, in the order of
-        ``errors``), in the caller's transaction: the records of the rows placed are deleted and
+    def _settle(self, ctx: Context, waiting: Sequence[_Waiting], rows: Sequence[Row]) -> list[Row]:
+        """Record what became of rejected rows tried again (``rows``, in the order of
+        ``waiting``), in the caller's transaction: the records of the rows placed are deleted and
         the job's counters moved (rejected down, created / updated / matched / unchanged up);
         a row rejected now for another reason (a cycle, its parent's row rejected) gets the new
-        reasons; one whose parent is still not found keeps the reasons it had. Returns the rows
-        placed."""
+        reasons; one whose parent is still not found keeps the reasons it had. A row of the
+        chunk being written (a dry run's last) gets its outcome or new reasons instead, and the
+        pipeline stores and counts it. Returns the rows placed."""
         from dangol.integration.imports.pipeline import COUNTER
 
         placed: list[Row] = []
         gone: list[int] = []
         changed: list[ImportRowError] = []
         counts: dict[str, int] = defaultdict(int)
-        for error, row in zip(errors, rows, strict=True):
+        for before, row in zip(waiting, rows, strict=True):
             if _placed(row):
                 placed.append(row)
-                gone.append(error["id"])
-                counts[COUNTER[RowOutcome(row.outcome)]] += 1
+                if before.row is not None:
+                    before.row.outcome, before.row.reasons = row.outcome, []
+                else:
+                    gone.append(before.id)
+                    counts[COUNTER[RowOutcome(row.outcome)]] += 1
             elif [r["code"] for r in row.reasons] != ["parent_not_found"] and (
-                row.reasons != error["reasons"]
+                row.reasons != before.reasons
             ):
-                changed.append(ImportRowError(pk=error["id"], reasons=row.reasons))
+                if before.row is not None:
+                    before.row.reasons = row.reasons
+                else:
+                    changed.append(ImportRowError(pk=before.id, reasons=row.reasons))
         if gone:
             cond, params = in_keys("id", gone)
             with connection.cursor() as cursor:
@@ -929,73 +1140,70 @@ class OrganizationTarget(Target):
             ImportRowError.objects.bulk_update(changed, ["reasons"], batch_size=1000)
         return placed
 
-    def _retry_in_dry_run(self, ctx: Context, rows: list[Row]) -> None:
-        """A dry run's retry, chunk by chunk (a dry run writes nothing, so the parents are the
-        keys ``_earlier`` holds): the rows of earlier chunks waiting for a key this chunk
-        accepted are checked again from their stored cells and tried as a chunk, then the rows
-        waiting for the keys those placed, and so on, the rows of this chunk included. What is
-        placed leaves the rejected rows and the counters (``_settle``, in the chunk's
-        transaction) or, for this chunk's rows, is counted by the pipeline as placed. Rows
-        still waiting are remembered by the parent keys they name."""
-        waiting_now = {
-            r.line: r for r in rows if r.outcome == RowOutcome.REJECTED and _waiting(r.reasons)
-        }
-        index_now: dict[Key, set[int]] = defaultdict(set)
-        for r in waiting_now.values():
-            for k in _parent_keys(r.data):
-                index_now[k].add(r.line)
-        newly = {k for r in rows if _placed(r) for k in _own_keys(r.data)}
-        first = True
-        while newly:
-            old = sorted({line for k in newly for line in self._waiting.get(k, ())})
-            now = [] if first else sorted({line for k in newly for line in index_now.get(k, ())})
-            first = False
-            if not old and not now:
-                break
-            errors: list[dict[str, Any]] = []
-            if old:
-                cond, params = in_keys(f"{qn(ImportRowError._meta.db_table)}.{qn('line')}", old)
-                errors = [
-                    e
-                    for e in ImportRowError.objects.filter(job_id=ctx.job_id)
-                    .extra(where=[cond], params=params)  # noqa: S610
-                    .order_by("line", "id")
-                    .values("id", "line", "raw", "reasons")
-                    if self._replayable(ctx, e)
-                ]
-            old_rows = self._recheck(ctx, errors) if errors else []
-            now_rows = [
-                Row(line, waiting_now[line].raw, dict(waiting_now[line].data), []) for line in now
-            ]
-            self._retry(ctx, sorted([*old_rows, *now_rows], key=lambda r: r.line))
-            placed = self._settle(ctx, errors, old_rows)
-            for r in old_rows:
-                if _placed(r) or not _waiting(r.reasons):
-                    self._forget(r.line)
-            for r in now_rows:
-                original = waiting_now[r.line]
-                if _placed(r):
-                    original.outcome, original.reasons = r.outcome, []
-                    placed.append(r)
-                elif [x["code"] for x in r.reasons] != ["parent_not_found"]:
-                    original.reasons = r.reasons
-                if _placed(original) or not _waiting(original.reasons):
-                    del waiting_now[r.line]
-            newly = {k for r in placed for k in _own_keys(r.data)}
-        for line, r in waiting_now.items():
-            keys = _parent_keys(r.data)
-            self._waiting_keys[line] = keys
-            for k in keys:
-                self._waiting[k].add(line)
+    # --- a dry run: where the file ends, and a resumed one's earlier chunks ---------------------
 
-    def _forget(self, line: int) -> None:
-        """A dry run's waiting row that no longer waits."""
-        for k in self._waiting_keys.pop(line, ()):
-            lines = self._waiting.get(k)
-            if lines is not None:
-                lines.discard(line)
-                if not lines:
-                    del self._waiting[k]
+    def _begin_dry_run(self, ctx: Context, rows: list[Row] | None) -> None:
+        """Before a dry run's first chunk (``rows``): when the file names parents, find the line
+        of its last record (one read of the file: the pipeline says nothing to a dry run's
+        target when the file ends, and the waiting rows are tried again with the chunk that ends
+        it); when the run resumes one that stopped, rebuild what the chunks it committed would
+        have written (``_rebuild``) from their lines that were not rejected, so that their
+        organizations are found as parents, updated and matched as in a real run.
+
+        A preview's check (``pipeline.check_references``) needs neither: its job is not running,
+        or it is (the preview of a running dry run) and the preview's rows start at the top of
+        the file, not after the job's last committed line as the run's next chunk does."""
+        job = ImportJob.objects.get(pk=ctx.job_id)
+        if job.status != ImportStatus.RUNNING or (rows and rows[0].line <= job.last_committed_line):
+            return
+        resumed_after = job.last_committed_line
+        with_parents = _with_parents(ctx)
+        if not resumed_after and not with_parents:
+            return
+        from dangol.integration.imports.pipeline import open_file
+
+        rejected = set(
+            ImportRowError.objects.filter(job_id=job.pk, line__lte=resumed_after).values_list(
+                "line", flat=True
+            )
+            if resumed_after
+            else ()
+        )
+        mapping = self._replayer(ctx)[2]
+        accepted: list[Record] = []
+        waiting: list[Row] = []
+        last = 0
+        with open_file(job) as f:
+            for rec in Reader(f, job.format, job.encoding):
+                if rec.line > resumed_after and not with_parents:
+                    break
+                last = rec.line
+                if rec.line <= resumed_after and not rec.invalid and rec.line not in rejected:
+                    accepted.append(rec)
+                    if len(accepted) >= RETRY_BATCH:
+                        waiting = self._rebuild(ctx, mapping, accepted, waiting)
+                        accepted = []
+        if accepted or waiting:
+            self._rebuild(ctx, mapping, accepted, waiting)
+        if with_parents:
+            self._end_line = last
+
+    def _rebuild(
+        self, ctx: Context, mapping: CompiledMapping, records: list[Record], carried: list[Row]
+    ) -> list[Row]:
+        """Record in ``_Earlier`` rows a stopped dry run accepted (``records``, in file order,
+        after the ``carried`` ones): written as retried rows are (``_retry``: rows sharing a key
+        in successive chunks), so a later row updates an earlier one. A row whose parent comes
+        later in its chunk (the chunk sizes are not recorded) is carried to the next batch;
+        returns those still waiting."""
+        checked = self._checked(mapping, records) if records else []
+        rows = [*carried, *(r for r in checked if not r.reasons)]
+        self._retry(ctx, rows)
+        return [
+            Row(r.line, r.raw, r.data, [])
+            for r in rows
+            if r.outcome == RowOutcome.REJECTED and _waiting(r.reasons)
+        ]
 
 
 # --- memberships -------------------------------------------------------------------------------
