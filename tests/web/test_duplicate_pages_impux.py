@@ -133,3 +133,51 @@ def test_the_quality_pages_pair_link_only_for_who_can_review(
     client.force_login(make_user(role))
     html = client.get("/data/quality/").content.decode()
     assert ('data-testid="review-pairs"' in html) is linked
+
+
+# --- the pair shows the external ids; the list polls a running search ------------------------
+
+
+def test_the_pair_shows_each_sides_external_ids_and_the_list_a_compare_button(
+    client: Any, make_user: Any, make_customer: Any
+) -> None:
+    lead = make_user("lead", team="seoul")
+    a = make_customer(
+        full_name="정하늘", owner=lead, team=lead.team, external_ids=[("pos", "M0001")]
+    )
+    b = make_customer(
+        full_name="정하늘", owner=lead, team=lead.team, external_ids=[("pos", "M0006")]
+    )
+    services.find_duplicates(finder=engine_pairs([(a.pk, b.pk, 0.99, "name")]))
+    pair = DuplicateCandidate.objects.get()
+    client.force_login(lead)
+
+    listing = client.get("/data/duplicates/").content.decode()
+    detail = client.get(f"/data/duplicates/{pair.pk}/").content.decode()
+
+    assert f'href="/data/duplicates/{pair.pk}/" data-testid="compare"' in listing
+    assert '<h1 class="page-title">중복 고객</h1>' in listing
+    assert 'data-testid="compare"' not in detail
+    for html in (listing, detail):
+        assert "M0001" in html and "M0006" in html
+
+
+def test_the_list_polls_a_running_search_and_reloads_when_it_ends(
+    client: Any, cand: DuplicateCandidate
+) -> None:
+    from dangol.integration.models import DedupeRun, DedupeRunStatus
+
+    _lead(client, cand)
+    run = DedupeRun.objects.create()  # running
+    page = client.get("/data/duplicates/").content.decode()
+    assert 'hx-get="/data/duplicates/?part=search"' in page
+
+    running = client.get("/data/duplicates/?part=search", HTTP_HX_REQUEST="true")
+    assert 'data-status="running"' in running.content.decode() and "HX-Refresh" not in running
+    assert "duplicate-pair" not in running.content.decode()  # the status only
+
+    run.status = DedupeRunStatus.COMPLETED
+    run.save(update_fields=["status"])
+    done = client.get("/data/duplicates/?part=search", HTTP_HX_REQUEST="true")
+    assert done["HX-Refresh"] == "true"
+    assert "?part=search" not in client.get("/data/duplicates/").content.decode()

@@ -25,6 +25,7 @@ from dangol.integration import selectors, services
 from dangol.integration.models import (
     CandidateStatus,
     DedupeRun,
+    DedupeRunStatus,
     ExportFormat,
     ExportJob,
     ExportStatus,
@@ -32,7 +33,7 @@ from dangol.integration.models import (
     QualityField,
     QualitySnapshot,
 )
-from dangol.web.htmx import client_ip
+from dangol.web.htmx import client_ip, wants_fragment
 from dangol.web.pagination import KeysetOrder, page_of_request
 
 QUEUE_SIZE = 20
@@ -49,6 +50,18 @@ def _read(request: HttpRequest) -> PiiRead:
 def duplicate_list(request: HttpRequest) -> HttpResponse:
     if not can(request.user, Action.CHANGE, Customer):
         raise Http404
+    last_run = DedupeRun.objects.order_by("-started_at", "-id").first()
+    searching = last_run is not None and last_run.status == DedupeRunStatus.RUNNING
+    if wants_fragment(request) and request.GET.get("part") == "search":
+        # polled while a search runs; once it is over the page reloads with the new pairs
+        response = render(
+            request,
+            "integration/duplicate_list.html#search-status",
+            {"last_run": last_run, "searching": searching},
+        )
+        if not searching:
+            response["HX-Refresh"] = "true"
+        return response
     status = request.GET.get("status", CandidateStatus.PENDING)
     status = status if status in CandidateStatus.values else CandidateStatus.PENDING
     qs = selectors.candidates_for(request.user, status=status)
@@ -62,7 +75,8 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
         "total": qs.count(),
         "can_reveal": can_view_pii(request.user),
         "can_manage": services.can_manage_dedupe(request.user),
-        "last_run": DedupeRun.objects.order_by("-started_at", "-id").first(),
+        "last_run": last_run,
+        "searching": searching,
     }
     return render(request, "integration/duplicate_list.html", context)
 
@@ -80,6 +94,7 @@ def _pair_page(request: HttpRequest, candidate_id: int, *, reveal: bool) -> Http
             "can_reveal": can_view_pii(request.user) and not view.revealed,
             # the decision forms come back here, never to the POST-only reveal URL
             "next_url": reverse("web:duplicate_detail", args=[cand.pk]),
+            "detail_page": True,
         },
     )
 
