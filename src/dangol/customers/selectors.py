@@ -300,6 +300,43 @@ class Customer360:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
+MERGE_CHAIN_LIMIT = 20
+
+
+def surviving_record_id(customer_id: int) -> int | None:
+    """The id of the live record a merged-away customer now lives on, following merges of
+    merges (#1 into #2, later #2 into #3: #3); None when the customer is not merged.
+
+    One query per step of the chain (one for a customer that was never merged)."""
+    current, survivor = customer_id, None
+    for _step in range(MERGE_CHAIN_LIMIT):
+        row = Customer.objects.filter(pk=current).values_list("status", "merged_into_id").first()
+        if row is None or row[0] != RecordStatus.MERGED or row[1] is None:
+            break
+        current = survivor = row[1]
+    return survivor
+
+
+@dataclass
+class MergedInto:
+    """Where a merged-away customer went: the live record's id, and the record itself when the
+    user may see it (None otherwise: the page then names the id only, as the timeline does)."""
+
+    survivor_id: int
+    survivor: Customer | None
+
+
+def merged_into(*, user: Any, customer: Customer) -> MergedInto | None:
+    """The survivor of a merged-away customer, for its page; None when it is not merged."""
+    if customer.status != RecordStatus.MERGED:
+        return None
+    survivor_id = surviving_record_id(customer.pk)
+    if survivor_id is None:
+        return None
+    survivor = Customer.objects.visible_to(user).filter(pk=survivor_id).first()
+    return MergedInto(survivor_id, survivor)
+
+
 def customer_detail_queryset(user: Any) -> QuerySet[Customer]:
     """The customers `user` may open, with everything the detail view needs prefetched."""
     return (

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from dangol.core import audit, events
 from dangol.core.customfields import validate_custom_fields
-from dangol.core.errors import Conflict, FieldError, ValidationFailed
+from dangol.core.errors import Conflict, FieldError, ServiceError, ValidationFailed
 from dangol.core.models import Team, User
 from dangol.core.normalize import (
     NormalizationError,
@@ -89,6 +89,60 @@ ORGANIZATION_FIELDS = (
     "source",
     "custom_fields",
 )
+
+
+class CustomerMerged(ServiceError):
+    """New data for a customer that was merged into another record (422, ``customer_merged``).
+
+    A merged-away record is a signpost to its survivor: calls, visits, notes, consents, tasks,
+    contact points and edits belong on the survivor, which the message names."""
+
+    def __init__(self, customer_id: int, survivor_id: int | None) -> None:
+        message = (
+            _("This customer was merged into #%(id)s; record it there.") % {"id": survivor_id}
+            if survivor_id is not None
+            else _("This customer was merged into another record; record it there.")
+        )
+        super().__init__(
+            message=message,
+            code="customer_merged",
+            errors=[FieldError("customer", "customer_merged", message)],
+            status=422,
+        )
+        self.customer_id = customer_id
+        self.survivor_id = survivor_id
+
+
+def ensure_not_merged(customer: Customer | None) -> None:
+    """Refuse (`CustomerMerged`) to attach anything to a customer merged into another record.
+
+    Every service that adds to or changes a customer calls this first, inside its transaction:
+    it reads the status from the database (not the caller's copy) and locks the row (FOR NO KEY
+    UPDATE on PostgreSQL), so a merge running at the same time either commits first, and this
+    refuses, or waits until this write has committed, and then moves what it wrote. `unmerge`
+    is the one writer that works on merged records; it does not call this."""
+    if customer is None:
+        return
+    status = (
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk=customer.pk)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status == RecordStatus.MERGED:
+        raise CustomerMerged(customer.pk, selectors.surviving_record_id(customer.pk))
+
+
+def ensure_none_merged(ids: Sequence[int]) -> None:
+    """`ensure_not_merged` for many customers at once (one query): refused when any is merged."""
+    first = (
+        Customer.objects.filter(pk__in=ids, status=RecordStatus.MERGED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if first is not None:
+        raise CustomerMerged(first, selectors.surviving_record_id(first))
 
 
 @dataclass
@@ -334,6 +388,8 @@ def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Any) 
             ]
         )
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.status == RecordStatus.MERGED:
+        raise CustomerMerged(customer.pk, selectors.surviving_record_id(customer.pk))
     before = audit.snapshot(customer)
     values = {k: getattr(customer, k) for k in CUSTOMER_FIELDS}
     values.update(changes)
@@ -378,6 +434,7 @@ def assign_owner(*, customers: Iterable[Customer], owner: User | None, actor: An
     Refused as a whole (see `check_owner`) when `actor` may not give them to `owner`, unless
     every one of them belongs to `owner` already."""
     ids = [c.pk for c in customers]
+    ensure_none_merged(ids)
     if (
         isinstance(actor, User)
         and Customer.objects.filter(pk__in=ids).exclude(owner=owner).exists()
@@ -399,6 +456,7 @@ def assign_owner(*, customers: Iterable[Customer], owner: User | None, actor: An
 @transaction.atomic
 def archive_customer(*, customer: Customer, actor: Any) -> Customer:
     """Archive a customer: hidden from default lists, kept with all history."""
+    ensure_not_merged(customer)
     if customer.status != RecordStatus.ACTIVE:
         raise Conflict(_("Only an active customer can be archived."), "not_active")
     customer.status = RecordStatus.ARCHIVED
@@ -439,6 +497,7 @@ def add_contact_point(
     """Add a phone, e-mail or messenger id, normalized; the first of its kind is primary."""
     if (customer is None) == (organization is None):
         raise ValidationFailed.single("owner", "required", _("Give a customer or an organization."))
+    ensure_not_merged(customer)
     errors: list[FieldError] = []
     prepared = _prepare_contacts([ContactInput(kind, value, is_primary, label)], errors)
     if errors:
@@ -532,6 +591,7 @@ def add_address(
         errors.append(FieldError("kind", "invalid_choice", _("Not a valid choice.")))
     if errors:
         raise ValidationFailed(errors)
+    ensure_not_merged(customer)
     owner_filter = {"customer": customer} if customer else {"organization": organization}
     existing = Address.objects.filter(**owner_filter)
     is_primary = is_primary or not existing.exists()
@@ -566,6 +626,7 @@ def add_external_id(
     """Record the key of this customer/organization in another system."""
     if not source.strip() or not key.strip():
         raise ValidationFailed.single("key", "required", _("Give source and key."))
+    ensure_not_merged(customer)
     try:
         with transaction.atomic():
             ext = ExternalId.objects.create(
@@ -608,6 +669,7 @@ def _set_consent(
         errors.append(FieldError("at", "in_future", _("A consent cannot be given in the future.")))
     if errors:
         raise ValidationFailed(errors)
+    ensure_not_merged(customer)
     consent, _created = Consent.objects.select_for_update().get_or_create(
         customer=customer,
         channel=channel,
@@ -770,6 +832,7 @@ def record_interaction(
         errors.append(FieldError("occurred_at", "in_future", _("This is in the future.")))
     if errors:
         raise ValidationFailed(errors)
+    ensure_not_merged(customer)
     if external_id and Interaction.objects.filter(source=source, external_id=external_id).exists():
         raise Conflict(_("This interaction was already recorded."), "duplicate_external_id")
     interaction = Interaction.objects.create(
@@ -808,6 +871,7 @@ def add_note(
         raise ValidationFailed.single("owner", "required", _("Give a customer or an organization."))
     if not body.strip():
         raise ValidationFailed.single("body", "required", _("Write something."))
+    ensure_not_merged(customer)
     note = Note.objects.create(
         customer=customer,
         organization=organization,
@@ -975,6 +1039,7 @@ def link_to_organization(
     is_primary: bool = False,
 ) -> OrganizationMembership:
     """Record that a person works for / represents an organization."""
+    ensure_not_merged(customer)
     membership, created = OrganizationMembership.objects.update_or_create(
         customer=customer,
         organization=organization,

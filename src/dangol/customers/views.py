@@ -496,11 +496,14 @@ def _timeline_context(
     }
 
 
-def _permissions(user: Any) -> dict[str, bool]:
+def _permissions(user: Any, customer: Customer) -> dict[str, bool]:
+    """What the page offers. A merged-away record offers no action: its work belongs on the
+    survivor (the services refuse it anyway, with ``customer_merged``)."""
+    open_ = customer.status != RecordStatus.MERGED
     return {
-        "can_change": can(user, Action.CHANGE, Customer),
-        "can_log": can(user, Action.ADD, Interaction),
-        "can_note": can(user, Action.ADD, Note),
+        "can_change": open_ and can(user, Action.CHANGE, Customer),
+        "can_log": open_ and can(user, Action.ADD, Interaction),
+        "can_note": open_ and can(user, Action.ADD, Note),
         "can_view_pii": can_view_pii(user),
         "can_export": can(user, Action.EXPORT, Customer),
     }
@@ -516,7 +519,8 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     context = {
         "view": view,
         **_timeline_context(request, view.customer),
-        **_permissions(request.user),
+        **_permissions(request.user, view.customer),
+        "merged_into": selectors.merged_into(user=request.user, customer=view.customer),
         "custom_fields": _custom_values(view.customer, definitions),
         "call_form": InteractionForm(initial={"kind": LogKind.CALL}, prefix="call"),
         "visit_form": InteractionForm(initial={"kind": LogKind.VISIT}, prefix="visit"),
@@ -662,7 +666,7 @@ def customer_log(request: HttpRequest, customer_id: int, what: str) -> HttpRespo
                     customer=customer, actor=request.user, **form.service_arguments()
                 )
                 entry = timeline.interaction_entry(interaction)
-        except ValidationFailed as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc)
         else:
             fresh = (
@@ -709,7 +713,7 @@ def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
                     evidence=data["evidence"],
                     actor=request.user,
                 )
-        except ValidationFailed as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc)
         else:
             form = ConsentChangeForm(prefix="consent")
@@ -737,12 +741,12 @@ def customer_profile(request: HttpRequest, customer_id: int) -> HttpResponse:
                 customer = services.update_customer(
                     customer=customer, changes=form.changes(), actor=request.user
                 )
-            except ValidationFailed as exc:
+            except ServiceError as exc:
                 add_service_errors(form, exc)
             else:
                 form = None
                 customer = Customer.objects.select_related("owner", "team").get(pk=customer.pk)
-    elif editing:
+    elif editing and customer.status != RecordStatus.MERGED:
         form = ProfileForm(initial=ProfileForm.initial_for(customer), definitions=definitions)
     return render(
         request,
@@ -751,7 +755,7 @@ def customer_profile(request: HttpRequest, customer_id: int) -> HttpResponse:
             "customer": customer,
             "form": form,
             "custom_fields": _custom_values(customer, definitions),
-            "can_change": can(request.user, Action.CHANGE, Customer),
+            "can_change": _permissions(request.user, customer)["can_change"],
             "saved": request.method == "POST" and form is None,
         },
     )

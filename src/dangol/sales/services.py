@@ -1,5 +1,8 @@
 """Every state change of a task: create, edit, complete, reopen, cancel, reassign.
 
+A task is never created for, or moved onto, a customer merged into another record
+(``customer_merged``, from ``customers.services.ensure_not_merged``).
+
 Each service runs in one transaction, writes its change-log row and emits its domain event
 (``task.created``, ``task.updated``, ``task.completed``, ``task.reopened``, ``task.cancelled``,
 ``task.reassigned``) after commit through ``core.events``. ``actor`` is None for the system
@@ -22,6 +25,7 @@ from dangol.core.errors import Conflict, FieldError, ValidationFailed
 from dangol.core.models import Team, User
 from dangol.core.visibility import Action, Scope, scope_for
 from dangol.customers.models import Customer, Organization
+from dangol.customers.services import ensure_not_merged
 from dangol.sales.models import Task, TaskPriority, TaskSource, TaskStatus
 
 TITLE_MAX = 200
@@ -114,6 +118,7 @@ def create_task(*, data: TaskInput, actor: Any) -> Task:
     }
     _validate(values)
     check_assignee(actor=actor, assignee=data.assignee)
+    ensure_not_merged(data.customer)  # a merged-away customer's work belongs on its survivor
     team = data.team
     if team is None and data.assignee is not None:
         team = data.assignee.team
@@ -166,6 +171,8 @@ def update_task(*, task: Task, changes: dict[str, Any], actor: Any) -> Task:
         "priority": changes.get("priority", locked.priority),
     }
     _validate(values)
+    if changes.get("customer") is not None and changes["customer"].pk != locked.customer_id:
+        ensure_not_merged(changes["customer"])
     for name in EDITABLE:
         if name in values:
             setattr(locked, name, values[name])
