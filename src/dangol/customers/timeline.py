@@ -277,9 +277,13 @@ def note_entry(n: Note) -> TimelineEntry:
 
 
 def _history_detail(h: CustomerHistory) -> str:
-    """One line a person can read: "#12, #15" for merges, "Silver → Gold" for grades."""
+    """One line a person can read: "#12, #15" for merges, "Silver → Gold" for grades.
+
+    A merge or its undo names the other side: on the survivor the merged records, on a merged
+    record the survivor (an undo's entry holds both, the same data on every record)."""
     d = h.data
-    if "merged_ids" in d and h.kind != HistoryKind.UNMERGED:
+    on_survivor = d.get("survivor_id") in (None, h.customer_id)
+    if "merged_ids" in d and (h.kind != HistoryKind.UNMERGED or on_survivor):
         return ", ".join(f"#{i}" for i in d["merged_ids"])
     if "survivor_id" in d:
         return f"#{d['survivor_id']}"
