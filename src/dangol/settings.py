@@ -192,6 +192,8 @@ LOGIN_REDIRECT_URL = "/"
 LANGUAGE_CODE = "ko"
 LANGUAGES = [("ko", "한국어"), ("en", "English")]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+# Korean date-times read "2026년 11월 23일 오후 3:05" (Django's ko module puts 오후 last).
+FORMAT_MODULE_PATH = ["dangol.formats"]
 TIME_ZONE = "Asia/Seoul"
 USE_I18N = True
 USE_TZ = True

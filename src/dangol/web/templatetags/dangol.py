@@ -85,7 +85,8 @@ def long_date(value: datetime.date | datetime.datetime | None) -> str:
 
 @register.filter
 def long_datetime(value: datetime.datetime | None) -> str:
-    """Date and time in the user's time zone: 2026년 11월 22일 오후 3:05."""
+    """Date and time in the user's time zone, in the active language's ``DATETIME_FORMAT``:
+    2026년 11월 22일 오후 3:05 (``dangol/formats/ko/formats.py``) / Nov. 22, 2026, 3:05 p.m."""
     if not value:
         return ""
     return date_filter(_local(value), "DATETIME_FORMAT")
