@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from dangol.core.visibility import VisibleManager
 from dangol.customers.models import Customer, Organization, Region
@@ -283,11 +284,12 @@ class PaymentMethod(models.TextChoices):
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    PAID = "paid", _("Paid")
-    CANCELLED = "cancelled", _("Cancelled")
-    REFUNDED = "refunded", _("Refunded")
-    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+    # in their own context: "Refunded" elsewhere is an amount (환불액), here a state (환불)
+    PENDING = "pending", pgettext_lazy("payment status", "Pending")
+    PAID = "paid", pgettext_lazy("payment status", "Paid")
+    CANCELLED = "cancelled", pgettext_lazy("payment status", "Cancelled")
+    REFUNDED = "refunded", pgettext_lazy("payment status", "Refunded")
+    PARTIALLY_REFUNDED = "partially_refunded", pgettext_lazy("payment status", "Partially refunded")
 
 
 class Payment(models.Model):

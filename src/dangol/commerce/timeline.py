@@ -28,6 +28,7 @@ from dangol.customers.timeline import (
 
 
 def _orders(r: TimelineRequest) -> list[TimelineEntry]:
+    label = _("Order")  # not inside the f-string below, where makemessages cannot see it
     qs = Order.objects.filter(customer=r.customer).select_related("channel")
     if r.channels:  # the interaction channels that are also sales channel kinds (app, store)
         qs = qs.filter(channel__kind__in=r.channels)
@@ -37,7 +38,7 @@ def _orders(r: TimelineRequest) -> list[TimelineEntry]:
             at=o.placed_at,
             id=o.pk,
             title=o.number,
-            heading=f"{_('Order')} {o.number}",
+            heading=f"{label} {o.number}",
             icon="cart",
             url=reverse("web:order_detail", args=[o.pk]),
             meta=o.channel.name if o.channel else "",
@@ -52,6 +53,7 @@ def _orders(r: TimelineRequest) -> list[TimelineEntry]:
 
 
 def _returns(r: TimelineRequest) -> list[TimelineEntry]:
+    label = _("Return")
     qs = Return.objects.filter(customer=r.customer).select_related("order")
     return [
         TimelineEntry(
@@ -59,7 +61,7 @@ def _returns(r: TimelineRequest) -> list[TimelineEntry]:
             at=x.returned_at,
             id=x.pk,
             title=x.order.number,
-            heading=f"{_('Return')} · {x.order.number}",
+            heading=f"{label} · {x.order.number}",
             icon="return",
             url=reverse("web:order_detail", args=[x.order_id]),
             amount=x.amount,
@@ -75,6 +77,7 @@ def _returns(r: TimelineRequest) -> list[TimelineEntry]:
 def _payments(r: TimelineRequest) -> list[TimelineEntry]:
     # payments that were made (a pending one has no time yet), by the (customer, -paid_at) index
     qs = Payment.objects.filter(customer=r.customer, paid_at__isnull=False).select_related("order")
+    label = _("Payment")
     entries = []
     for p in r.window(qs, "payment", "paid_at"):
         method = choice_label(PaymentMethod, p.method)
@@ -84,7 +87,7 @@ def _payments(r: TimelineRequest) -> list[TimelineEntry]:
                 at=p.paid_at,
                 id=p.pk,
                 title=p.order.number,
-                heading=f"{_('Payment')} · {p.order.number}",
+                heading=f"{label} · {p.order.number}",
                 icon="receipt",
                 url=reverse("web:order_detail", args=[p.order_id]),
                 meta=f"{method} · {p.provider}" if p.provider else method,
