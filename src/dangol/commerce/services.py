@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -745,6 +745,22 @@ PAYMENT_NEXT: dict[str, frozenset[str]] = {
 # Statuses of money that was taken (a refunded payment was taken, then given back).
 CAPTURED = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 REFUNDING = (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+
+
+def refresh_payment_customers(customer_ids: list[int]) -> None:
+    """Give the payments of these customers, and of their orders, their order's customer again
+    (one UPDATE). A payment's customer is its order's: when records merge or unmerge, the
+    orders move and their payments follow them here (registered with the merge as derived
+    rows), including payments recorded between a merge and its undoing."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    order_customer = Order.objects.filter(pk=OuterRef("order_id")).values("customer_id")[:1]
+    (
+        Payment.objects.filter(Q(customer_id__in=ids) | Q(order__customer_id__in=ids))
+        .exclude(customer_id=F("order__customer_id"))
+        .update(customer_id=Subquery(order_customer))
+    )
 
 
 @dataclass

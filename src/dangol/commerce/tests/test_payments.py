@@ -271,22 +271,31 @@ def test_a_role_without_the_payment_grant_is_refused_and_sees_no_payments(
     assert client.get(f"/api/v1/orders/{order.pk}/payments").json() == []
 
 
-def test_payments_move_with_their_customer_through_merge_and_unmerge(
+def test_payments_move_with_their_order_through_merge_and_unmerge(
     admin, make_customer, make_paid_order
 ):
     survivor, duplicate = make_customer(actor=admin), make_customer(actor=admin)
-    order = make_paid_order(duplicate)
-    payment = services.record_payment(
-        data=services.PaymentInput(order=order, method="card", amount=Decimal(64000)), actor=admin
+    order, own = make_paid_order(duplicate), make_paid_order(survivor)
+    before = services.record_payment(
+        data=services.PaymentInput(order=order, method="card", amount=Decimal(30000)), actor=admin
+    )
+    kept = services.record_payment(
+        data=services.PaymentInput(order=own, method="cash", amount=Decimal(1000)), actor=admin
     )
 
     merge = merge_customers(survivor=survivor, duplicates=[duplicate], actor=admin)
-    payment.refresh_from_db()
-    assert payment.customer_id == survivor.pk
+    before.refresh_from_db()
+    assert before.customer_id == survivor.pk
+    # paid for the duplicate's order while the records were one: it goes back with the order
+    after = services.record_payment(
+        data=services.PaymentInput(order=order, method="points", amount=Decimal(2000)),
+        actor=admin,
+    )
+    assert after.customer_id == survivor.pk
 
     unmerge(merge=merge, actor=admin)
-    payment.refresh_from_db()
-    assert payment.customer_id == duplicate.pk
+    customers = dict(Payment.objects.values_list("pk", "customer_id"))
+    assert customers == {before.pk: duplicate.pk, after.pk: duplicate.pk, kept.pk: survivor.pk}
 
 
 def test_a_made_payment_is_on_the_customers_timeline(admin, make_customer, make_paid_order):
