@@ -106,4 +106,4 @@ def test_an_html_xls_in_cp949_offers_its_encoding_and_its_rejects_download_as_xl
     assert "rejected.xlsx" in rejected["Content-Disposition"]
     rows = list(load_workbook(io.BytesIO(rejected.content)).worksheets[0].values)
     assert rows[0] == ("회원번호", "이름", "휴대폰", "이메일", "오류")
-    assert rows[1][:3] == ("S2", "이서연", "010-12") and "phone_invalid" in rows[1][4]
+    assert rows[1][:3] == ("S2", "이서연", "010-12") and rows[1][4].startswith("휴대폰: ")
