@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "template_partials",
     "huey.contrib.djhuey",
+    "ninja",  # its templates and static files: the API docs (Swagger UI) load without a CDN
     "dangol.core",
     "dangol.customers",
     "dangol.commerce",

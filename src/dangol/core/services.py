@@ -195,7 +195,13 @@ def create_api_token(
     expires_at: datetime | None = None,
     actor: Any = None,
 ) -> tuple[ApiToken, str]:
-    """Issue a token; returns (token, raw value). The raw value is shown once, never stored."""
+    """Issue a token; returns (token, raw value). The raw value is shown once, never stored.
+    The API and the preferences page both call this (audited as ``api_token.created``)."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed.single(
+            "name", "invalid", _("Name the token (at most 100 characters).")
+        )
     if str(scope) not in TokenScope.values:
         raise ValidationFailed.single("scope", "invalid", _("Unknown token scope."))
     if expires_at is not None and expires_at <= timezone.now():

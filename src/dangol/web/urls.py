@@ -14,6 +14,12 @@ urlpatterns = [
     path("logout/", account.LogoutView.as_view(), name="logout"),
     path("language/", account.switch_language, name="language"),
     path("account/preferences/", account.preferences, name="preferences"),
+    path("account/api-tokens/", account.api_token_create, name="api_token_create"),
+    path(
+        "account/api-tokens/<int:token_id>/revoke/",
+        account.api_token_revoke,
+        name="api_token_revoke",
+    ),
     path("account/password/", account.PasswordChangeView.as_view(), name="password_change"),
     path(
         "account/password/done/",

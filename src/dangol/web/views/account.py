@@ -1,4 +1,5 @@
-"""Signing in and out, passwords, and each user's language and time zone."""
+"""Signing in and out, passwords, each user's language and time zone, and their personal API
+tokens."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import translation
@@ -17,6 +18,9 @@ from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from dangol.core import auth
+from dangol.core import services as core_services
+from dangol.core.errors import ServiceError
+from dangol.core.models import ApiToken, TokenScope
 from dangol.web.forms import EmailAuthenticationForm, LanguageForm, PreferencesForm
 
 
@@ -120,4 +124,61 @@ def preferences(request: HttpRequest) -> HttpResponse:
             return response
     else:
         form = PreferencesForm(initial={"language": user.language, "timezone": user.timezone})
-    return render(request, "web/account/preferences.html", {"form": form})
+    return _render_preferences(request, form)
+
+
+def _render_preferences(
+    request: HttpRequest, form: Any, *, new_token: str = "", status: int = 200, **extra: Any
+) -> HttpResponse:
+    """The preferences page with the user's API tokens (active ones, newest first); a token
+    just created is shown once, in this response only (never stored, never in the session)."""
+    user: Any = request.user
+    context = {
+        "form": form,
+        "tokens": ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+        .only("id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at")
+        .order_by("-created_at", "-id")[:100],
+        "token_scopes": TokenScope.choices,
+        "new_token": new_token,
+        **extra,
+    }
+    return render(request, "web/account/preferences.html", context, status=status)
+
+
+def _preferences_form(user: Any) -> PreferencesForm:
+    return PreferencesForm(initial={"language": user.language, "timezone": user.timezone})
+
+
+@login_required
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    """Create a personal API token (the API's ``POST /me/tokens`` service) and show its secret
+    once, in this response; a bad name or scope re-renders the form with the error."""
+    user: Any = request.user
+    name = request.POST.get("name", "")
+    scope = request.POST.get("scope", TokenScope.READ)
+    try:
+        token, raw = core_services.create_api_token(user=user, name=name, scope=scope, actor=user)
+    except ServiceError as exc:
+        error = str(exc.errors[0].message) if exc.errors else str(exc)
+        return _render_preferences(
+            request,
+            _preferences_form(user),
+            status=400,
+            token_error=error,
+            token_initial={"name": name, "scope": scope},
+        )
+    return _render_preferences(request, _preferences_form(user), new_token=raw, created=token)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of the user's own tokens at once (another user's answers 404)."""
+    user: Any = request.user
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        raise Http404
+    core_services.revoke_api_token(token=token, actor=user)
+    messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
+    return redirect("web:preferences")
