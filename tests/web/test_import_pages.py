@@ -177,7 +177,7 @@ def test_upload_detects_cp949_and_suggests_the_mapping(client: Any, manager: Any
         "이메일": "email",
         "생년월일": "birth_date",
         "성별": "gender",
-        "가입일": "",
+        "가입일": "signed_up",
         "문자수신동의": "",
     }
     assert page.context["origin"] == "suggested"
@@ -190,7 +190,7 @@ def test_upload_detects_cp949_and_suggests_the_mapping(client: Any, manager: Any
     [
         ({"file": pos_upload("members.pdf", b"%PDF")}, "file", "CSV, XLSX"),
         ({"file": pos_upload("회원.xls", b"\xd0\xcf\x11\xe0")}, "file", "(.xlsx)"),
-        ({"encoding": "utf-8"}, "encoding", "utf-8"),
+        ({"encoding": "utf-8"}, "encoding", "UTF-8 글자로"),  # the select's name of the codec
         (
             {"file": pos_upload("members.csv", bytes(range(256)) * 12)},
             "encoding",
@@ -268,6 +268,7 @@ def test_mapping_is_saved_and_a_missing_required_field_is_explained(
         "이메일": "email",
         "생년월일": "birth_date",
         "성별": "gender",
+        "가입일": "signed_up",
     }
     assert client.get(f"/data/imports/{job.pk}/mapping/").context["origin"] == "job"
 
