@@ -60,6 +60,7 @@ from dangol.customers.models import (
     RecordStatus,
     Region,
 )
+from dangol.integration.dedupe import infile
 from dangol.integration.imports import parsing, speedpaths
 from dangol.integration.imports.identity import MatchCandidate, Matcher
 from dangol.integration.imports.mapping import FieldSpec, Reason
@@ -600,6 +601,25 @@ class CustomerTarget(Target):
                 )
                 kinds_new.add(kind)
             new_ext.append((cid, row.data["external_id"]))
+        # the same person twice in the chunk, or one of several existing customers: pairs for
+        # review once the chunk commits (read before the chunk's customers are written)
+        infile.propose_after_commit(
+            infile.pairs_of_new(
+                [
+                    infile.Person(
+                        cid,
+                        d["full_name"],
+                        d.get("birth_date"),
+                        d.get("gender", ""),
+                        {
+                            (infile.KEY_FIELD[kind], n["match_key"])
+                            for _f, kind, n in contacts_of(d)
+                        },
+                    )
+                    for cid, d in zip(new_ids, (r.data for r in new_rows), strict=True)
+                ]
+            )
+        )
         # the sign-up time is a column only when the file has one (else a constant: now)
         signups = "signed_up" in ctx.fields
         TableWriter(
