@@ -57,7 +57,7 @@ def test_pos_file_from_upload_to_result(
 
     # 2. Mapping: CP949 detected, Korean headers matched, the suggestions accepted.
     expect(page).to_have_url(re.compile(r"/data/imports/\d+/mapping/$"))
-    expect(page.get_by_test_id("encoding")).to_have_text("cp949")
+    expect(page.get_by_test_id("encoding")).to_have_attribute("data-codec", "cp949")
     expect(page.locator("tr[data-column='휴대폰']")).to_contain_text("010-1234-5678")
     for column, field in [
         ("col-0", "external_id"),
@@ -151,7 +151,7 @@ def test_call_center_log_from_upload_to_the_timeline(
 
     # 2. Mapping: every Korean header is recognised.
     expect(page).to_have_url(re.compile(r"/data/imports/\d+/mapping/$"))
-    expect(page.get_by_test_id("encoding")).to_have_text("cp949")
+    expect(page.get_by_test_id("encoding")).to_have_attribute("data-codec", "cp949")
     for column, field in [
         ("col-0", "customer_external_id"),
         ("col-1", "occurred_at"),

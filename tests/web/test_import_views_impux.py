@@ -172,3 +172,60 @@ def test_a_stored_reason_is_translated_again_from_its_code(
 
     with translation.override(language):
         assert reason_message(reason) == expected
+
+
+# --- counters of order files, encoding names, a file without rows ----------------------------
+
+
+def test_the_counters_of_an_order_import_say_they_count_rows(client: Any, manager: Any) -> None:
+    job = _mapped_job(client)
+    customers = client.get(f"/data/imports/{job.pk}/progress/").content.decode()
+    ImportJob.objects.filter(pk=job.pk).update(
+        target="orders", status=ImportStatus.COMPLETED, created_count=3
+    )
+    manager.language = "en"
+    manager.save(update_fields=["language"])
+    client.force_login(manager)
+
+    detail = client.get(f"/data/imports/{job.pk}/").content.decode()
+    history = client.get("/data/imports/").content.decode()
+
+    assert "counts-are-rows" not in customers
+    assert 'data-testid="counts-are-rows"' in detail and "Rows created" in detail
+    assert 'data-testid="counts-are-rows"' in history
+
+
+def test_the_detected_encoding_is_named_as_in_the_select(client: Any, manager: Any) -> None:
+    content = "\ufeff회원번호,이름\nP001,김민준\n".encode()
+    pages.upload(client, file=pages.pos_upload("bom.csv", content))
+    job = ImportJob.objects.get()
+
+    html = client.get(f"/data/imports/{job.pk}/mapping/").content.decode()
+
+    assert 'data-codec="utf-8-sig">UTF-8(BOM 포함)</span>' in html
+    assert "text-uppercase" not in html.split('data-testid="encoding"')[0][-80:]
+
+
+def test_a_decoding_error_names_the_encoding_as_the_select(client: Any, manager: Any) -> None:
+    response = pages.upload(
+        client, encoding="cp949", file=pages.pos_upload("bad.csv", b"a,b\n\x80\x80\x80,1\n")
+    )
+
+    html = response.content.decode()
+    assert "CP949 / EUC-KR(한글 엑셀)" in html
+    assert "cp949 " not in html.lower().replace("cp949 / euc-kr", "")
+    assert not ImportJob.objects.exists()
+
+
+def test_a_file_with_only_column_names_previews_without_counting_zero_rows(
+    client: Any, manager: Any
+) -> None:
+    header_only = ",".join(pages.POS_HEADER).encode("cp949") + b"\r\n"
+    pages.upload(client, file=pages.pos_upload("header.csv", header_only))
+    job = ImportJob.objects.get()
+    pages.accept_suggestions(client, job)
+
+    html = client.get(f"/data/imports/{job.pk}/preview/").content.decode()
+
+    assert "처음 0행" not in html and "0행" not in html
+    assert 'data-testid="sample-good"' not in html

@@ -52,6 +52,7 @@ from dangol.integration.models import (
 from dangol.web.htmx import is_htmx
 
 HISTORY_SIZE = 100
+ROW_COUNTED_TARGETS = (ImportTarget.ORDERS, ImportTarget.RETURNS)
 ERRORS_SHOWN = 10
 FINAL_STATUSES = (
     ImportStatus.COMPLETED,
@@ -59,13 +60,7 @@ FINAL_STATUSES = (
     ImportStatus.CANCELLED,
     ImportStatus.FAILED,
 )
-ENCODINGS = (
-    ("", gettext_lazy("Detect automatically")),
-    ("utf-8", "UTF-8"),
-    ("utf-8-sig", gettext_lazy("UTF-8 with BOM")),
-    ("cp949", gettext_lazy("CP949 / EUC-KR (Korean Excel)")),
-    ("utf-16", "UTF-16"),
-)
+ENCODINGS = selectors.ENCODINGS
 TARGET_HELP = {
     ImportTarget.CUSTOMERS: gettext_lazy(
         "People: ID in your system, name, mobile, e-mail, birth date, gender, region."
@@ -174,7 +169,10 @@ def _field_options(target: str) -> list[dict[str, Any]]:
 @require_GET
 def import_list(request: HttpRequest) -> HttpResponse:
     jobs = list(selectors.jobs_for(request.user).select_related("created_by")[:HISTORY_SIZE])
-    rows = [{"job": j, "url": _next_url(j)} for j in jobs]
+    rows = [
+        {"job": j, "url": _next_url(j), "counts_rows": j.target in ROW_COUNTED_TARGETS}
+        for j in jobs
+    ]
     can_import = any(t["enabled"] for t in _targets(request.user))
     return render(
         request,
@@ -423,6 +421,7 @@ def _mapping_context(
         "step": 2,
         "job": job,
         "sample": sample,
+        "encoding_label": selectors.encoding_label(sample.encoding) if sample else "",
         "columns": columns,
         "fields": fields,
         "required": [f for f in fields if f["required"]],
@@ -664,6 +663,8 @@ def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
         "finished": finished,
         "percent": _progress(job),
         "counts": job.counts(),
+        # an order or return file has a row per line: its counters count rows, not orders
+        "counts_rows": job.target in ROW_COUNTED_TARGETS,
         "row_errors": [
             {
                 "line": e.line,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import re
@@ -43,6 +44,29 @@ EXTENSIONS = {
     ImportFormat.JSONL: "jsonl",
     ImportFormat.VCARD: "vcf",
 }
+# the encodings a text file can be read in, as the mapping page's select names them
+ENCODINGS = (
+    ("", gettext_lazy("Detect automatically")),
+    ("utf-8", "UTF-8"),
+    ("utf-8-sig", gettext_lazy("UTF-8 with BOM")),
+    ("cp949", gettext_lazy("CP949 / EUC-KR (Korean Excel)")),
+    ("utf-16", "UTF-16"),
+)
+
+
+def encoding_label(codec: str) -> str:
+    """A codec as the encoding select names it ("utf-8-sig" → "UTF-8(BOM 포함)"), else its
+    name in capitals ("EUC_KR")."""
+    try:
+        name = codecs.lookup(codec).name
+    except LookupError:
+        return codec
+    for value, label in ENCODINGS:
+        if value and codecs.lookup(value).name == name:
+            return str(label)
+    return codec.upper()
+
+
 # the last column of a rejected-rows download "with the reasons", in the downloader's language
 # ("오류", "Error")
 REASONS_COLUMN = gettext_lazy("error")
@@ -568,7 +592,17 @@ def file_sample(
                 out.append(rec.values)
             if len(out) >= rows:
                 break
-    except ValidationFailed:
+    except ValidationFailed as exc:
+        if exc.errors and exc.errors[0].code == "decode_failed":  # name the codec as the select
+            raise ValidationFailed.single(
+                "encoding",
+                "decode_failed",
+                _(
+                    "The file cannot be read as %(enc)s text. Choose the file's encoding, or "
+                    "check that it is a CSV, Excel, JSON Lines or vCard file."
+                )
+                % {"enc": encoding_label(reader.encoding or encoding)},
+            ) from None
         raise
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise ValidationFailed.single(
