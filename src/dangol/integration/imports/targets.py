@@ -473,7 +473,7 @@ class CustomerTarget(Target):
                     _reason(
                         "signed_up",
                         "in_future",
-                        _("The sign-up date is in the future: a customer cannot sign up later."),
+                        _("A sign-up date cannot be in the future."),
                     )
                 )
             elif signed_up.year < 1900:
