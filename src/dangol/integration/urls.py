@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from dangol.integration import views
+from dangol.integration import personal_data, views
 
 urlpatterns = [
     path("data/duplicates/", views.duplicate_list, name="duplicate_list"),
@@ -31,6 +31,11 @@ urlpatterns = [
         "data/personal-data/<int:customer_id>/",
         views.personal_data_download,
         name="personal_data_download",
+    ),
+    path(
+        "data/personal-data/<int:customer_id>/xlsx/",
+        personal_data.personal_data_xlsx,
+        name="personal_data_xlsx",
     ),
 ]
 
