@@ -493,7 +493,7 @@ def bulk_upsert_payments(request: AuthedRequest, payload: BulkPaymentsIn) -> dic
                 if known is not None:
                     require(request, Action.CHANGE, Payment)
                     mine = selectors.payments_for(request.user, Action.CHANGE).filter(pk=known)
-                    if not mine.exists():  # another's payment answers like a missing order
+                    if not mine.exists():  # another's payment: not_found, as a missing one
                         raise NotFound()
                 payment, status = services.upsert_payment(
                     data=_payment_input(order, record), actor=request.user
