@@ -446,8 +446,9 @@ def run(
                     progress(job)
                 if job.status == ImportStatus.CANCELLED:
                     return job
-            if not dry_run:
-                target.after_file(ctx)  # e.g. rows whose parent came later in the file
+            # every chunk committed (not after a failure or a cancel), for a dry run too: e.g.
+            # rows whose parent came later in the file (a dry run's target writes no domain row)
+            target.after_file(ctx)
             ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now())
         ImportJob.objects.filter(pk=job.pk).update(
             processed_bytes=job.total_bytes or reader.bytes_read, header=reader.header

@@ -10,12 +10,13 @@ the id is attached to it, as the customer import does with a mobile number. A ro
 (by id or business number) is not found is tried again after the last chunk, when the whole file
 is written (``OrganizationTarget.after_file``): exports sorted by name list subsidiaries before
 their parent. A dry run writes nothing but keeps what its chunks would have written
-(``_Earlier``), and tries its waiting rows the same way with its last chunk, so it reports what
-the real run does.
+(``_Earlier``), and tries its waiting rows the same way in ``after_file``, writing to that, so
+it reports what the real run does.
 
 ``MembershipTarget`` links customers to organizations with a title, as
 ``link_to_organization`` does (one primary contact per organization; a change-feed entry for
-the customer).
+the customer). Its dry run keeps the memberships its chunks would have written, so a later
+chunk finds them as the real run does.
 """
 
 from __future__ import annotations
@@ -160,14 +161,12 @@ Node = tuple[str, Any]
 
 
 class _Waiting(NamedTuple):
-    """A rejected row that may be tried again: stored (``id`` of its ``ImportRowError``), or a
-    row of the chunk being written (``row``; a dry run's last chunk, not stored yet)."""
+    """A rejected row that may be tried again (``id`` of its ``ImportRowError``)."""
 
     id: int
     line: int
     raw: Any
     reasons: list[Reason]
-    row: Row | None
 
 
 class _Org:
@@ -344,11 +343,7 @@ class OrganizationTarget(Target):
         super().__init__(fields)
         # dry run only: what its earlier chunks would have written (``_Earlier``)
         self._early: _Earlier | None = None
-        self._begun = False  # dry run: the first chunk's preparation is done (``_begin_dry_run``)
-        # dry run: the line of the file's last record (its chunk ends the file), when the file
-        # names parents; None otherwise, or once the retry ran
-        self._end_line: int | None = None
-        self._ended = False  # the waiting rows were tried again (at most once per run)
+        self._begun = False  # dry run: a resumed run's rebuild is done (``_begin_dry_run``)
         # the job's format, header and mapping, to check stored rows again (``_recheck``)
         self._replay: tuple[str, list[str], CompiledMapping] | None = None
 
@@ -395,19 +390,13 @@ class OrganizationTarget(Target):
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
         """Write the chunk (``_write_chunk``; a dry run records in ``_Earlier`` what it would
-        write). A real run tries the rows waiting for a parent once every chunk is committed
-        (``after_file``); the pipeline does not call that for a dry run, so a dry run does the
-        same retry when it writes the chunk that ends the file (``_begin_dry_run`` finds its
-        line), before the pipeline stores and counts that chunk's rows."""
+        write, after rebuilding what a stopped run's committed chunks would have written:
+        ``_begin_dry_run``). The rows waiting for a parent are tried again once every chunk is
+        committed (``after_file``)."""
         if ctx.dry_run and not self._begun:
             self._begun = True
             self._begin_dry_run(ctx, rows)
         self._write_chunk(ctx, rows)
-        end = self._end_line
-        if ctx.dry_run and end is not None and rows and rows[-1].line >= end:
-            self._end_line = None
-            self._ended = True
-            self.retry_waiting_rows(ctx, rows)
 
     def _write_chunk(self, ctx: Context, rows: list[Row]) -> None:
         if ctx.dry_run and self._early is None:
@@ -951,17 +940,17 @@ class OrganizationTarget(Target):
     # --- rows whose parent comes later in the file ---------------------------------------------
 
     def after_file(self, ctx: Context) -> None:
-        """The whole file is written: the rows rejected for want of a parent are tried again
-        (``retry_waiting_rows``). A failed or cancelled run never gets here; its resumed run
-        does it. (A dry run did it with its last chunk, see ``write``.)"""
-        if _with_parents(ctx) and not self._ended:
+        """The whole file is written (in a dry run, into ``_Earlier``): the rows rejected for
+        want of a parent are tried again (``retry_waiting_rows``). A failed or cancelled run
+        never gets here; its resumed run does it (a resumed dry run that had committed every
+        chunk rebuilds ``_Earlier`` first)."""
+        if _with_parents(ctx):
             if ctx.dry_run and not self._begun:
                 self._begun = True
                 self._begin_dry_run(ctx, None)
-            self._ended = True
             self.retry_waiting_rows(ctx)
 
-    def retry_waiting_rows(self, ctx: Context, current: Sequence[Row] = ()) -> int:
+    def retry_waiting_rows(self, ctx: Context) -> int:
         """Try again the job's rows rejected because their parent was not found (or its row
         was rejected), now that the whole file is written; pass after pass while a pass places
         rows (a grandchild, its parent and theirs, all before it in the file). Each batch of
@@ -971,10 +960,9 @@ class OrganizationTarget(Target):
         deleted and the job's counters moved in the same transaction, so a job that dies here
         leaves no row half-done and its resumed run does the rest. Returns the rows placed.
 
-        A dry run calls this while it writes its last chunk, whose rows are not stored yet:
-        ``current`` (they come after every stored row, and what becomes of them is left on them
-        for the pipeline to store and count). Its batches write to ``_Earlier``, as its chunks
-        do, so it places and rejects exactly what the real run would."""
+        A dry run's batches write to ``_Earlier``, as its chunks do, so it places and rejects
+        exactly what the real run would (and moves the rejected-row records and counters as the
+        real run does)."""
         from dangol.integration.imports.pipeline import COUNTER, log_chunk
 
         job = ImportJob.objects.get(pk=ctx.job_id)
@@ -989,7 +977,7 @@ class OrganizationTarget(Target):
                     status = ImportJob.objects.filter(pk=job.pk).values_list("status", flat=True)
                     if status.first() == ImportStatus.CANCELLED:
                         return total
-                    fetched = self._waiting_after(job.pk, after, current)
+                    fetched = self._waiting_after(job.pk, after)
                     if not fetched:
                         break
                     after = (fetched[-1].line, fetched[-1].id)
@@ -1016,14 +1004,11 @@ class OrganizationTarget(Target):
                 return total
 
     @staticmethod
-    def _waiting_after(
-        job_id: int, after: tuple[int, int], current: Sequence[Row]
-    ) -> list[_Waiting]:
-        """The next ``RETRY_BATCH`` rejected rows after ``after`` (line, id) whose first reason
-        is one of ``RETRY_CODES``, in file order: the job's stored ones (one query), then those
-        of ``current`` (the chunk being written, after every stored line; id 0)."""
-        found = [
-            _Waiting(e["id"], e["line"], e["raw"], e["reasons"], None)
+    def _waiting_after(job_id: int, after: tuple[int, int]) -> list[_Waiting]:
+        """The job's next ``RETRY_BATCH`` rejected rows after ``after`` (line, id) whose first
+        reason is one of ``RETRY_CODES``, in file order (one query)."""
+        return [
+            _Waiting(e["id"], e["line"], e["raw"], e["reasons"])
             for e in ImportRowError.objects.filter(
                 Q(line__gt=after[0]) | Q(line=after[0], id__gt=after[1]),
                 job_id=job_id,
@@ -1032,15 +1017,6 @@ class OrganizationTarget(Target):
             .order_by("line", "id")
             .values("id", "line", "raw", "reasons")[:RETRY_BATCH]
         ]
-        if current and len(found) < RETRY_BATCH:
-            found += [
-                _Waiting(0, r.line, r.raw, r.reasons, r)
-                for r in current
-                if r.line > after[0]
-                and r.outcome == RowOutcome.REJECTED
-                and r.reasons[0].get("code") in RETRY_CODES
-            ][: RETRY_BATCH - len(found)]
-        return found
 
     def _replayable(self, ctx: Context, waiting: _Waiting) -> bool:
         """Whether a rejected row waits for its parent and can be read again."""
@@ -1099,9 +1075,8 @@ class OrganizationTarget(Target):
         ``waiting``), in the caller's transaction: the records of the rows placed are deleted and
         the job's counters moved (rejected down, created / updated / matched / unchanged up);
         a row rejected now for another reason (a cycle, its parent's row rejected) gets the new
-        reasons; one whose parent is still not found keeps the reasons it had. A row of the
-        chunk being written (a dry run's last) gets its outcome or new reasons instead, and the
-        pipeline stores and counts it. Returns the rows placed."""
+        reasons; one whose parent is still not found keeps the reasons it had. Returns the rows
+        placed."""
         from dangol.integration.imports.pipeline import COUNTER
 
         placed: list[Row] = []
@@ -1111,18 +1086,12 @@ class OrganizationTarget(Target):
         for before, row in zip(waiting, rows, strict=True):
             if _placed(row):
                 placed.append(row)
-                if before.row is not None:
-                    before.row.outcome, before.row.reasons = row.outcome, []
-                else:
-                    gone.append(before.id)
-                    counts[COUNTER[RowOutcome(row.outcome)]] += 1
+                gone.append(before.id)
+                counts[COUNTER[RowOutcome(row.outcome)]] += 1
             elif [r["code"] for r in row.reasons] != ["parent_not_found"] and (
                 row.reasons != before.reasons
             ):
-                if before.row is not None:
-                    before.row.reasons = row.reasons
-                else:
-                    changed.append(ImportRowError(pk=before.id, reasons=row.reasons))
+                changed.append(ImportRowError(pk=before.id, reasons=row.reasons))
         if gone:
             cond, params = in_keys("id", gone)
             with connection.cursor() as cursor:
@@ -1140,25 +1109,25 @@ class OrganizationTarget(Target):
             ImportRowError.objects.bulk_update(changed, ["reasons"], batch_size=1000)
         return placed
 
-    # --- a dry run: where the file ends, and a resumed one's earlier chunks ---------------------
+    # --- a resumed dry run: its earlier chunks ---------------------------------------------------
 
     def _begin_dry_run(self, ctx: Context, rows: list[Row] | None) -> None:
-        """Before a dry run's first chunk (``rows``): when the file names parents, find the line
-        of its last record (one read of the file: the pipeline says nothing to a dry run's
-        target when the file ends, and the waiting rows are tried again with the chunk that ends
-        it); when the run resumes one that stopped, rebuild what the chunks it committed would
-        have written (``_rebuild``) from their lines that were not rejected, so that their
-        organizations are found as parents, updated and matched as in a real run.
+        """Before a dry run's first chunk (``rows``, or None when the run resumes after its
+        last chunk): when it resumes one that stopped, rebuild what the chunks it committed
+        would have written (``_rebuild``) from their lines that were not rejected (one read of
+        those lines), so that their organizations are found as parents, updated and matched as
+        in a real run.
 
-        A preview's check (``pipeline.check_references``) needs neither: its job is not running,
+        A preview's check (``pipeline.check_references``) needs nothing: its job is not running,
         or it is (the preview of a running dry run) and the preview's rows start at the top of
         the file, not after the job's last committed line as the run's next chunk does."""
         job = ImportJob.objects.get(pk=ctx.job_id)
-        if job.status != ImportStatus.RUNNING or (rows and rows[0].line <= job.last_committed_line):
-            return
         resumed_after = job.last_committed_line
-        with_parents = _with_parents(ctx)
-        if not resumed_after and not with_parents:
+        if (
+            job.status != ImportStatus.RUNNING
+            or not resumed_after
+            or (rows and rows[0].line <= resumed_after)
+        ):
             return
         from dangol.integration.imports.pipeline import open_file
 
@@ -1166,27 +1135,21 @@ class OrganizationTarget(Target):
             ImportRowError.objects.filter(job_id=job.pk, line__lte=resumed_after).values_list(
                 "line", flat=True
             )
-            if resumed_after
-            else ()
         )
         mapping = self._replayer(ctx)[2]
         accepted: list[Record] = []
         waiting: list[Row] = []
-        last = 0
         with open_file(job) as f:
             for rec in Reader(f, job.format, job.encoding):
-                if rec.line > resumed_after and not with_parents:
+                if rec.line > resumed_after:
                     break
-                last = rec.line
-                if rec.line <= resumed_after and not rec.invalid and rec.line not in rejected:
+                if not rec.invalid and rec.line not in rejected:
                     accepted.append(rec)
                     if len(accepted) >= RETRY_BATCH:
                         waiting = self._rebuild(ctx, mapping, accepted, waiting)
                         accepted = []
         if accepted or waiting:
             self._rebuild(ctx, mapping, accepted, waiting)
-        if with_parents:
-            self._end_line = last
 
     def _rebuild(
         self, ctx: Context, mapping: CompiledMapping, records: list[Record], carried: list[Row]
@@ -1245,6 +1208,14 @@ class MembershipTarget(Target):
         FieldSpec("started_on", "date", aliases=("시작일", "입사일", "담당시작일", "start_date")),
         FieldSpec("ended_on", "date", aliases=("종료일", "퇴사일", "담당종료일", "end_date")),
     )
+
+    def __init__(self, fields: set[str]) -> None:
+        super().__init__(fields)
+        # dry run only: the memberships its earlier chunks would have written or changed, by
+        # (customer, organization), those it would create under negative ids; and the customer
+        # each organization last got as its primary contact (who unset the others)
+        self._early: dict[tuple[int, int], dict[str, Any]] = {}
+        self._primary: dict[int, int] = {}
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
         _check_business_number(data, reasons)
@@ -1334,6 +1305,8 @@ class MembershipTarget(Target):
                 ("id", "customer_id", "organization_id", *MEMBERSHIP_COMPARE),
             )
         }
+        if ctx.dry_run:
+            existing = self._as_written(pairs, existing)
         compare = [f for f in MEMBERSHIP_COMPARE if f in ctx.fields]
         new: list[tuple[int, int, dict[str, Any]]] = []
         updates: dict[int, dict[str, Any]] = {}
@@ -1358,6 +1331,7 @@ class MembershipTarget(Target):
                 touched.add(cid)
             row.outcome = RowOutcome.UPDATED if changes else RowOutcome.UNCHANGED
         if ctx.dry_run:
+            self._remember(new, updates, primary)
             return
         if updates:
             update_rows(
@@ -1385,6 +1359,44 @@ class MembershipTarget(Target):
         if primary:  # one primary contact per organization, as ``link_to_organization``
             self._one_primary(primary)
         record_changes("customer", [(sorted(touched), ChangeOp.UPDATED)])
+
+    def _as_written(
+        self, pairs: Iterable[tuple[int, int]], stored: dict[tuple[int, int], dict[str, Any]]
+    ) -> dict[tuple[int, int], dict[str, Any]]:
+        """A dry run's memberships for ``pairs`` as its earlier chunks would have left them:
+        what they would have written, else what is ``stored``; primary only if no other customer
+        became the organization's primary contact since (``_one_primary``)."""
+        out = {}
+        for pair in pairs:
+            cur = self._early.get(pair) or stored.get(pair)
+            if cur is None:
+                continue
+            cid, oid = pair
+            if cur["is_primary"] and self._primary.get(oid, cid) != cid:
+                cur = {**cur, "is_primary": False}
+            out[pair] = cur
+        return out
+
+    def _remember(
+        self,
+        new: list[tuple[int, int, dict[str, Any]]],
+        updates: dict[int, dict[str, Any]],
+        primary: dict[int, tuple[int, int]],
+    ) -> None:
+        """Record what a dry run's chunk would have written, for the chunks after it."""
+        for cid, oid, d in new:
+            self._early[(cid, oid)] = {
+                "id": -len(self._early) - 1,
+                "customer_id": cid,
+                "organization_id": oid,
+                "role": d.get("role", ""),
+                "is_primary": bool(d.get("is_primary", False)),
+                "started_on": d.get("started_on"),
+                "ended_on": d.get("ended_on"),
+            }
+        for m in updates.values():
+            self._early[(m["customer_id"], m["organization_id"])] = m
+        self._primary.update((oid, cid) for oid, (cid, _line) in primary.items())
 
     @staticmethod
     def _one_primary(primary: dict[int, tuple[int, int]]) -> None:

@@ -393,6 +393,77 @@ def test_a_resumed_real_run_places_rows_that_waited_before_it_stopped(
     assert Organization.objects.get(external_ids__key="G1").name == "단골지주"
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "children before their parent",
+        "a chain of four in reverse order",
+        "a cycle across chunks, with a row below it",
+        "a parent waiting for a parent nobody has",
+    ],
+)
+def test_a_dry_run_that_dies_in_its_retry_resumes_and_reports_what_the_real_run_does(
+    admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The dry run retries in ``after_file``, one transaction per batch, as the real run: a
+    batch that dies leaves nothing, and the resumed dry run (every chunk committed: no chunk
+    left) rebuilds what its chunks and the batches before would have written, then retries the
+    rest."""
+    monkeypatch.setattr(targets_org, "RETRY_BATCH", 1)
+    path = group_file(tmp_path, FILES[name])
+    original = OrganizationTarget._settle
+    settled: list[int] = []
+
+    def dies_at_the_second_batch(self: Any, *args: Any) -> Any:
+        placed = original(self, *args)
+        settled.append(len(placed))
+        if len(settled) == 2:
+            raise RuntimeError("worker lost")  # the first batch is committed, not this one
+        return placed
+
+    monkeypatch.setattr(OrganizationTarget, "_settle", dies_at_the_second_batch)
+    job = services.create_import_job(target="organizations", source="pos", path=path, actor=admin)
+    services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)
+    with pytest.raises(RuntimeError):
+        services.run_import(job=job, chunk_size=2)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and counters_add_up(job)
+    assert job.last_committed_line == len(FILES[name]) + 1  # every chunk committed
+
+    monkeypatch.setattr(OrganizationTarget, "_settle", original)
+    services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)
+    dry = services.run_import(job=job, chunk_size=2)
+    assert Organization.objects.count() == 0
+    real = run(admin, "organizations", path, chunk_size=2)
+
+    assert dry.status == ImportStatus.VALIDATED and counters_add_up(dry)
+    assert dry.counts() == real.counts()
+    assert reasons_of(dry) == reasons_of(real)
+
+
+def test_a_dry_run_cancelled_at_its_last_chunk_does_not_retry(
+    admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline calls ``after_file`` only once every chunk completed: not after a cancel."""
+    job = services.create_import_job(
+        target="organizations", source="pos", path=group_file(tmp_path, CHILDREN_FIRST), actor=admin
+    )
+    original = OrganizationTarget.write
+
+    def cancelled_meanwhile(self: Any, ctx: Any, rows: list[Any]) -> None:
+        if rows[0].line == 6:  # the chunk that ends the file
+            services.cancel_import(job=ImportJob.objects.get(pk=job.pk), actor=admin)
+        original(self, ctx, rows)
+
+    monkeypatch.setattr(OrganizationTarget, "write", cancelled_meanwhile)
+    services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)
+    dry = services.run_import(job=job, chunk_size=2)
+
+    assert dry.status == ImportStatus.CANCELLED and counters_add_up(dry)
+    assert (dry.created_count, dry.rejected_count) == (2, 3)  # G2, G3, G4 still wait
+    assert set(reasons_of(dry)) == {2, 3, 5}
+
+
 def test_a_preview_during_a_running_dry_run_only_checks_its_rows(
     admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
