@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from dangol.commerce.models import Order
 from dangol.customers import services
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,22 @@ def test_products_and_orders(
     assert order.number in client.get("/orders/").content.decode()
     page = client.get(f"/orders/{order.pk}/").content.decode()
     assert "₩64,000" in page and "수분 크림" in page
+
+
+def test_an_order_is_found_by_its_number_or_the_shops_own_number(
+    signed_in: Any, make_customer: Any, make_order: Any
+) -> None:
+    """Staff are told either Dangol's number or the one the POS or web shop printed."""
+    client, rep = signed_in(role="rep")
+    c = make_customer(full_name="김민준", owner=rep)
+    pos, other = make_order(c), make_order(c)
+    Order.objects.filter(pk=pos.pk).update(source="pos", external_id="O-1001")
+
+    by_theirs = client.get("/orders/", {"q": "O-1001"}).content.decode()
+    assert pos.number in by_theirs and other.number not in by_theirs
+    by_ours = client.get("/orders/", {"q": other.number[:10].lower()}).content.decode()
+    assert other.number in by_ours
+    assert pos.number not in client.get("/orders/", {"q": "O-100"}).content.decode()  # exact
 
 
 def test_another_teams_order_is_404(

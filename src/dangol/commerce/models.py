@@ -163,6 +163,11 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["customer", "-placed_at", "-id"]),
             models.Index(fields=["placed_at", "id"]),
+            # the order list finds an order by the number the shop or POS gave it, whatever the
+            # source (the unique constraint below leads with the source)
+            models.Index(
+                fields=["external_id"], condition=~Q(external_id=""), name="order_external_id"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

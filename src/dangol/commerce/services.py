@@ -49,6 +49,7 @@ from dangol.core.customfields import validate_custom_fields
 from dangol.core.errors import Conflict, FieldError, ValidationFailed
 from dangol.core.money import MINOR_UNITS, format_money, quantize
 from dangol.customers.models import Customer, LifecycleStage, Organization
+from dangol.customers.services import ensure_not_merged
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: read aloud on calls
 PRODUCT_FIELDS = (
@@ -367,6 +368,7 @@ def place_order(*, data: OrderInput, actor: Any) -> Order:
     errors = _validate_order(data)
     if errors:
         raise ValidationFailed(errors)
+    ensure_not_merged(data.customer)  # a merged-away customer's orders belong on its survivor
     cur = data.currency.upper()
     placed_at = data.placed_at or timezone.now()
     rows: list[OrderLine] = []

@@ -10,6 +10,7 @@ import datetime
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
@@ -109,7 +110,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
     placed_to = _date(request.GET.get("to", ""))
     qs = selectors.orders_for(request.user)
     if q:
-        qs = qs.filter(number__startswith=q.upper())
+        # Dangol's number (a prefix) or the source's own order number (exact), as staff are told it
+        qs = qs.filter(Q(number__startswith=q.upper()) | Q(external_id=q))
     if status:
         qs = qs.filter(status=status)
     if channel.isdigit():

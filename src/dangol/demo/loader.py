@@ -40,6 +40,8 @@ from dangol.analytics.models import (
 from dangol.commerce.models import (
     Order,
     OrderLine,
+    Payment,
+    PriceChange,
     Product,
     ProductCategory,
     PurchasedProduct,
@@ -91,9 +93,9 @@ SQLITE_BATCH = 100_000  # rows turned into Python tuples at a time (bounds the m
 
 # Tables the demo owns, children first (the order --reset deletes in).
 DOMAIN_MODELS: list[type[models.Model]] = [
-    DemoIdentityLabel, ReturnLine, Return, OrderLine, Order, Interaction, ConsentEvent, Consent,
-    ExternalId, Address, ContactPoint, Note, OrganizationMembership, Customer, Organization,
-    Product, ProductCategory, SalesChannel,
+    DemoIdentityLabel, ReturnLine, Return, Payment, OrderLine, Order, Interaction, ConsentEvent,
+    Consent, ExternalId, Address, ContactPoint, Note, OrganizationMembership, Customer,
+    Organization, PriceChange, Product, ProductCategory, SalesChannel,
 ]  # fmt: skip
 
 # Analytics results over the demo's customers, children first: ``--reset`` deletes them before the

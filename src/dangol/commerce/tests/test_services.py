@@ -136,3 +136,27 @@ def test_cancel_reverses_aggregates(admin, make_customer, catalog):
     services.cancel_order(order=order, actor=admin)
     customer.refresh_from_db()
     assert (customer.order_count, customer.total_spent) == (0, 0)
+
+
+def test_an_order_for_a_merged_away_customer_is_refused_and_names_the_survivor(
+    admin, make_customer, catalog
+):
+    from dangol.customers.merge import merge_customers
+    from dangol.customers.services import CustomerMerged
+
+    survivor = make_customer(actor=admin, full_name="김민지")
+    gone = make_customer(actor=admin, full_name="김민지")
+    merge_customers(survivor=survivor, duplicates=[gone], actor=admin)
+    gone.refresh_from_db()
+
+    with pytest.raises(CustomerMerged) as info:
+        services.place_order(
+            data=services.OrderInput(
+                customer=gone, lines=[services.LineInput(catalog["toner"], 1)]
+            ),
+            actor=admin,
+        )
+    assert (info.value.code, info.value.survivor_id) == ("customer_merged", survivor.pk)
+    assert not Order.objects.filter(customer=gone).exists()
+    gone.refresh_from_db()
+    assert gone.order_count == 0
