@@ -239,9 +239,10 @@ class Target(ABC):
         return list(deferred)
 
     def after_file(self, ctx: Context) -> None:
-        """Work that needs the whole file written: called once every chunk is committed (not
-        for a dry run, nor when a chunk failed or the job was cancelled; the resumed job calls
-        it), before ``finish``. Nothing by default."""
+        """Work that needs the whole file written: called once every chunk is committed, for a
+        dry run too (``ctx.dry_run``), before ``finish``; not when a chunk failed or the job was
+        cancelled (the resumed job calls it). In a dry run it must write no domain row: only the
+        job's own records (rejected rows, counters), as the chunks do. Nothing by default."""
         return
 
     def finish(self, ctx: Context, owner: str) -> None:
