@@ -84,6 +84,7 @@ FIELD_LABELS: dict[str, Any] = {
     "gender": gettext_lazy("Gender"),
     "region": gettext_lazy("Region"),
     "signup_channel": gettext_lazy("Sign-up channel"),
+    "signed_up": gettext_lazy("Signed up"),
     "mobile": gettext_lazy("Mobile phone"),
     "phone": gettext_lazy("Other phone"),
     "email": gettext_lazy("E-mail"),
@@ -177,6 +178,12 @@ def field_label(field: str, target: str = "") -> str:
 # (and gives back the line number or field of a message with a placeholder). A message missing
 # here is shown as stored.
 REASON_MESSAGES: dict[str, tuple[Any, ...]] = {
+    "ambiguous": (
+        gettext_lazy(
+            "Several categories are called this: %(names)s. "
+            "Write its name path, such as %(example)s."
+        ),
+    ),
     "before_start": (gettext_lazy("This is before the start."),),
     "checksum": (
         gettext_lazy(
@@ -205,7 +212,7 @@ REASON_MESSAGES: dict[str, tuple[Any, ...]] = {
     "email_invalid": (gettext_lazy("Enter a valid e-mail address."),),
     "in_future": (
         gettext_lazy("A consent cannot be given in the future."),
-        gettext_lazy("The sign-up date is in the future: a customer cannot sign up later."),
+        gettext_lazy("A sign-up date cannot be in the future."),
         gettext_lazy("This is in the future."),
     ),
     "invalid": (
@@ -240,7 +247,8 @@ REASON_MESSAGES: dict[str, tuple[Any, ...]] = {
     "not_mobile": (gettext_lazy("This is a landline number: enter it as a phone, not a mobile."),),
     "not_found": (
         gettext_lazy("No sales channel with this code."),
-        gettext_lazy("No such category."),
+        gettext_lazy("No such category: there are no product categories yet."),
+        gettext_lazy("No such category. Categories include: %(names)s"),
         gettext_lazy("Not found."),
     ),
     "order_rejected": (gettext_lazy("Another line of this order was rejected (line %d)."),),
