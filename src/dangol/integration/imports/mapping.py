@@ -34,6 +34,9 @@ class FieldSpec:
     # a choice's stored values as people read them (``dict(Gender.choices)``: lazy labels, so
     # they follow the user's language); a value without a label is shown as it is
     labels: Mapping[str, Any] = field(default_factory=dict)
+    # an alias this field shares with another goes to this one when a column maps to one of
+    # these fields (이름 beside 성 is the given name: ``auto_mapping``)
+    preferred_beside: tuple[str, ...] = ()
 
     def label(self, value: str) -> str:
         """A stored value of this choice field in the active language: "M" → "남성" / "Male"."""
@@ -45,19 +48,30 @@ def _key(text: str) -> str:
 
 
 def auto_mapping(header: Sequence[str], specs: Sequence[FieldSpec]) -> dict[str, str]:
-    """Guess ``{column: field}`` from the headers: field names, then known aliases."""
-    by_key: dict[str, str] = {}
+    """Guess ``{column: field}`` from the headers: field names, then known aliases, each field
+    for one column. An alias two fields share (이름: the full name in most files, the given name
+    beside 성, as in Dangol's own export with 성명, 성 and 이름) is placed after the columns that
+    name one field only: to a field whose ``preferred_beside`` fields are mapped, else to the
+    first of its fields still free. So the header's order does not decide it."""
+    by_key: dict[str, list[FieldSpec]] = {}
     for spec in specs:
         for alias in (spec.name, *spec.aliases):
-            by_key.setdefault(_key(alias), spec.name)
+            fields = by_key.setdefault(_key(alias), [])
+            if spec not in fields:
+                fields.append(spec)
     out: dict[str, str] = {}
     used: set[str] = set()
-    for column in header:
-        name = by_key.get(_key(column))
-        if name and name not in used:
-            out[column] = name
-            used.add(name)
-    return out
+    for shared in (False, True):
+        for column in header:
+            fields = by_key.get(_key(column), [])
+            if column in out or (len(fields) > 1) != shared:
+                continue
+            free = [f for f in fields if f.name not in used]
+            beside = [f for f in free if used.intersection(f.preferred_beside)]
+            if chosen := (beside or free or [None])[0]:
+                out[column] = chosen.name
+                used.add(chosen.name)
+    return {column: out[column] for column in header if column in out}
 
 
 def _transform(op: Any) -> Callable[[str], str]:

@@ -371,11 +371,23 @@ class CustomerTarget(Target):
                 "번호",
             ),
         ),
-        FieldSpec("full_name", "name", aliases=("name", "이름", "성명", "고객명", "회원명", "fn")),
-        FieldSpec("family_name", "name", aliases=("성", "last_name", "surname")),
-        FieldSpec("given_name", "name", aliases=("first_name", "given", "이름(名)")),
+        FieldSpec(
+            "full_name",
+            "name",
+            aliases=("name", "이름", "성명", "고객명", "회원명", "fn", "full name"),
+        ),
+        FieldSpec("family_name", "name", aliases=("성", "last_name", "surname", "family name")),
+        # 이름 is the full name, but the given name beside 성 (or 성명): ``auto_mapping``
+        FieldSpec(
+            "given_name",
+            "name",
+            aliases=("first_name", "given", "이름(名)", "이름", "given name"),
+            preferred_beside=("family_name",),
+        ),
         FieldSpec("birth_date", "date", aliases=("생년월일", "생일", "birthday", "bday", "dob")),
-        FieldSpec("birth_date_is_lunar", "bool", aliases=("음력", "lunar")),
+        FieldSpec(
+            "birth_date_is_lunar", "bool", aliases=("음력", "lunar", "음력 생일", "lunar birthday")
+        ),
         FieldSpec(
             "gender",
             "choice",

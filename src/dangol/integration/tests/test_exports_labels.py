@@ -166,11 +166,6 @@ def test_an_exported_csv_maps_and_imports_back(
     assert (again.gender, again.region, again.birth_date) == ("M", "gyeonggi", customer.birth_date)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the importer has no 이름 alias for given_name (이름 is full_name's), so the given "
-    "name column is not mapped and the full name is rebuilt from 성 alone",
-)
 def test_an_exported_csv_imports_back_with_its_names(
     customer: Any, make_user: Any, admin: Any
 ) -> None:
