@@ -37,7 +37,7 @@ src/dangol/web/assets_build/.stamp: node_modules/.stamp $(wildcard scripts/build
 	npm run --silent build
 	@touch $@
 
-var/.stamp-static: src/dangol/web/assets_build/.stamp $(shell find src/dangol -path '*/static/*' -type f 2>/dev/null)
+var/.stamp-static: src/dangol/web/assets_build/.stamp src/dangol/settings.py $(shell find src/dangol -path '*/static/*' -type f 2>/dev/null)
 	@mkdir -p var
 	$(DANGOL) collectstatic --noinput -v0
 	@touch $@

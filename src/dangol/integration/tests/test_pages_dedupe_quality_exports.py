@@ -229,7 +229,8 @@ def test_personal_data_file_from_the_customer_page(
     url = f"/data/personal-data/{customer.pk}/"
     signed_in(client, admin)
 
-    assert url in client.get(f"/customers/{customer.pk}/").content.decode()
+    page = client.get(f"/customers/{customer.pk}/").content.decode()
+    assert url in page and f"{url}xlsx/" in page  # the JSON and the readable Excel document
     response = client.post(url)
 
     assert response.status_code == 200
@@ -245,4 +246,5 @@ def test_personal_data_file_from_the_customer_page(
     signed_in(client, marketer)
     assert url not in client.get(f"/customers/{customer.pk}/").content.decode()
     assert client.post(url).status_code == 404
+    assert client.post(f"{url}xlsx/").status_code == 404
     assert not PiiAccessLog.objects.filter(user=marketer).exists()
