@@ -94,7 +94,14 @@ def _decode(cursor: str) -> tuple[int, int]:
         txid, pk = raw.split(":")
         return int(txid), int(pk)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed.single("since", "invalid", _("This cursor is not valid.")) from None
+        raise ValidationFailed.single(
+            "since",
+            "invalid",
+            _(
+                "This cursor is not valid. Leave since out to read from the start, then pass "
+                "the next_cursor of the page you read (it is not a date or a number)."
+            ),
+        ) from None
 
 
 def read_since(cursor: str | None, limit: int = 500) -> FeedPage:

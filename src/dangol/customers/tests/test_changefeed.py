@@ -38,3 +38,18 @@ def test_record_many_writes_one_entry_per_id_with_the_transaction_id(db: Any) ->
     page = changefeed.read_since(None)
     assert [e.object_id for e in page.entries] == [1, 2, 3, 7]
     assert changefeed.read_since(page.next_cursor).entries == []
+
+
+def test_a_date_or_number_as_since_is_refused_with_how_to_page(admin: Any, api: Any) -> None:
+    """`since` reads like a time, but it is the `next_cursor` of the page before: a date or a
+    number gets a 422 that says so, in the caller's language."""
+    from django.utils import translation
+
+    client = api(admin)
+    first = client.get("/api/v1/changes")
+    assert first.status_code == 200 and "next_cursor" in first.json()
+    for since in ("2026-11-23T01:30:00Z", "0"):
+        with translation.override("en"):
+            answer = client.get("/api/v1/changes", {"since": since})
+        assert answer.status_code == 422, since
+        assert "next_cursor" in answer.content.decode()
