@@ -70,7 +70,8 @@ TARGET_HELP = {
     ),
     ImportTarget.PRODUCTS: gettext_lazy("The catalogue: SKU, name, price, brand, category."),
     ImportTarget.ORDERS: gettext_lazy(
-        "Order history, one row per order line; the lines of an order must be next to each other."
+        "Order history, one row per order line; the lines of an order must be next to each "
+        "other. Import the customers and products first."
     ),
     ImportTarget.ORGANIZATIONS: gettext_lazy(
         "Companies you sell to: ID in your system, company name, business registration number, "
@@ -89,15 +90,15 @@ TARGET_HELP = {
         "Refunds lower the customer's spend; import the orders first."
     ),
     ImportTarget.INTERACTIONS: gettext_lazy(
-        "Call-center and store history: customer ID, channel (전화, 매장, 카카오톡 …), type, "
-        "subject, details, date and time, staff member."
+        "Call-center and store history: customer ID, channel (phone, store, KakaoTalk …; "
+        "Korean or English names), type, subject, details, date and time, staff member."
     ),
 }
 KIND_HELP = {
     "phone": gettext_lazy("any format: 010-1234-5678, 01012345678, +82 10 …"),
     "email": gettext_lazy("an e-mail address"),
     "date": gettext_lazy("2024-03-01, 2024.3.1, 2024년 3월 1일, 20240301"),
-    "datetime": gettext_lazy("a date, with or without a time"),
+    "datetime": gettext_lazy("a date, with or without a time (15:30, 오후 3:30, 3:30 PM)"),
     "amount": gettext_lazy("₩1,234,000 or 1234000"),
     "int": gettext_lazy("a whole number"),
     "bool": gettext_lazy("Y/N, 예/아니오, 동의/거부, O/X"),

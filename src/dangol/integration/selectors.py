@@ -80,7 +80,7 @@ FIELD_LABELS: dict[str, Any] = {
     "family_name": gettext_lazy("Family name"),
     "given_name": gettext_lazy("Given name"),
     "birth_date": gettext_lazy("Birth date"),
-    "birth_date_is_lunar": gettext_lazy("Birth date is lunar (음력)"),
+    "birth_date_is_lunar": gettext_lazy("Birth date is lunar"),
     "gender": gettext_lazy("Gender"),
     "region": gettext_lazy("Region"),
     "signup_channel": gettext_lazy("Sign-up channel"),
