@@ -68,9 +68,9 @@ def auto_mapping(header: Sequence[str], specs: Sequence[FieldSpec]) -> dict[str,
                 continue
             free = [f for f in fields if f.name not in used]
             beside = [f for f in free if used.intersection(f.preferred_beside)]
-            if chosen := (beside or free or [None])[0]:
-                out[column] = chosen.name
-                used.add(chosen.name)
+            if chosen := beside or free:
+                out[column] = chosen[0].name
+                used.add(chosen[0].name)
     return {column: out[column] for column in header if column in out}
 
 
