@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 
-from dangol.api.bulk import bulk_summary, error_result, require
-from dangol.api.errors import PayloadTooLarge
+from dangol.api.bulk import require, run_bulk
 from dangol.api.pagination import paginate
 from dangol.commerce import selectors, services
 from dangol.commerce.models import (
@@ -23,11 +20,13 @@ from dangol.commerce.models import (
     SalesChannel,
 )
 from dangol.commerce.schemas import (
+    BulkOrderRecord,
     BulkOrdersIn,
     BulkPaymentRecord,
     BulkPaymentsIn,
     BulkPriceRecord,
     BulkPricesIn,
+    BulkProductRecord,
     BulkProductsIn,
     BulkReturnRecord,
     BulkReturnsIn,
@@ -46,12 +45,12 @@ from dangol.commerce.schemas import (
     ReturnLineIn,
     ReturnOut,
 )
-from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
+from dangol.core.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from dangol.core.http import AuthedRequest
 from dangol.core.schemas import ApiDateTime
 from dangol.core.visibility import Action, can
 from dangol.customers.models import Customer, ExternalId, Organization
-from dangol.customers.schemas import BulkOut, BulkResult
+from dangol.customers.schemas import BulkOut
 
 product_router = Router(tags=["products"])
 order_router = Router(tags=["orders"])
@@ -114,27 +113,21 @@ def create_product(request: AuthedRequest, payload: ProductIn) -> Status[Any]:
     "/bulk", response=BulkOut, summary="Create or update up to 1,000 products by external id"
 )
 def bulk_upsert_products(request: AuthedRequest, payload: BulkProductsIn) -> dict[str, Any]:
-    if len(payload.records) > settings.API_MAX_BULK:
-        raise PayloadTooLarge(settings.API_MAX_BULK)
-    results = []
-    for i, record in enumerate(payload.records):
-        try:
-            with transaction.atomic():
-                if not can(request.user, Action.ADD, Product) or not can(
-                    request.user, Action.CHANGE, Product
-                ):
-                    raise Forbidden()
-                fields = _product_fields(record.dict(exclude={"source", "external_id"}))
-                product, status = services.upsert_product(
-                    source=record.source,
-                    external_id=record.external_id,
-                    fields=fields,
-                    actor=request.user,
-                )
-            results.append(BulkResult(index=i, status=status, id=product.pk))
-        except ServiceError as exc:
-            results.append(error_result(i, exc))
-    return bulk_summary(results)
+    def one(record: BulkProductRecord) -> tuple[int, str]:
+        if not can(request.user, Action.ADD, Product) or not can(
+            request.user, Action.CHANGE, Product
+        ):
+            raise Forbidden()
+        fields = _product_fields(record.dict(exclude={"source", "external_id"}))
+        product, status = services.upsert_product(
+            source=record.source,
+            external_id=record.external_id,
+            fields=fields,
+            actor=request.user,
+        )
+        return product.pk, status
+
+    return run_bulk(payload.records, one)
 
 
 def _visible_product(
@@ -342,21 +335,13 @@ def place_order(request: AuthedRequest, payload: OrderIn) -> Status[Any]:
 
 @order_router.post("/bulk", response=BulkOut, summary="Record up to 1,000 orders by external id")
 def bulk_upsert_orders(request: AuthedRequest, payload: BulkOrdersIn) -> dict[str, Any]:
-    if len(payload.records) > settings.API_MAX_BULK:
-        raise PayloadTooLarge(settings.API_MAX_BULK)
-    results = []
-    for i, record in enumerate(payload.records):
-        try:
-            with transaction.atomic():
-                require(request, Action.ADD, Order)
-                data = _order_input(
-                    request, record, source=record.source, external_id=record.external_id
-                )
-                order, status = services.upsert_order(data=data, actor=request.user)
-            results.append(BulkResult(index=i, status=status, id=order.pk))
-        except ServiceError as exc:
-            results.append(error_result(i, exc))
-    return bulk_summary(results)
+    def one(record: BulkOrderRecord) -> tuple[int, str]:
+        require(request, Action.ADD, Order)
+        data = _order_input(request, record, source=record.source, external_id=record.external_id)
+        order, status = services.upsert_order(data=data, actor=request.user)
+        return order.pk, status
+
+    return run_bulk(payload.records, one)
 
 
 def _visible_order(request: AuthedRequest, order_id: int, action: Action = Action.VIEW) -> Order:
@@ -477,31 +462,25 @@ def _payment_input(order: Order, record: BulkPaymentRecord) -> services.PaymentI
     "(a status or refund going backwards).",
 )
 def bulk_upsert_payments(request: AuthedRequest, payload: BulkPaymentsIn) -> dict[str, Any]:
-    if len(payload.records) > settings.API_MAX_BULK:
-        raise PayloadTooLarge(settings.API_MAX_BULK)
-    results = []
-    for i, record in enumerate(payload.records):
-        try:
-            with transaction.atomic():
-                require(request, Action.ADD, Payment)
-                order = _order_of_record(request, record, record.source)
-                known = (
-                    Payment.objects.filter(source=record.source, external_id=record.external_id)
-                    .values_list("pk", flat=True)
-                    .first()
-                )
-                if known is not None:
-                    require(request, Action.CHANGE, Payment)
-                    mine = selectors.payments_for(request.user, Action.CHANGE).filter(pk=known)
-                    if not mine.exists():  # another's payment: not_found, as a missing one
-                        raise NotFound()
-                payment, status = services.upsert_payment(
-                    data=_payment_input(order, record), actor=request.user
-                )
-            results.append(BulkResult(index=i, status=status, id=payment.pk))
-        except ServiceError as exc:
-            results.append(error_result(i, exc))
-    return bulk_summary(results)
+    def one(record: BulkPaymentRecord) -> tuple[int, str]:
+        require(request, Action.ADD, Payment)
+        order = _order_of_record(request, record, record.source)
+        known = (
+            Payment.objects.filter(source=record.source, external_id=record.external_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if known is not None:
+            require(request, Action.CHANGE, Payment)
+            mine = selectors.payments_for(request.user, Action.CHANGE).filter(pk=known)
+            if not mine.exists():  # another's payment: not_found, as a missing one
+                raise NotFound()
+        payment, status = services.upsert_payment(
+            data=_payment_input(order, record), actor=request.user
+        )
+        return payment.pk, status
+
+    return run_bulk(payload.records, one)
 
 
 # --- returns --------------------------------------------------------------------------------
@@ -521,17 +500,11 @@ def bulk_upsert_payments(request: AuthedRequest, payload: BulkPaymentsIn) -> dic
     "`too_many`, `required` (a line naming nothing), `cancelled`, `return_changed`.",
 )
 def bulk_record_returns(request: AuthedRequest, payload: BulkReturnsIn) -> dict[str, Any]:
-    if len(payload.records) > settings.API_MAX_BULK:
-        raise PayloadTooLarge(settings.API_MAX_BULK)
-    results = []
-    for i, record in enumerate(payload.records):
-        try:
-            with transaction.atomic():
-                ret, status = _record_return(request, record)
-            results.append(BulkResult(index=i, status=status, id=ret.pk))
-        except ServiceError as exc:
-            results.append(error_result(i, exc))
-    return bulk_summary(results)
+    def one(record: BulkReturnRecord) -> tuple[int, str]:
+        ret, status = _record_return(request, record)
+        return ret.pk, status
+
+    return run_bulk(payload.records, one)
 
 
 def _record_return(request: AuthedRequest, record: BulkReturnRecord) -> tuple[Return, str]:
@@ -592,23 +565,17 @@ def _price_product(request: AuthedRequest, record: BulkPriceRecord) -> Product:
     "`currency_mismatch`, `invalid_choice` (currency), `in_future`.",
 )
 def bulk_record_prices(request: AuthedRequest, payload: BulkPricesIn) -> dict[str, Any]:
-    if len(payload.records) > settings.API_MAX_BULK:
-        raise PayloadTooLarge(settings.API_MAX_BULK)
-    results = []
-    for i, record in enumerate(payload.records):
-        try:
-            with transaction.atomic():
-                require(request, Action.CHANGE, Product)
-                product = _price_product(request, record)
-                _change, status = services.record_price(
-                    product=product,
-                    price=record.price,
-                    currency=record.currency or "",
-                    effective_at=record.effective_at,
-                    source=record.source,
-                    actor=request.user,
-                )
-            results.append(BulkResult(index=i, status=status, id=product.pk))
-        except ServiceError as exc:
-            results.append(error_result(i, exc))
-    return bulk_summary(results)
+    def one(record: BulkPriceRecord) -> tuple[int, str]:
+        require(request, Action.CHANGE, Product)
+        product = _price_product(request, record)
+        _change, status = services.record_price(
+            product=product,
+            price=record.price,
+            currency=record.currency or "",
+            effective_at=record.effective_at,
+            source=record.source,
+            actor=request.user,
+        )
+        return product.pk, status
+
+    return run_bulk(payload.records, one)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
-from dangol.api.bulk import bulk_summary, error_result, require
-from dangol.api.errors import PayloadTooLarge
+from dangol.api.bulk import require, run_bulk
 from dangol.api.pagination import paginate
-from dangol.core.errors import FieldError, Forbidden, NotFound, ServiceError, ValidationFailed
+from dangol.core.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from dangol.core.http import AuthedRequest
 from dangol.core.models import User
 from dangol.core.schemas import ApiDateTime
@@ -32,9 +29,9 @@ from dangol.customers.models import (
 from dangol.customers.schemas import (
     AddressIn,
     AddressOut,
+    BulkCustomerRecord,
     BulkCustomersIn,
     BulkOut,
-    BulkResult,
     ChangesPage,
     ConsentChange,
     ConsentOut,
@@ -196,30 +193,24 @@ def create_customer(request: AuthedRequest, payload: CustomerIn) -> Status[Any]:
     "/bulk", response=BulkOut, summary="Create or update up to 1,000 customers by external id"
 )
 def bulk_upsert_customers(request: AuthedRequest, payload: BulkCustomersIn) -> dict[str, Any]:
-    if len(payload.records) > settings.API_MAX_BULK:
-        raise PayloadTooLarge(settings.API_MAX_BULK)
-    results = []
-    for i, record in enumerate(payload.records):
-        try:
-            with transaction.atomic():
-                fields_set = set(record.model_fields_set) - {
-                    "source",
-                    "external_id",
-                    "contact_points",
-                    "external_ids",
-                }
-                fields_set = {"owner" if f == "owner_id" else f for f in fields_set}
-                customer, status = services.upsert_customer(
-                    source=record.source,
-                    external_id=record.external_id,
-                    data=_customer_input(record, _default_owner(request.user, Customer)),
-                    fields_set=fields_set,
-                    actor=request.user,
-                )
-            results.append(BulkResult(index=i, status=status, id=customer.pk))
-        except ServiceError as exc:
-            results.append(error_result(i, exc))
-    return bulk_summary(results)
+    def one(record: BulkCustomerRecord) -> tuple[int, str]:
+        fields_set = set(record.model_fields_set) - {
+            "source",
+            "external_id",
+            "contact_points",
+            "external_ids",
+        }
+        fields_set = {"owner" if f == "owner_id" else f for f in fields_set}
+        customer, status = services.upsert_customer(
+            source=record.source,
+            external_id=record.external_id,
+            data=_customer_input(record, _default_owner(request.user, Customer)),
+            fields_set=fields_set,
+            actor=request.user,
+        )
+        return customer.pk, status
+
+    return run_bulk(payload.records, one)
 
 
 def _visible_customer(
