@@ -6,11 +6,9 @@ mapped (the suggestions accepted), previewed, dry-run, imported, and the result 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,18 +16,9 @@ from playwright.sync_api import expect
 
 from dangol.customers.models import Customer
 from dangol.integration.models import ImportJob, ImportStatus
+from dangol.integration.tests import pos_files
 
 pytestmark = pytest.mark.browser
-
-
-def _fixture_module() -> ModuleType:
-    """The POS file generator shared with the page tests (tests/web/test_import_pages.py)."""
-    path = Path(__file__).resolve().parents[1] / "web" / "test_import_pages.py"
-    spec = importlib.util.spec_from_file_location("_import_pages_fixture", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +29,10 @@ def _media(settings: Any, tmp_path: Path) -> None:
 def test_pos_file_from_upload_to_result(
     page: Any, shot: Any, make_user: Any, make_customer: Any, sign_in: Any, tmp_path: Path
 ) -> None:
-    pos = _fixture_module()
+
     manager = make_user("manager", display_name="김매니저")
     known = make_customer(full_name="김민준", contacts=[("mobile", "010-1111-2222")])
-    pos_file = pos.write_pos_file(tmp_path)
+    pos_file = pos_files.write_pos_file(tmp_path)
     sign_in(manager.email)
 
     # 1. Upload: customers is chosen, the source is named, the file picked.

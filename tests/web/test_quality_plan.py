@@ -90,17 +90,10 @@ def test_the_plan_is_a_table_and_its_empty_level_reads_optional(client: Any, adm
 def test_the_mapping_page_lists_the_fields_the_sources_plan_requires(
     client: Any, make_user: Any, settings: Any, tmp_path: Any
 ) -> None:
-    import importlib.util
-    from pathlib import Path
-
     from dangol.integration.models import ImportJob
+    from dangol.integration.tests import pos_files as pages
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    path = Path(__file__).resolve().parent / "test_import_pages.py"
-    spec = importlib.util.spec_from_file_location("_import_pages_helpers_plan", path)
-    assert spec is not None and spec.loader is not None
-    pages = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pages)
     services.set_information_plan(
         source="pos", levels={"email": "required", "gender": "recommended"}, actor=None
     )

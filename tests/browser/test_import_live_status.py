@@ -5,10 +5,8 @@ polls brings up the "Import the file" button; an import that ends while its page
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,17 +14,9 @@ from playwright.sync_api import expect
 
 from dangol.integration import services
 from dangol.integration.models import ImportJob
+from dangol.integration.tests import pos_files
 
 pytestmark = [pytest.mark.browser, pytest.mark.jobs]
-
-
-def _fixture_module() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "web" / "test_import_pages.py"
-    spec = importlib.util.spec_from_file_location("_import_pages_fixture_live", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +43,7 @@ def _run_queued_job() -> None:
 def test_dry_run_then_import_update_the_page_when_the_job_ends(
     page: Any, make_user: Any, sign_in: Any, tmp_path: Path
 ) -> None:
-    pos_file = _fixture_module().write_pos_file(tmp_path)
+    pos_file = pos_files.write_pos_file(tmp_path)
     manager = make_user("manager")
     sign_in(manager.email)
     page.goto("/data/imports/new/")

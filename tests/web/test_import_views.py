@@ -3,27 +3,13 @@ the reader's language with the file's column names, counters and encoding labels
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from dangol.integration.models import ImportJob, ImportStatus
-
-
-def _pages() -> ModuleType:
-    """The POS file and helpers of tests/web/test_import_pages.py."""
-    path = Path(__file__).resolve().parent / "test_import_pages.py"
-    spec = importlib.util.spec_from_file_location("_import_pages_helpers_impux", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pages = _pages()
+from dangol.integration.tests import pos_files as pages
 
 
 @pytest.fixture(autouse=True)
