@@ -251,6 +251,12 @@ def test_preview_highlights_bad_cells_with_the_reason(client: Any, manager: Any)
     html = page.content.decode()
     assert html.count("cell-invalid") == 5
     assert str(phone_cell["errors"][0]["message"]) in html
+    # a rejected row whose reasons are all on its cells says so in the problem column too
+    assert (
+        html.count("표시된 칸을 확인하세요.")
+        == sum(1 for r in rows.values() if not r["valid"] and not r["others"])
+        > 0
+    )
 
 
 def test_preview_of_an_unmapped_required_field_sends_back(client: Any, manager: Any) -> None:
