@@ -749,17 +749,18 @@ CAPTURED = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.
 REFUNDING = (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 
 
-def refresh_payment_customers(customer_ids: list[int]) -> None:
-    """Give the payments of these customers, and of their orders, their order's customer again
-    (one UPDATE). A payment's customer is its order's: when records merge or unmerge, the
-    orders move and their payments follow them here (registered with the merge as derived
-    rows), including payments recorded between a merge and its undoing."""
+def refresh_order_customers(model: type[Payment] | type[Return], customer_ids: list[int]) -> None:
+    """Give the rows of ``model`` (payments, returns: rows whose customer is their order's) of
+    these customers, and of their orders, their order's customer again (one UPDATE). When
+    records merge or unmerge the orders move, and these rows follow them here (registered with
+    the merge as derived rows), including rows recorded between a merge and its undoing, which
+    a move log could not send back."""
     ids = sorted(set(customer_ids))
     if not ids:
         return
     order_customer = Order.objects.filter(pk=OuterRef("order_id")).values("customer_id")[:1]
     (
-        Payment.objects.filter(Q(customer_id__in=ids) | Q(order__customer_id__in=ids))
+        model._default_manager.filter(Q(customer_id__in=ids) | Q(order__customer_id__in=ids))
         .exclude(customer_id=F("order__customer_id"))
         .update(customer_id=Subquery(order_customer))
     )

@@ -382,3 +382,34 @@ def test_the_order_page_shows_the_payments_and_what_is_outstanding(
     assert "₩40,000" in page  # outstanding
     empty = client.get(f"/orders/{make_paid_order(order.customer).pk}/").content.decode()
     assert "₩24,000" not in empty
+
+
+def test_returns_move_with_their_order_through_merge_and_unmerge(
+    admin, make_customer, make_paid_order
+):
+    """A return's customer is its order's, like a payment's: one taken back while the records
+    were one goes back with the order when the merge is undone."""
+    from dangol.commerce.models import Return
+
+    survivor, duplicate = make_customer(actor=admin), make_customer(actor=admin)
+    order, own = make_paid_order(duplicate), make_paid_order(survivor)
+
+    def take_back(o):
+        line = o.lines.first()
+        return services.record_return(
+            order=o,
+            lines=[services.ReturnLineInput(order_line=line, quantity=1)],
+            reason="defect",
+            actor=admin,
+        )
+
+    kept = take_back(own)
+    merge = merge_customers(survivor=survivor, duplicates=[duplicate], actor=admin)
+    during = take_back(order)
+    assert during.customer_id == survivor.pk  # the order is the survivor's while merged
+
+    unmerge(merge=merge, actor=admin)
+    customers = dict(Return.objects.values_list("pk", "customer_id"))
+    assert customers == {during.pk: duplicate.pk, kept.pk: survivor.pk}
+    duplicate.refresh_from_db()
+    assert duplicate.total_spent == order.total - during.amount
