@@ -49,7 +49,7 @@ NAVIGATION: tuple[NavItem, ...] = (
         "duplicates",
         _("Duplicates"),
         "web:duplicate_list",
-        "users",
+        "merge",
         "customers.customer",
         action=Action.CHANGE,  # reviewing a pair merges or dismisses it
     ),
@@ -57,7 +57,7 @@ NAVIGATION: tuple[NavItem, ...] = (
         "data_quality",
         _("Data quality"),
         "web:quality",
-        "activity",
+        "gauge",
         "customers.customer",
         scope=Scope.ALL,  # the figures count the whole base
     ),
