@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +13,18 @@ PASSWORD = "pw-Dangol-2026!"  # the root conftest's make_user default
 
 
 @pytest.fixture(autouse=True)
-def _web_settings(settings: Any) -> None:
+def _web_settings(settings: Any, tmp_path: Path) -> None:
     apply_test_settings(settings)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
+    settings.MEDIA_ROOT = tmp_path / "media"  # uploads and exports stay in the test's folder
+
+
+@pytest.fixture
+def manager(client: Any, make_user: Any) -> Any:
+    """A signed-in manager (all customers, imports and exports)."""
+    user = make_user("manager", email="manager@dangol.test")
+    client.force_login(user)
+    return user
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,19 +28,6 @@ from dangol.integration.tests.pos_files import (
     run_on_commit,
     upload,
 )
-
-
-@pytest.fixture(autouse=True)
-def _media(settings: Any, tmp_path: Path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def manager(client: Any, make_user: Any) -> Any:
-    user = make_user("manager", email="manager@dangol.test")
-    client.force_login(user)
-    return user
-
 
 # --- 1. upload ----------------------------------------------------------------------------------
 

@@ -3,25 +3,12 @@ the reader's language with the file's column names, counters and encoding labels
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dangol.integration.models import ImportJob, ImportStatus
 from dangol.integration.tests import pos_files as pages
-
-
-@pytest.fixture(autouse=True)
-def _media(settings: Any, tmp_path: Path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def manager(client: Any, make_user: Any) -> Any:
-    user = make_user("manager", email="manager@dangol.test")
-    client.force_login(user)
-    return user
 
 
 def _mapped_job(client: Any) -> ImportJob:

@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from dangol.integration.models import ImportFormat, ImportJob, ImportStatus
@@ -23,18 +22,6 @@ SUGGESTED = {
     "생년월일": "birth_date",
     "성별": "gender",
 }
-
-
-@pytest.fixture(autouse=True)
-def _media(settings: Any, tmp_path: Path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def manager(client: Any, make_user: Any) -> Any:
-    user = make_user("manager", email="manager@dangol.test")
-    client.force_login(user)
-    return user
 
 
 def upload(client: Any, name: str, content: bytes) -> Any:

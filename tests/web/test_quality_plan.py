@@ -88,12 +88,11 @@ def test_the_plan_is_a_table_and_its_empty_level_reads_optional(client: Any, adm
 
 
 def test_the_mapping_page_lists_the_fields_the_sources_plan_requires(
-    client: Any, make_user: Any, settings: Any, tmp_path: Any
+    client: Any, make_user: Any
 ) -> None:
     from dangol.integration.models import ImportJob
     from dangol.integration.tests import pos_files as pages
 
-    settings.MEDIA_ROOT = tmp_path / "media"
     services.set_information_plan(
         source="pos", levels={"email": "required", "gender": "recommended"}, actor=None
     )
