@@ -436,6 +436,7 @@ def run(
                     for chunk in itertools.chain([head] if head is not None else [], chunks)
                 )
             )
+            del head  # the chain has it: not kept for the whole run once written
             for done, (rows, last_line, bytes_read) in enumerate(checked, 1):
                 _commit_chunk(job, target, ctx, rows, last_line, bytes_read)
                 del rows

@@ -59,8 +59,11 @@ def _plain(parse: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return parse(text)
         except FieldIssue as exc:
-            # kept as the cell's value: without its traceback, whose frames hold the whole
-            # column (and this list of results) in a reference cycle only the collector frees
+            # kept as the cell's value: without its traceback, nor the ValueError it was raised
+            # from (``raise … from None`` hides it but keeps it as ``__context__``, traceback
+            # and all), whose frames hold the whole column (and this list of results) in a
+            # reference cycle only the collector frees
+            exc.__context__ = None
             return exc.with_traceback(None)
 
     return call

@@ -199,6 +199,26 @@ def test_memoised_columns_equal_the_per_value_parsers(spec: FieldSpec) -> None:
     _same(spec.kind, targets._parser(spec), values)
 
 
+def test_rejected_cells_leave_no_reference_cycle() -> None:
+    """A cell the per-value parser rejects is kept as its ``FieldIssue`` without a traceback or
+    the error it was raised from: nothing of the column is left for the cyclic collector (the
+    pipeline turns it off while a chunk is built and collects once after)."""
+    import gc
+
+    texts = ["1990-02-30", "1990.02.31", "2024-03-01", "어제"] * 500
+    gc.collect()
+    gc.disable()
+    try:
+        column = speedpaths.parse_column("date", parsing.parse_date, texts)
+        issues = [v for v in column if isinstance(v, parsing.FieldIssue)]
+        assert len(issues) == 1500
+        assert all(i.__traceback__ is None and i.__context__ is None for i in issues)
+        del column, issues
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 def test_names_resolve_like_split_name_and_full_name() -> None:
     family_names = ["김", "이", "남궁", "황보", "Kim", "", "O'Neil"]
     given_names = ["민준", "서연", "민", "Min Jun", "", "지 훈"]
