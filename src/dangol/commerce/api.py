@@ -333,7 +333,18 @@ def place_order(request: AuthedRequest, payload: OrderIn) -> Status[Any]:
     )
 
 
-@order_router.post("/bulk", response=BulkOut, summary="Record up to 1,000 orders by external id")
+@order_router.post(
+    "/bulk",
+    response=BulkOut,
+    summary="Record up to 1,000 orders by external id",
+    description="Each record is one order, recorded once: a known order (`source`, "
+    "`external_id`) sent again is `unchanged` and is not rewritten. A known order the caller "
+    "may not see answers `not_found`, as a missing record does, with neither its id nor its "
+    "data. Error codes per record: `validation_failed` (with `not_found` on the customer, "
+    "organization, channel or a product, and the order's own field errors), "
+    "`customer_merged` (the customer was merged into another record), `not_found`, "
+    "`duplicate_number`.",
+)
 def bulk_upsert_orders(request: AuthedRequest, payload: BulkOrdersIn) -> dict[str, Any]:
     def one(record: BulkOrderRecord) -> tuple[int, str]:
         require(request, Action.ADD, Order)

@@ -46,7 +46,8 @@ from dangol.commerce.purchases import refresh_purchased_products
 from dangol.commerce.returns import Line, match_return_lines, names_line
 from dangol.core import audit, events
 from dangol.core.customfields import validate_custom_fields
-from dangol.core.errors import Conflict, FieldError, ValidationFailed
+from dangol.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from dangol.core.models import User
 from dangol.core.money import MINOR_UNITS, format_money, quantize
 from dangol.customers.models import Customer, LifecycleStage, Organization
 from dangol.customers.services import ensure_not_merged
@@ -1025,8 +1026,18 @@ def upsert_product(
 
 @transaction.atomic
 def upsert_order(*, data: OrderInput, actor: Any) -> tuple[Order, str]:
-    """Record an order once: a known (source, external id) is left as it is ("unchanged")."""
+    """Record an order once: a known (source, external id) is left as it is ("unchanged").
+
+    A known order the acting user may not see is ``NotFound`` (as a missing record answers:
+    neither its id nor anything of it goes back), so sending another's order id tells nothing;
+    the user who may see it gets it back "unchanged". Without a user (a system job) every order
+    counts."""
     existing = Order.objects.filter(source=data.source, external_id=data.external_id).first()
     if existing is not None:
+        if (
+            isinstance(actor, User)
+            and not Order.objects.visible_to(actor).filter(pk=existing.pk).exists()
+        ):
+            raise NotFound()
         return existing, "unchanged"
     return place_order(data=data, actor=actor), "created"
