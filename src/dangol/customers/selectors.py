@@ -317,6 +317,24 @@ def surviving_record_id(customer_id: int) -> int | None:
     return survivor
 
 
+def surviving_record_ids(customer_ids: Collection[int]) -> dict[int, int | None]:
+    """`surviving_record_id` of many customers at once: one query per step of the longest
+    merge chain among them, not per customer."""
+    found: dict[int, int | None] = dict.fromkeys(customer_ids)
+    at = {cid: cid for cid in found}  # each customer -> the record its chain has reached
+    for _step in range(MERGE_CHAIN_LIMIT):
+        onward = dict(
+            Customer.objects.filter(
+                pk__in=set(at.values()), status=RecordStatus.MERGED, merged_into__isnull=False
+            ).values_list("pk", "merged_into_id")
+        )
+        at = {cid: onward[cur] for cid, cur in at.items() if cur in onward}
+        if not at:
+            break
+        found.update(at)
+    return found
+
+
 @dataclass
 class MergedInto:
     """Where a merged-away customer went: the live record's id, and the record itself when the

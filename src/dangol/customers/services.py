@@ -31,6 +31,7 @@ from dangol.core.normalize import (
     normalize_phone,
     split_name,
 )
+from dangol.core.services import tag_objects, untag_objects
 from dangol.core.visibility import Action
 from dangol.customers import changefeed, selectors
 from dangol.customers.models import (
@@ -451,6 +452,60 @@ def assign_owner(*, customers: Iterable[Customer], owner: User | None, actor: An
         )
         events.emit("customer.updated", c, changed=["owner", "team"])
     return count
+
+
+# --- tags -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tagging:
+    """What `tag_customers` or `untag_customers` did: the customers changed, the merged-away
+    ones skipped (each with its `CustomerMerged` error, naming the survivor) and the number of
+    tag links added or removed."""
+
+    customers: list[Customer]
+    merged: list[CustomerMerged]
+    links: int
+
+
+def _live_and_merged(
+    customers: Iterable[Customer],
+) -> tuple[list[Customer], list[CustomerMerged]]:
+    """A batch split by the status in the database: the live customers, and a `CustomerMerged`
+    for each merged-away one. The rows are locked as `ensure_not_merged` locks one (in id order,
+    as a merge takes them), so a merge running at the same time cannot slip in between."""
+    chosen = {c.pk: c for c in customers}
+    status = dict(
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk__in=chosen)
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    merged_ids = sorted(pk for pk, s in status.items() if s == RecordStatus.MERGED)
+    survivors = selectors.surviving_record_ids(merged_ids)
+    live = [c for pk, c in chosen.items() if pk in status and pk not in survivors]
+    return live, [CustomerMerged(pk, survivors[pk]) for pk in merged_ids]
+
+
+@transaction.atomic
+def tag_customers(*, customers: Iterable[Customer], names: Iterable[str], actor: Any) -> Tagging:
+    """Put tags on customers (the customer list's bulk action, and any other way customers get
+    tagged: ``core.services.tag_objects`` is generic and knows nothing of merges).
+
+    A merged-away record takes no tag (its tags belong on the survivor). In a batch it is
+    skipped and reported (`Tagging.merged`), and the others are tagged: one stale record in a
+    selection of hundreds does not hold the rest back, and nothing is written on it. A caller
+    tagging one customer refuses with ``tagging.merged[0]`` (422 ``customer_merged``)."""
+    live, merged = _live_and_merged(customers)
+    return Tagging(live, merged, tag_objects(objs=live, names=names, actor=actor))
+
+
+@transaction.atomic
+def untag_customers(*, customers: Iterable[Customer], names: Iterable[str], actor: Any) -> Tagging:
+    """Take tags off customers; merged-away records are skipped and reported as in
+    `tag_customers` (a merged record is kept as it was, for an unmerge to give back)."""
+    live, merged = _live_and_merged(customers)
+    return Tagging(live, merged, untag_objects(objs=live, names=names, actor=actor))
 
 
 @transaction.atomic

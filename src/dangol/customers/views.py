@@ -31,7 +31,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dangol.core.customfields import definitions_for
 from dangol.core.errors import NotFound, ServiceError, ValidationFailed
 from dangol.core.models import Tag
-from dangol.core.services import tag_objects, untag_objects
 from dangol.core.visibility import Action, can, can_view_pii
 from dangol.customers import selectors, services, timeline
 from dangol.customers.filters import SORT_COLUMNS, CustomerFilterForm, parse_sort
@@ -216,29 +215,73 @@ def customer_bulk(request: HttpRequest) -> HttpResponse:
         )
     elif action == BulkAction.ADD_TAG:
         tag = form.cleaned_data["tag"].strip()
-        tag_objects(objs=chosen, names=[tag], actor=request.user)
-        messages.success(
-            request,
-            ngettext(
-                "Tagged %(n)s customer with “%(tag)s”.",
-                "Tagged %(n)s customers with “%(tag)s”.",
-                len(chosen),
+        done = services.tag_customers(customers=chosen, names=[tag], actor=request.user)
+        if done.customers or not done.merged:
+            messages.success(
+                request,
+                ngettext(
+                    "Tagged %(n)s customer with “%(tag)s”.",
+                    "Tagged %(n)s customers with “%(tag)s”.",
+                    len(done.customers),
+                )
+                % {"n": f"{len(done.customers):,}", "tag": tag},
             )
-            % {"n": f"{len(chosen):,}", "tag": tag},
-        )
+        if done.merged:
+            messages.error(request, _merged_skipped(done, alone=len(chosen) == 1, adding=True))
     else:
         tag = form.cleaned_data["tag"].strip()
-        untag_objects(objs=chosen, names=[tag], actor=request.user)
-        messages.success(
-            request,
-            ngettext(
-                "Removed “%(tag)s” from %(n)s customer.",
-                "Removed “%(tag)s” from %(n)s customers.",
-                len(chosen),
+        done = services.untag_customers(customers=chosen, names=[tag], actor=request.user)
+        if done.customers or not done.merged:
+            messages.success(
+                request,
+                ngettext(
+                    "Removed “%(tag)s” from %(n)s customer.",
+                    "Removed “%(tag)s” from %(n)s customers.",
+                    len(done.customers),
+                )
+                % {"n": f"{len(done.customers):,}", "tag": tag},
             )
-            % {"n": f"{len(chosen):,}", "tag": tag},
-        )
+        if done.merged:
+            messages.error(request, _merged_skipped(done, alone=len(chosen) == 1, adding=False))
     return _back_to_list(request)
+
+
+MERGED_LISTED = 10  # merged-away records a message names before it says "…"
+
+
+def _merged_skipped(done: services.Tagging, *, alone: bool, adding: bool) -> str:
+    """The message for the merged-away customers a tag action skipped: the service's own
+    ``customer_merged`` message when the record was the whole selection, else how many were
+    skipped and where each went."""
+    if alone:
+        return str(done.merged[0].message)
+    listed = [
+        f"#{m.customer_id} → #{m.survivor_id}" if m.survivor_id else f"#{m.customer_id}"
+        for m in done.merged[:MERGED_LISTED]
+    ]
+    if len(done.merged) > MERGED_LISTED:
+        listed.append("…")
+    values = {"n": f"{len(done.merged):,}", "records": ", ".join(listed)}
+    if adding:
+        return (
+            ngettext(
+                "%(n)s customer was not tagged: it was merged into another record "
+                "(%(records)s). Tag the surviving record instead.",
+                "%(n)s customers were not tagged: they were merged into other records "
+                "(%(records)s). Tag the surviving records instead.",
+                len(done.merged),
+            )
+            % values
+        )
+    return (
+        ngettext(
+            "%(n)s customer was left as it was: it was merged into another record (%(records)s).",
+            "%(n)s customers were left as they were: they were merged into other records "
+            "(%(records)s).",
+            len(done.merged),
+        )
+        % values
+    )
 
 
 def _export_rows(request: HttpRequest, customers: list[Customer]) -> list[list[Any]]:
