@@ -524,8 +524,11 @@ def archive_customer(*, customer: Customer, actor: Any) -> Customer:
 
 @transaction.atomic
 def restore_customer(*, customer: Customer, actor: Any) -> Customer:
-    """Bring an archived customer back."""
-    if customer.status != RecordStatus.ARCHIVED:
+    """Bring an archived customer back. The status is the database's, not the caller's copy:
+    a copy loaded while the record was archived must not make a record merged since active."""
+    ensure_not_merged(customer)
+    status = Customer.objects.filter(pk=customer.pk).values_list("status", flat=True).first()
+    if status != RecordStatus.ARCHIVED:
         raise Conflict(_("Only an archived customer can be restored."), "not_archived")
     customer.status = RecordStatus.ACTIVE
     customer.updated_at = timezone.now()
