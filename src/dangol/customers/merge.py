@@ -87,6 +87,39 @@ def register_merge_handler(model: type[models.Model]) -> Callable[[Handler], Han
     return register
 
 
+def _keep(src: Customer, dst: Customer, log: MergeLog) -> None:
+    """Leave the merged-away record's rows where they are (see `keep_on_merge`)."""
+
+
+def keep_on_merge(model: type[models.Model]) -> None:
+    """Rows that describe their own record as something computed or labelled it at one time (an
+    analytics run's metrics and grade, the demo's answer key): a merge leaves the merged-away
+    record's rows with it, as its history, and logs nothing; the survivor keeps its own until
+    whatever computed them runs again (the next analytics run, which skips merged-away
+    records). Moving them could not work: there is one per customer."""
+    register_merge_handler(model)(_keep)
+
+
+def fold_on_merge(model: type[models.Model], key: str) -> None:
+    """Rows unique per (customer, ``key``) (a segment's snapshot members): the merged-away
+    record's rows move to the survivor, except those whose ``key`` the survivor already has,
+    which are removed; both are logged, so an unmerge puts back exactly what was there."""
+    column = model._meta.get_field(key).attname
+    label = model._meta.label_lower
+
+    def fold(src: Customer, dst: Customer, log: MergeLog) -> None:
+        manager = model._default_manager
+        have = set(manager.filter(customer=dst).values_list(column, flat=True))
+        for row in manager.filter(customer=src).order_by("pk"):
+            if getattr(row, column) in have:
+                log.remove(row)
+            else:
+                log.moved.append([label, "customer", row.pk, src.pk])
+                manager.filter(pk=row.pk).update(customer=dst)
+
+    register_merge_handler(model)(fold)
+
+
 def register_derived(model: type[models.Model], refresh: Refresher) -> None:
     """A model whose rows are computed from other rows of the customer (what they bought, from
     their orders): a merge neither moves nor logs them; ``refresh(customer_ids)`` recomputes
@@ -170,19 +203,7 @@ def _merge_consents(src: Customer, dst: Customer, log: MergeLog) -> None:
         log.remove(c)
 
 
-@register_merge_handler(OrganizationMembership)
-def _merge_memberships(src: Customer, dst: Customer, log: MergeLog) -> None:
-    have = set(
-        OrganizationMembership.objects.filter(customer=dst).values_list(
-            "organization_id", flat=True
-        )
-    )
-    for m in OrganizationMembership.objects.filter(customer=src):
-        if m.organization_id in have:
-            log.remove(m)
-        else:
-            log.moved.append(["customers.organizationmembership", "customer", m.pk, src.pk])
-            OrganizationMembership.objects.filter(pk=m.pk).update(customer=dst)
+fold_on_merge(OrganizationMembership, "organization")
 
 
 def _rules() -> dict[str, SurvivorshipRule]:
