@@ -31,6 +31,7 @@ from dangol.commerce.models import (
     Order,
     OrderLine,
     OrderStatus,
+    PriceChange,
     Product,
     ProductCategory,
     ProductTier,
@@ -1117,6 +1118,7 @@ class ProductTarget(Target):
             for f in PRODUCT_COMPARE
             if f in ctx.fields or (f == "category_id" and "category" in ctx.fields)
         ]
+        prices = PriceHistory(ctx, {p["id"] for p in (*by_ext.values(), *by_sku.values())})
         seen: set[str] = set()
         new: list[dict[str, Any]] = []
         updates: dict[int, dict[str, Any]] = {}
@@ -1146,10 +1148,15 @@ class ProductTarget(Target):
                 continue
             merged = updates.get(cur["id"]) or dict(cur)
             changes = {f: d[f] for f in compare if f in d and d[f] != merged[f]}
+            # the price as of the import joins the history; it is the current price unless
+            # the history has a later change (``record_price``)
+            priced = prices.say(cur, d["price"], d.get("currency", merged["currency"]))
+            if not prices.moves_current(cur["id"]):
+                changes.pop("price", None)
             merged.update(changes)
             if changes:
                 updates[cur["id"]] = merged
-            row.outcome = RowOutcome.UPDATED if changes else RowOutcome.UNCHANGED
+            row.outcome = RowOutcome.UPDATED if changes or priced else RowOutcome.UNCHANGED
         if ctx.dry_run:
             return
         now = ctx.now
@@ -1159,9 +1166,11 @@ class ProductTarget(Target):
                 [*compare, "updated_at"],
                 [[*(m[f] for f in compare), now, pid] for pid, m in updates.items()],
             )
+        new_ids = allocate_ids(Product, len(new))
         TableWriter(
             Product,
             (
+                "id",
                 "sku",
                 "name",
                 "brand",
@@ -1180,6 +1189,7 @@ class ProductTarget(Target):
         ).insert(
             [
                 (
+                    pid,
                     d["sku"],
                     d["name"],
                     d.get("brand", ""),
@@ -1194,9 +1204,101 @@ class ProductTarget(Target):
                     now,
                     now,
                 )
-                for d in new
+                for pid, d in zip(new_ids, new, strict=True)
             ]
         )
+        prices.write(
+            [
+                (pid, d["price"], d.get("currency", "KRW"))
+                for pid, d in zip(new_ids, new, strict=True)
+            ]
+        )
+
+
+class PriceHistory:
+    """The price history a products chunk writes, as the API's price writers do
+    (``commerce.services.record_price``, ``update_product``): a new product's price, and every
+    price a file changes, is a ``PriceChange`` as of the import's instant (``ctx.now``, the
+    products' ``updated_at``) with the import's source; a price the product has at that instant
+    already writes nothing (importing a file again adds no row). The history has no actor: the
+    chunk's audit row names who imported it.
+
+    The price a file row is compared with is the one in effect at the import's instant: the
+    product's, unless its history has a change at or after it (one query per chunk reads those:
+    an earlier chunk of the same file, or a change the prices API dated up to a day ahead).
+    A change at that very instant is corrected in place; before a later change, the import's
+    price joins the history without moving the current price, and the later change's
+    ``old_price`` becomes it. ``old_price`` is the price replaced, empty when the currency
+    changes with it (or for a new product: there was none). In a dry run nothing is written."""
+
+    def __init__(self, ctx: Context, product_ids: set[int]) -> None:
+        self.ctx = ctx
+        # per product: the price in effect at ``ctx.now`` as (amount, currency), what the chunk
+        # found there first, the change at that instant and the next one after it (their ids)
+        self.in_effect: dict[int, tuple[Decimal | None, str]] = {}
+        self.found: dict[int, tuple[Decimal | None, str]] = {}
+        self.same: dict[int, int] = {}
+        self.after: dict[int, int] = {}
+        at = ctx.now
+        for batch in in_batches(sorted(product_ids)):
+            for cid, pid, effective_at, old, price, currency in (
+                PriceChange.objects.filter(product_id__in=batch, effective_at__gte=at)
+                .order_by("-effective_at")  # the earliest last: it is the one that stays
+                .values_list(
+                    "id", "product_id", "effective_at", "old_price", "new_price", "currency"
+                )
+            ):
+                if effective_at == at:  # the last of the product's rows
+                    self.same[pid] = cid
+                    self.found[pid] = (price, currency)
+                else:  # the price before it is the one in effect, unless one comes at ``at``
+                    self.after[pid] = cid
+                    self.found[pid] = (old, currency)
+        self.in_effect.update(self.found)
+
+    def moves_current(self, product_id: int) -> bool:
+        """Whether the import's price of the product becomes its current price: when its
+        history has no change after the import's instant."""
+        return product_id not in self.after
+
+    def say(self, product: dict[str, Any], price: Decimal, currency: str) -> bool:
+        """A file row's price of a known product; whether it changes the price in effect."""
+        pid = product["id"]
+        if pid not in self.found:
+            self.found[pid] = self.in_effect[pid] = (product["price"], product["currency"])
+        if self.in_effect[pid] == (price, currency):
+            return False
+        self.in_effect[pid] = (price, currency)
+        return True
+
+    def write(self, new_products: Sequence[tuple[int, Decimal, str]]) -> None:
+        """The chunk's history: one insert for the new products' prices and the known products'
+        changed ones; corrections of a change at the import's instant and the next change's
+        ``old_price`` only when the history has such changes."""
+        ctx = self.ctx
+        rows: list[tuple[Any, ...]] = [
+            (pid, None, price, currency) for pid, price, currency in new_products
+        ]
+        corrected: list[tuple[Any, ...]] = []
+        follows: list[tuple[Any, ...]] = []
+        for pid, (price, currency) in self.in_effect.items():
+            old, old_currency = self.found[pid]
+            if (price, currency) == (old, old_currency):
+                continue
+            if pid in self.same:
+                corrected.append((price, currency, self.same[pid]))
+            else:
+                rows.append((pid, old if old_currency == currency else None, price, currency))
+            if pid in self.after:
+                follows.append((price, self.after[pid]))
+        update_rows(PriceChange, ("new_price", "currency"), corrected)
+        update_rows(PriceChange, ("old_price",), follows)
+        TableWriter(
+            PriceChange,
+            ("product_id", "old_price", "new_price", "currency"),
+            ctx.now,
+            constants={"effective_at": ctx.now, "source": ctx.source, "created_at": ctx.now},
+        ).insert(rows)
 
 
 # --- orders with lines ------------------------------------------------------------------------
