@@ -289,6 +289,56 @@ def contacts_of(data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]
         yield fname, kind, norm
 
 
+class NewPrimaries:
+    """A known customer's new contact value becomes the primary of its kind, as the customer
+    API's ``add_contact_point`` makes a value sent as primary: the file is the source's latest
+    word. The old primary stays, as a contact point that is not primary (nothing is deleted).
+    Called for each new value of a known customer that is to be primary; ``demote_old`` then
+    demotes the old primaries of every (customer, kind) pair met, in one ``UPDATE``, before the
+    chunk's contact points are inserted, so each pair keeps exactly one primary."""
+
+    def __init__(self) -> None:
+        self.pairs: set[tuple[int, str]] = set()  # (customer, kind) whose primary is demoted
+        self.planned: dict[tuple[int, str], int] = {}  # the chunk's new primary of a pair
+
+    def __call__(
+        self,
+        new_contacts: list[tuple[int, str, str, dict[str, Any], bool]],
+        pair: tuple[int, str],
+        index: int,
+        stored: bool,
+    ) -> None:
+        """``new_contacts[index]`` will be the primary of ``pair``: a value planned as its
+        primary by an earlier row of the chunk (the same customer under another id) is not;
+        ``stored``: the customer may have a stored primary of that kind (it is demoted)."""
+        if (earlier := self.planned.get(pair)) is not None:
+            cid, kind, raw, norm, _primary = new_contacts[earlier]
+            new_contacts[earlier] = (cid, kind, raw, norm, False)
+        self.planned[pair] = index
+        if stored:
+            self.pairs.add(pair)
+
+    def demote_old(self) -> None:
+        """One ``UPDATE`` for the chunk: the stored primaries of the pairs met are no longer."""
+        if not self.pairs:
+            return
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for cid, kind in self.pairs:
+            by_kind[kind].append(cid)
+        conds: list[str] = []
+        params: list[Any] = [False]
+        for kind, ids in sorted(by_kind.items()):
+            cond, key_params = in_keys("customer_id", sorted(ids))
+            conds.append(f"(kind = %s AND {cond})")
+            params += [kind, *key_params]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {qn(ContactPoint._meta.db_table)} SET is_primary = %s "  # noqa: S608
+                f"WHERE is_primary AND ({' OR '.join(conds)})",
+                params,
+            )
+
+
 def _visible_ids(visible: QuerySet[Customer] | None, ids: set[int]) -> set[int]:
     if visible is None or not ids:
         return ids
@@ -560,6 +610,7 @@ class CustomerTarget(Target):
         updates: dict[int, dict[str, Any]] = {}
         new_contacts: list[tuple[int, str, str, dict[str, Any], bool]] = []
         new_ext: list[tuple[int, str]] = []
+        promote = NewPrimaries()
         for ext, row in seen.items():
             found = target_ids.get(ext)
             if found is None:
@@ -567,6 +618,7 @@ class CustomerTarget(Target):
                 row.outcome = RowOutcome.CREATED
                 continue
             cid = found
+            firsts: set[str] = set()  # the kinds of the row's new values
             cur = current[cid]
             merged = updates.get(cid) or dict(cur)
             changed = False
@@ -585,9 +637,12 @@ class CustomerTarget(Target):
             for fname, kind, norm in contacts_of(row.data):
                 if (kind, norm["match_key"]) in have:
                     continue
-                new_contacts.append(
-                    (cid, kind, row.data.get("_raw_" + fname, ""), norm, kind not in kinds)
-                )
+                # the file's new value is the primary of its kind (the row's first, if two)
+                primary = kind not in firsts
+                if primary:
+                    promote(new_contacts, (cid, kind), len(new_contacts), kind in kinds)
+                    firsts.add(kind)
+                new_contacts.append((cid, kind, row.data.get("_raw_" + fname, ""), norm, primary))
                 have.add((kind, norm["match_key"]))
                 kinds.add(kind)
                 changed = True
@@ -684,6 +739,7 @@ class CustomerTarget(Target):
                 [*written, "updated_at"],
                 [[*(vals[c] for c in written), now, cid] for cid, vals in updates.items()],
             )
+        promote.demote_old()  # before the new primaries are inserted
         TableWriter(
             ContactPoint,
             (
