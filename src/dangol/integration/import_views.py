@@ -538,7 +538,7 @@ def stored_text(spec: FieldSpec, value: Any, currency: str = "") -> str:
         return date_format(value, "Y-m-d")
     if isinstance(value, Decimal):
         return format_money(value, currency or default_currency())
-    if spec.kind == "choice":
+    if spec.kind == "choice" or spec.labels:
         return spec.label(str(value))
     return str(value)
 

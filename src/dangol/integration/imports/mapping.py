@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dangol.core.errors import FieldError, ValidationFailed
@@ -41,6 +43,21 @@ class FieldSpec:
     def label(self, value: str) -> str:
         """A stored value of this choice field in the active language: "M" → "남성" / "Male"."""
         return str(self.labels.get(value, value))
+
+    def accepted(self) -> dict[str, str]:
+        """What a file may write for a stored value, lower-cased → the value: the
+        ``choice_aliases`` and the ``labels`` in every language of ``settings.LANGUAGES``
+        ("male" and "남성" → "M", "north chungcheong" and "충북" → "chungbuk"), so that a file
+        Dangol exported in either language reads back. An alias wins over a label that reads
+        the same; a label of a value outside ``choices`` (when given) is left out."""
+        table: dict[str, str] = {}
+        for code, _name in settings.LANGUAGES:
+            with translation.override(code):
+                for value, label in self.labels.items():
+                    if value and (not self.choices or value in self.choices):
+                        table.setdefault(str(label).strip().lower(), value)
+        table.update(self.choice_aliases)
+        return table
 
 
 def _key(text: str) -> str:

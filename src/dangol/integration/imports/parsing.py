@@ -55,6 +55,22 @@ class Text:
         return text
 
 
+class KnownText:
+    """Parses a free-text field whose known values a file may write as their labels (the
+    signup channel: "Store" / "매장" → ``store``): the text as ``Text`` parses it, replaced by
+    the value its lower case names in ``known`` (``FieldSpec.accepted``), else kept as it is."""
+
+    __slots__ = ("known", "text")
+
+    def __init__(self, limit: int, known: dict[str, str]) -> None:
+        self.text = Text(limit)
+        self.known = known
+
+    def __call__(self, raw: str) -> str:
+        text = self.text(raw)
+        return self.known.get(text.lower(), text)
+
+
 # --- phones and e-mails ---------------------------------------------------------------------
 
 _KR_META = phonenumbers.PhoneMetadata.metadata_for_region("KR")

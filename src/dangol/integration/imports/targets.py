@@ -60,6 +60,7 @@ from dangol.customers.models import (
     LifecycleStage,
     RecordStatus,
     Region,
+    SignupChannel,
 )
 from dangol.integration.dedupe import infile
 from dangol.integration.imports import parsing, speedpaths
@@ -119,6 +120,8 @@ def _reason(field_name: str, code: str, message: Any) -> Reason:
 def _parser(spec: FieldSpec) -> Callable[[str], Any]:
     kind = spec.kind
     if kind == "text":
+        if spec.labels:  # free text whose known values may come as their labels
+            return parsing.KnownText(spec.max_length, spec.accepted())
         return parsing.Text(spec.max_length)
     if kind == "name":
         return clean_name
@@ -136,8 +139,8 @@ def _parser(spec: FieldSpec) -> Callable[[str], Any]:
         return parsing.parse_int
     if kind == "bool":
         return parsing.parse_bool
-    if kind == "choice":
-        choices, aliases = spec.choices, spec.choice_aliases
+    if kind == "choice":  # a value, an alias or a label in any language (``accepted``)
+        choices, aliases = spec.choices, spec.accepted()
         return lambda v: parsing.parse_choice(v, choices, aliases)
     raise ValueError(kind)
 
@@ -275,6 +278,15 @@ CONTACT_FIELDS = (
 
 # a sign-up time this far ahead of the import's clock is still taken (clocks differ a little)
 SIGNUP_LEEWAY = datetime.timedelta(minutes=5)
+
+
+def earlier_signup(signed_up: datetime.datetime, stored: datetime.datetime) -> bool:
+    """Whether a file's sign-up time is earlier than the stored one, at the file's precision:
+    a time in whole seconds (most files, Dangol's own export) says nothing of the fractions, so
+    a stored time within that second is not later than it (an export read back changes none)."""
+    if not signed_up.microsecond:
+        stored = stored.replace(microsecond=0)
+    return signed_up < stored
 
 
 def contacts_of(data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -455,7 +467,12 @@ class CustomerTarget(Target):
             choice_aliases=parsing.REGIONS,
             labels=dict(Region.choices),
         ),
-        FieldSpec("signup_channel", max_length=50, aliases=("가입경로", "가입채널", "channel")),
+        FieldSpec(
+            "signup_channel",
+            max_length=50,
+            aliases=("가입경로", "가입채널", "channel"),
+            labels=dict(SignupChannel.choices),  # free text: the known channels' labels map back
+        ),
         FieldSpec(
             "mobile",
             "phone",
@@ -629,7 +646,7 @@ class CustomerTarget(Target):
                     changed = True
             # the earliest known sign-up wins: a file moves it earlier, never later
             signed_up = row.data.get("signed_up")
-            if signed_up is not None and signed_up < merged["created_at"]:
+            if signed_up is not None and earlier_signup(signed_up, merged["created_at"]):
                 merged["created_at"] = signed_up
                 changed = True
             have = contacts[cid]
