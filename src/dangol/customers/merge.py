@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dangol.core import audit
 from dangol.core.errors import Conflict, ValidationFailed
+from dangol.core.models import TaggedItem
 from dangol.customers import changefeed
 from dangol.customers.models import (
     ChangeOp,
@@ -87,6 +89,13 @@ def register_merge_handler(model: type[models.Model]) -> Callable[[Handler], Han
     return register
 
 
+def _column(model: type[models.Model], name: str) -> str:
+    """The column of a model's field (``customer`` → ``customer_id``, ``object_id`` itself)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field.attname
+
+
 def _keep(src: Customer, dst: Customer, log: MergeLog) -> None:
     """Leave the merged-away record's rows where they are (see `keep_on_merge`)."""
 
@@ -104,7 +113,7 @@ def fold_on_merge(model: type[models.Model], key: str) -> None:
     """Rows unique per (customer, ``key``) (a segment's snapshot members): the merged-away
     record's rows move to the survivor, except those whose ``key`` the survivor already has,
     which are removed; both are logged, so an unmerge puts back exactly what was there."""
-    column = model._meta.get_field(key).attname
+    column = _column(model, key)
     label = model._meta.label_lower
 
     def fold(src: Customer, dst: Customer, log: MergeLog) -> None:
@@ -204,6 +213,21 @@ def _merge_consents(src: Customer, dst: Customer, log: MergeLog) -> None:
 
 
 fold_on_merge(OrganizationMembership, "organization")
+
+
+@register_merge_handler(TaggedItem)
+def _merge_tags(src: Customer, dst: Customer, log: MergeLog) -> None:
+    """Tags link to their record by a generic reference, not a foreign key (so
+    `customer_relations` does not find them): the merged-away record's tags move to the
+    survivor, those the survivor has already are removed; both logged for an unmerge."""
+    items = TaggedItem.objects.filter(content_type=ContentType.objects.get_for_model(Customer))
+    have = set(items.filter(object_id=dst.pk).values_list("tag_id", flat=True))
+    for item in items.filter(object_id=src.pk).order_by("pk"):
+        if item.tag_id in have:
+            log.remove(item)
+        else:
+            log.moved.append([TaggedItem._meta.label_lower, "object_id", item.pk, src.pk])
+            TaggedItem.objects.filter(pk=item.pk).update(object_id=dst.pk)
 
 
 def _rules() -> dict[str, SurvivorshipRule]:
@@ -358,7 +382,9 @@ def unmerge(*, merge: MergeRecord, actor: Any) -> Customer:
     for label, field, pk, src in merge.moved:
         groups[(label, field, src)].append(pk)
     for (label, field, src), pks in groups.items():
-        apps.get_model(label)._default_manager.filter(pk__in=pks).update(**{f"{field}_id": src})
+        model = apps.get_model(label)
+        column = _column(model, field)  # a foreign key's or a plain id's
+        model._default_manager.filter(pk__in=pks).update(**{column: src})
     survivor = Customer.objects.select_for_update().get(pk=merge.survivor_id)
     fields = {f.attname: f for f in Customer._meta.concrete_fields}
     for k, v in merge.survivor_before.items():

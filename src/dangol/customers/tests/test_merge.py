@@ -9,6 +9,7 @@ from django.utils import timezone
 from dangol.commerce import services as commerce
 from dangol.commerce.models import Order
 from dangol.core.errors import Conflict, ValidationFailed
+from dangol.core.models import TaggedItem
 from dangol.customers import changefeed, services
 from dangol.customers.merge import customer_relations, merge_customers, unmerge
 from dangol.customers.models import (
@@ -297,3 +298,27 @@ def test_merge_shows_on_both_timelines(admin, make_customer):
     top_b = timeline(user=admin, customer=b)[0]
     assert (top_a.kind, top_a.meta) == ("history", f"#{b.pk}")
     assert (top_b.kind, top_b.meta) == ("history", f"#{a.pk}")
+
+
+def test_tags_fold_into_the_survivor_and_come_back_on_unmerge(admin, pair):
+    """Tags link by a generic reference, not a foreign key: the merge moves them by a handler."""
+    from dangol.core.services import tag_objects
+
+    def tags(customer):
+        return sorted(
+            TaggedItem.objects.filter(
+                content_type__app_label="customers",
+                content_type__model="customer",
+                object_id=customer.pk,
+            ).values_list("tag__name", flat=True)
+        )
+
+    store, online = pair
+    tag_objects(objs=[store], names=["VIP", "매장"], actor=admin)
+    tag_objects(objs=[online], names=["VIP", "온라인"], actor=admin)
+    merge = merge_customers(survivor=store, duplicates=[online], actor=admin)
+    assert tags(store) == ["VIP", "매장", "온라인"]
+    assert tags(online) == []
+    unmerge(merge=merge, actor=admin)
+    assert tags(store) == ["VIP", "매장"]
+    assert tags(online) == ["VIP", "온라인"]
