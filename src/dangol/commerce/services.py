@@ -453,10 +453,23 @@ def _apply_purchase(customer: Customer, placed_at: datetime.datetime, total: Dec
     )
 
 
+def lock_order(pk: int) -> Order:
+    """The order, locked for a change that also writes its customer's row (aggregates): its
+    customer is locked first, then the order, in the order a merge takes them (the customers,
+    then their orders), so the two cannot deadlock. A merge that moved the order in between is
+    seen (the order's customer is no longer the one locked) and its new customer locked."""
+    while True:
+        customer_id = Order.objects.filter(pk=pk).values_list("customer_id", flat=True).get()
+        list(Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk"))
+        order = Order.objects.select_for_update().get(pk=pk)
+        if order.customer_id == customer_id:
+            return order
+
+
 @transaction.atomic
 def cancel_order(*, order: Order, actor: Any, reason: str = "") -> Order:
     """Cancel an order that has not been returned; the customer's aggregates drop it."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    order = lock_order(order.pk)
     if order.status in (
         OrderStatus.CANCELLED,
         OrderStatus.RETURNED,
@@ -495,7 +508,7 @@ def record_return(
     external_id: str = "",
 ) -> Return:
     """Take goods back: refund their share of the order, lower the customer's lifetime spend."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    order = lock_order(order.pk)
     errors: list[FieldError] = []
     if reason not in ReturnReason.values:
         errors.append(FieldError("reason", "invalid_choice", _("Not a valid choice.")))
@@ -691,7 +704,7 @@ def upsert_return(
     ``unchanged``; one with another order, other lines or quantities, reason, note or date is
     refused (``return_changed``) and changes nothing, rather than refunding twice or rewriting
     a refund silently. The lines are named as ``ReturnLineRef`` says."""
-    order = Order.objects.select_for_update().get(pk=order.pk)  # every return writer locks it
+    order = lock_order(order.pk)  # every return writer locks it
     known = (
         Return.objects.filter(source=source, external_id=external_id).first()
         if external_id
@@ -917,7 +930,7 @@ def record_payment(*, data: PaymentInput, actor: Any) -> Payment:
     The payment belongs to the order's customer. The order's payments that are not cancelled,
     less their refunds, may not come to more than its total (``overpaid``): a shop that takes
     points and a card records two payments that add up to the total."""
-    order = Order.objects.select_for_update().get(pk=data.order.pk)
+    order = lock_order(data.order.pk)
     if (
         data.external_id
         and Payment.objects.filter(source=data.source, external_id=data.external_id).exists()
@@ -954,7 +967,7 @@ def upsert_payment(*, data: PaymentInput, actor: Any) -> tuple[Payment, str]:
     (``invalid_transition``), so a late message cannot undo a refund."""
     if not data.external_id:
         return record_payment(data=data, actor=actor), "created"
-    order = Order.objects.select_for_update().get(pk=data.order.pk)
+    order = lock_order(data.order.pk)
     current = (
         Payment.objects.select_for_update()
         .filter(source=data.source, external_id=data.external_id)
