@@ -87,6 +87,7 @@ def job_out(job: ImportJob) -> dict[str, Any]:
             )
         },
         **{k: v for k, v in job.counts().items() if k != "rows_read"},
+        "duplicates": job.duplicate_count,
         "progress": 1.0 if done else (min(job.processed_bytes / total, 1.0) if total else 0.0),
     }
 

@@ -720,6 +720,7 @@ def import_progress(request: HttpRequest, job_id: int) -> HttpResponse:
                 "progress": _progress(job),
                 "error_message": job.error_message,
                 **job.counts(),
+                "duplicates": job.duplicate_count,
             }
         )
     response = render(request, "integration/imports/_status.html", _status_context(request, job))

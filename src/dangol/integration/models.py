@@ -116,8 +116,9 @@ class ImportJob(models.Model):
     """One file imported into one target, run in chunks as a background job (or on the CLI).
 
     The counters (``rows_read`` ... ``rejected_count``, ``processed_bytes`` of ``total_bytes``)
-    are the progress. ``last_committed_line`` is the last line of the last committed chunk: a
-    job run again after an interruption skips everything up to it.
+    are the progress; ``duplicate_count`` is set once the whole file is read (customer files).
+    ``last_committed_line`` is the last line of the last committed chunk: a job run again after
+    an interruption skips everything up to it.
     """
 
     target = models.CharField(_("target"), max_length=20, choices=ImportTarget.choices)
@@ -145,6 +146,9 @@ class ImportJob(models.Model):
     matched_count = models.PositiveIntegerField(_("matched"), default=0)
     unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
     rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
+    # customer files: the pairs (row, row) and (row, existing customer) the import sends to the
+    # duplicate review queue, or a dry run would (``dedupe.infile``), counted after the file
+    duplicate_count = models.PositiveIntegerField(_("pairs for duplicate review"), default=0)
     last_committed_line = models.PositiveIntegerField(_("last committed line"), default=0)
     error_message = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
@@ -202,6 +206,41 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.line}"
+
+
+class ImportRowKey(models.Model):
+    """A phone or e-mail key of a customer file's row, kept while its import runs, so that the
+    rows of the file are compared with each other whatever chunks they fall in, in a dry run
+    too, without holding the file in memory (``dedupe.infile``).
+
+    A row that creates a customer (or, in a dry run, would) has one record per key, with what
+    the duplicate rule compares (name, birth date, gender) and, in a real run, the customer it
+    created (``customer_id``). A key that a row adds to an existing customer it updates or
+    matched is recorded with ``linked`` and that customer. The records are written in their
+    chunk's transaction (a resumed job finds those of its committed chunks) and deleted when
+    the file has been paired (``CustomerTarget.after_file``) or the job starts again from the
+    top. They also tell the matcher which contact points the import itself wrote."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+")
+    line = models.PositiveIntegerField()
+    linked = models.BooleanField(default=False)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    field = models.CharField(max_length=5)  # "phone" (mobile or other phone) or "email"
+    match_key = models.CharField(max_length=254)
+    full_name = models.CharField(max_length=160, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=1, blank=True)
+
+    class Meta:
+        verbose_name = _("key of an imported row")
+        verbose_name_plural = _("keys of imported rows")
+        indexes = [
+            models.Index(fields=["job", "match_key"]),
+            models.Index(fields=["job", "line"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.line} {self.field}"
 
 
 # --- identity resolution in the base: duplicate candidates and their review -------------------

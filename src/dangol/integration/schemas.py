@@ -42,6 +42,10 @@ class ImportJobOut(Schema):
     matched: int
     unchanged: int
     rejected: int
+    duplicates: int = Field(
+        description="Customer files, once read to the end: the pairs of rows (or of a row and "
+        "an existing customer) sent to the duplicate review queue, or that a dry run would send."
+    )
     last_committed_line: int
     error_message: str
     created_by_id: int | None

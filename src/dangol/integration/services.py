@@ -58,6 +58,7 @@ from dangol.integration.models import (
     ExportJob,
     ExportStatus,
     ImportJob,
+    ImportRowKey,
     ImportStatus,
     ImportTarget,
     InformationPlanItem,
@@ -239,6 +240,7 @@ def create_import_job(
 
 def _reset(job: ImportJob) -> None:
     job.row_errors.all().delete()
+    ImportRowKey.objects.filter(job=job).delete()
     for name in (
         "rows_read",
         "created_count",
@@ -246,6 +248,7 @@ def _reset(job: ImportJob) -> None:
         "matched_count",
         "unchanged_count",
         "rejected_count",
+        "duplicate_count",
         "last_committed_line",
         "processed_bytes",
     ):

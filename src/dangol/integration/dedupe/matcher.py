@@ -32,6 +32,7 @@ from dangol.integration.imports.writer import in_batches
 from dangol.integration.models import (
     CandidateOrigin,
     ImportJob,
+    ImportRowKey,
     ImportStatus,
     ImportTarget,
     MatchingModel,
@@ -102,10 +103,13 @@ def _new_frame(candidates: Sequence[MatchCandidate]) -> pl.DataFrame:
 
 
 def _pool(
-    candidates: Sequence[MatchCandidate], visible: QuerySet[Customer] | None
+    candidates: Sequence[MatchCandidate],
+    visible: QuerySet[Customer] | None,
+    job_id: int | None = None,
 ) -> QuerySet[Customer]:
     """The active customers a row of the chunk could be: same contact key, same birth date or
-    same name as one of the rows."""
+    same name as one of the rows; not the customers import ``job_id`` created (rows of its
+    own file, which are paired for review instead: ``dedupe.infile``)."""
     keys = sorted({k for c in candidates for k in (*c.mobile_keys, *c.email_keys)})
     births = sorted({c.birth_date for c in candidates if c.birth_date})
     names = sorted({c.full_name for c in candidates if c.full_name})
@@ -121,22 +125,31 @@ def _pool(
     for batch in in_batches(names):
         ids.update(Customer.objects.filter(Q(full_name__in=batch)).values_list("pk", flat=True))
     base = visible if visible is not None else Customer.objects.all()
+    if job_id is not None:
+        mine = ImportRowKey.objects.filter(job_id=job_id, linked=False)
+        for some in in_batches(sorted(ids)):
+            ids -= set(mine.filter(customer_id__in=some).values_list("customer_id", flat=True))
     return base.filter(status=RecordStatus.ACTIVE, pk__in=sorted(ids))
 
 
 def probabilistic_matcher(
-    candidates: Sequence[MatchCandidate], visible: QuerySet[Customer] | None
+    candidates: Sequence[MatchCandidate],
+    visible: QuerySet[Customer] | None,
+    /,
+    *,
+    job_id: int | None = None,
 ) -> dict[int, int]:
-    """``{row index: customer id}`` for the rows that are, surely, an existing customer."""
+    """``{row index: customer id}`` for the rows that are, surely, an existing customer (not
+    one import ``job_id`` created)."""
     from dangol.integration.dedupe.evidence import add_evidence
     from dangol.integration.selectors import dedupe_settings
 
-    out = deterministic_matcher(candidates, visible)
+    out = deterministic_matcher(candidates, visible, job_id=job_id)
     rest = [c for c in candidates if c.index not in out]
     if not rest:
         return out
     conf = dedupe_settings()
-    pool = _pool(rest, visible)
+    pool = _pool(rest, visible, job_id)
     existing = matching_frame(pool)
     if existing.is_empty():
         return out

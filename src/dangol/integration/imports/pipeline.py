@@ -37,7 +37,13 @@ from dangol.integration.imports.identity import Matcher, get_matcher
 from dangol.integration.imports.mapping import CompiledMapping, auto_mapping, compile_mapping
 from dangol.integration.imports.readers import Reader, Record, column_of
 from dangol.integration.imports.targets import TARGETS, Context, Row, Target, job_owner
-from dangol.integration.models import ImportJob, ImportRowError, ImportStatus, RowOutcome
+from dangol.integration.models import (
+    ImportJob,
+    ImportRowError,
+    ImportRowKey,
+    ImportStatus,
+    RowOutcome,
+)
 
 CHUNK_SIZE = 20_000  # rows per transaction; peak RSS stays well under 200 MB (ADR 0005)
 PREVIEW_ROWS = 20
@@ -446,6 +452,9 @@ def run(
                 if progress is not None:
                     progress(job)
                 if job.status == ImportStatus.CANCELLED:
+                    # over for good (a cancelled job starts again from the top): its per-file
+                    # records are not needed (its duplicates are left to the duplicate search)
+                    ImportRowKey.objects.filter(job_id=job.pk).delete()
                     return job
             # every chunk committed (not after a failure or a cancel), for a dry run too: e.g.
             # rows whose parent came later in the file (a dry run's target writes no domain row)

@@ -409,6 +409,24 @@ def _existing(
         return {r[0] for r in cursor.fetchall()}
 
 
+def _file_people(rows: Sequence[Row], ids: Sequence[int] | None) -> list[tuple[int, infile.Person]]:
+    """``(line, person)`` of new customer rows for ``infile.remember``: the customer each created
+    (``ids``; none in a dry run), its name, birth date, gender and phone / e-mail keys."""
+    return [
+        (
+            row.line,
+            infile.Person(
+                cid,
+                row.data["full_name"],
+                row.data.get("birth_date"),
+                row.data.get("gender", ""),
+                {(infile.KEY_FIELD[kind], n["match_key"]) for _f, kind, n in contacts_of(row.data)},
+            ),
+        )
+        for row, cid in zip(rows, ids if ids is not None else [0] * len(rows), strict=True)
+    ]
+
+
 def record_changes(object_type: str, changes: Sequence[tuple[Sequence[int], ChangeOp]]) -> None:
     """``changefeed.record(object_type, ids, op)`` for each ``(ids, op)``, as one insert
     (``changefeed.record_many``)."""
@@ -595,7 +613,9 @@ class CustomerTarget(Target):
             )
             for i, r in enumerate(pending)
         ]
-        matches = ctx.matcher(candidates, ctx.visible_customers) if candidates else {}
+        matches = (
+            ctx.matcher(candidates, ctx.visible_customers, job_id=ctx.job_id) if candidates else {}
+        )
         matched: dict[str, int] = {
             pending[i].data["external_id"]: cid for i, cid in matches.items()
         }
@@ -670,11 +690,15 @@ class CustomerTarget(Target):
                 row.outcome = RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
             if changed or ext in matched:
                 updates[cid] = merged
+        # the file's new rows and the keys it adds to customers, paired after the file
+        added = [(c[0], c[1], c[3]["match_key"]) for c in new_contacts]
         if ctx.dry_run:
+            infile.remember(ctx.job_id, _file_people(new_rows, None), added)
             return
 
         now = ctx.now
         new_ids = allocate_ids(Customer, len(new_rows))
+        infile.remember(ctx.job_id, _file_people(new_rows, new_ids), added)
         for cid, row in zip(new_ids, new_rows, strict=True):
             kinds_new: set[str] = set()
             keys_new: set[tuple[str, str]] = set()
@@ -687,25 +711,6 @@ class CustomerTarget(Target):
                 )
                 kinds_new.add(kind)
             new_ext.append((cid, row.data["external_id"]))
-        # the same person twice in the chunk, or one of several existing customers: pairs for
-        # review once the chunk commits (read before the chunk's customers are written)
-        infile.propose_after_commit(
-            infile.pairs_of_new(
-                [
-                    infile.Person(
-                        cid,
-                        d["full_name"],
-                        d.get("birth_date"),
-                        d.get("gender", ""),
-                        {
-                            (infile.KEY_FIELD[kind], n["match_key"])
-                            for _f, kind, n in contacts_of(d)
-                        },
-                    )
-                    for cid, d in zip(new_ids, (r.data for r in new_rows), strict=True)
-                ]
-            )
-        )
         # the sign-up time is a column only when the file has one (else a constant: now)
         signups = "signed_up" in ctx.fields
         TableWriter(
@@ -796,6 +801,12 @@ class CustomerTarget(Target):
         record_changes(
             "customer", [(new_ids, ChangeOp.CREATED), (sorted(updates), ChangeOp.UPDATED)]
         )
+
+    def after_file(self, ctx: Context) -> None:
+        """The duplicates of the whole file, whatever its chunks (``dedupe.infile.finish_file``):
+        its new rows paired with each other and with the customers sharing a key, stored for
+        review (a dry run only counts them), ``duplicate_count`` set."""
+        infile.finish_file(ctx.job_id, dry_run=ctx.dry_run)
 
     def clean_columns(
         self, columns: Mapping[str, Sequence[str]], n: int

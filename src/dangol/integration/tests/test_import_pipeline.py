@@ -530,9 +530,9 @@ def test_matcher_hook_gets_the_unmatched_rows(
     target = make_customer(full_name="이서연")
     received: list[list[str]] = []
 
-    def probabilistic(candidates: Any, visible: Any) -> dict[int, int]:
+    def probabilistic(candidates: Any, visible: Any, *, job_id: int | None) -> dict[int, int]:
         received.append([c.external_id for c in candidates])
-        out = deterministic_matcher(candidates, visible)
+        out = deterministic_matcher(candidates, visible, job_id=job_id)
         out.update({c.index: target.pk for c in candidates if c.full_name == "남궁민"})
         return out
 

@@ -11,7 +11,10 @@ from dangol.core.models import User
 from dangol.integration import selectors, services
 from dangol.integration.imports.pipeline import CHUNK_SIZE
 from dangol.integration.imports.targets import TARGETS
-from dangol.integration.models import ImportJob, ImportStatus
+from dangol.integration.models import ImportJob, ImportStatus, ImportTarget
+
+# the statuses of a customer job whose file was read to the end (``duplicate_count`` is set)
+DUPLICATES_COUNTED = (ImportStatus.COMPLETED, ImportStatus.VALIDATED)
 
 
 class Command(BaseCommand):
@@ -108,5 +111,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"import #{job.pk} {job.status}{' (dry run)' if job.dry_run else ''}: {counts}"
         )
+        if job.target == ImportTarget.CUSTOMERS and job.status in DUPLICATES_COUNTED:
+            # pairs of rows (or a row and a customer) that look like one person: the real run
+            # creates each row and sends the pairs to the duplicate review queue
+            verb = "would go" if job.dry_run else "went"
+            self.stdout.write(
+                f"pairs for duplicate review: {job.duplicate_count:,} ({verb} to the review "
+                "queue: Duplicates in the web app)"
+            )
         if job.rejected_count:
             self.stdout.write(f"rejected rows: GET /api/v1/imports/{job.pk}/errors/download")
