@@ -149,6 +149,9 @@ class ImportJob(models.Model):
     # customer files: the pairs (row, row) and (row, existing customer) the import sends to the
     # duplicate review queue, or a dry run would (``dedupe.infile``), counted after the file
     duplicate_count = models.PositiveIntegerField(_("pairs for duplicate review"), default=0)
+    # customer files: the ids of the customers the import created, as [first, last] ranges (one
+    # per chunk), which its matcher leaves out and its pairing reads (``dedupe.infile``)
+    created_ids = models.JSONField(default=list, blank=True)
     last_committed_line = models.PositiveIntegerField(_("last committed line"), default=0)
     error_message = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
@@ -210,18 +213,22 @@ class ImportRowError(models.Model):
 
 class ImportRowKey(models.Model):
     """A phone or e-mail key of a customer file's row, kept while its import runs, so that the
-    rows of the file are compared with each other whatever chunks they fall in, in a dry run
-    too, without holding the file in memory (``dedupe.infile``).
+    rows of the file are compared with each other whatever chunks they fall in, without holding
+    the file in memory (``dedupe.infile``).
 
-    A row that creates a customer (or, in a dry run, would) has one record per key, with what
-    the duplicate rule compares (name, birth date, gender) and, in a real run, the customer it
-    created (``customer_id``). A key that a row adds to an existing customer it updates or
-    matched is recorded with ``linked`` and that customer. The records are written in their
-    chunk's transaction (a resumed job finds those of its committed chunks) and deleted when
-    the file has been paired (``CustomerTarget.after_file``) or the job starts again from the
-    top. They also tell the matcher which contact points the import itself wrote."""
+    In a dry run, a row that would create a customer has one record per key, with what the
+    duplicate rule compares (name, birth date, gender). (A real run's new rows are its
+    customers: ``ImportJob.created_ids``.) In both runs, a key that a row adds to an existing
+    customer it updates or matched is recorded with ``linked`` and that customer: the matcher
+    leaves those contact points out. The records are written in their chunk's transaction (a
+    resumed job finds those of its committed chunks) and deleted when the file has been paired
+    (``CustomerTarget.after_file``), the job is cancelled or it starts again from the top."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="+")
+    # no constraint in the database: PostgreSQL would check each inserted row at commit (one
+    # query per row, ADR 0005's amendment on foreign keys); the job deletes them with it
+    job = models.ForeignKey(
+        ImportJob, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     line = models.PositiveIntegerField()
     linked = models.BooleanField(default=False)
     customer_id = models.BigIntegerField(null=True, blank=True)

@@ -253,6 +253,7 @@ def _reset(job: ImportJob) -> None:
         "processed_bytes",
     ):
         setattr(job, name, 0)
+    job.created_ids = []
     job.error_message = ""
     job.finished_at = None
 

@@ -2,26 +2,30 @@
 the source) and a new customer who is one of several existing ones.
 
 The import never links a row to another row of its file: its matcher leaves out the contact
-points the import wrote (``written_by_job_sql``), so each row is compared with the base as it
-was before the import, whatever chunk it is in, and a person twice in the file becomes two
-customers. Those, and a new customer sharing a number with existing ones, are found here for a
-person to decide, with the matching engine's deterministic rule: the same phone or e-mail key,
-when nothing personal contradicts it (the names, birth dates and genders agree or one side
-lacks them; families share phones), and a key held by at most ``MAX_HOLDERS`` records.
+points the import wrote (its customers', ``JobCustomers``, and those it added to existing
+customers, ``added_by_job_sql``), so each row is compared with the base as it was before the
+import, whatever chunk it is in, and a person twice in the file becomes two customers. Those,
+and a new customer sharing a number with existing ones, are found here for a person to decide,
+with the matching engine's deterministic rule: the same phone or e-mail key, when nothing
+personal contradicts it (the names, birth dates and genders agree or one side lacks them;
+families share phones), and a key held by at most ``MAX_HOLDERS`` records.
 
-Each chunk records its new rows' keys (``remember``: ``ImportRowKey``s, in the chunk's
-transaction, in a dry run too, so a resumed job has those of its committed chunks). Once every
-chunk is in, ``finish_file`` pairs the whole file in batches of rows (``pair_file``: each row
-with the file's other rows and the customers holding its keys, one query of each kind per
-batch), stores the pairs as ``DuplicateCandidate``s of origin ``import`` (a dry run only counts
-them), sets the job's ``duplicate_count`` and drops the records. The count depends on the file
-and the base, not on the chunk size. Pairs the rule cannot see (a changed phone with the same
-name and birth date, a typo) are left to the duplicate search (중복 찾기 and the nightly run);
-see ADR 0005's amendments of 2026-11.
+Each chunk records what the pairing needs (``remember``, in the chunk's transaction, so a
+resumed job has what its committed chunks wrote): a real run the ids of the customers it
+created (``ImportJob.created_ids``, a range per chunk), a dry run its new rows' keys
+(``ImportRowKey``), both the keys rows add to existing customers. Once every chunk is in,
+``finish_file`` pairs the whole file (``pair_file``: each row with the file's other rows and
+the customers holding its keys, in batches, only the rows with a key someone else holds),
+stores the pairs as ``DuplicateCandidate``s of origin ``import`` (a dry run only counts them),
+sets the job's ``duplicate_count`` and drops the records. The count depends on the file and the
+base, not on the chunk size, and is the same in both runs. Pairs the rule cannot see (a changed
+phone with the same name and birth date, a typo) are left to the duplicate search (중복 찾기
+and the nightly run); see ADR 0005's amendments of 2026-11.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import operator
 from collections import defaultdict
@@ -34,8 +38,8 @@ import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
 
+from dangol.core.bulkwrite import TableWriter, in_keys, qn
 from dangol.customers.models import ContactKind, ContactPoint, Customer, RecordStatus
-from dangol.integration.imports.writer import TableWriter, in_keys, qn
 from dangol.integration.models import ImportJob, ImportRowKey
 
 # the engine's probability of a deterministic-rule pair (``matching.model.RULE_PROBABILITY``;
@@ -157,6 +161,51 @@ def pairs_among(people: Sequence[Person]) -> list[dict[str, Any]]:
 
 # rows of a file paired per batch (their keys and the holders of those keys in memory)
 PAIR_BATCH = 20_000
+KINDS = tuple(KEY_FIELD)
+
+
+class JobCustomers:
+    """The customers import ``job_id`` created, as the ranges of ids its chunks allocated
+    (``ImportJob.created_ids``: one range per chunk, a few more if another writer took ids
+    between; so a few hundred for ten million rows)."""
+
+    def __init__(self, job_id: int | None) -> None:
+        ranges: list[list[int]] = []
+        if job_id is not None:
+            ranges = (
+                ImportJob.objects.filter(pk=job_id).values_list("created_ids", flat=True).first()
+                or []
+            )
+        self.firsts = [int(first) for first, _last in ranges]
+        self.lasts = [int(last) for _first, last in ranges]
+
+    def __contains__(self, customer_id: object) -> bool:
+        if not isinstance(customer_id, int):
+            return False
+        i = bisect.bisect_left(self.lasts, customer_id)
+        return i < len(self.lasts) and self.firsts[i] <= customer_id
+
+    def __bool__(self) -> bool:
+        return bool(self.lasts)
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return list(zip(self.firsts, self.lasts, strict=True))
+
+    def later(self, other: int, row: int) -> bool:
+        """Whether holder ``other`` is a customer of the file created after customer ``row``
+        (ids are allocated in the file's order)."""
+        return other > row and other in self
+
+
+def _ranges(ids: Sequence[int]) -> list[list[int]]:
+    """Sorted ids as ``[first, last]`` runs of consecutive ids."""
+    out: list[list[int]] = []
+    for cid in sorted(ids):
+        if out and cid == out[-1][1] + 1:
+            out[-1][1] = cid
+        else:
+            out.append([cid, cid])
+    return out
 
 
 def remember(
@@ -164,68 +213,53 @@ def remember(
     rows: Sequence[tuple[int, Person]],
     linked: Iterable[tuple[int, str, str]] = (),
 ) -> None:
-    """Record a chunk's new customer rows (``(line, person)``, the person's id the customer the
-    real run created, or 0 in a dry run) and the keys its other rows add to existing customers
-    (``(customer id, contact kind, match key)``) as ``ImportRowKey``s, in the chunk's
-    transaction, for ``pair_file``. A key added to a customer the same import created (its id
-    repeated in a later chunk) is not recorded: that row is the customer's own."""
-    extra = [(cid, KEY_FIELD[kind], key) for cid, kind, key in linked if kind in KEY_FIELD]
-    if extra:
-        created = _created_by_job(job_id, sorted({cid for cid, _f, _k in extra}))
-        extra = [e for e in extra if e[0] not in created]
-    records = [
-        (
-            job_id,
-            line,
-            False,
-            person.id or None,
-            name,
-            key,
-            person.full_name,
-            person.birth_date,
-            person.gender,
+    """What ``pair_file`` needs of a chunk, written in the chunk's transaction (a resumed job
+    finds what its committed chunks wrote). ``rows`` are its new customer rows ``(line,
+    person)``: in a real run the person's id is the customer the row created, and the ids are
+    added to the job's ``created_ids`` (the rows' keys and names are their customer's contact
+    points and fields); in a dry run it is 0, and each key is recorded with the row's name,
+    birth date and gender (``ImportRowKey``). ``linked`` are the keys the chunk's other rows add
+    to existing customers (``(customer id, contact kind, match key)``), recorded in both runs:
+    the matcher leaves them out, and ``pair_file`` counts those customers as holders. A key a
+    repeated id adds to a customer this import created is that customer's own, not recorded."""
+    created = [person.id for _line, person in rows if person.id]
+    if created:
+        job = ImportJob.objects.select_for_update().only("created_ids").get(pk=job_id)
+        ImportJob.objects.filter(pk=job_id).update(
+            created_ids=[*(job.created_ids or []), *_ranges(created)]
         )
+    now = timezone.now()
+    dry_rows = [
+        (line, name, key, person.full_name, person.birth_date, person.gender)
         for line, person in rows
+        if not person.id
         for name, key in sorted(person.keys)
     ]
-    records += [(job_id, 0, True, cid, name, key, "", None, "") for cid, name, key in extra]
-    if not records:
-        return
-    TableWriter(
-        ImportRowKey,
-        (
-            "job_id",
-            "line",
-            "linked",
-            "customer_id",
-            "field",
-            "match_key",
-            "full_name",
-            "birth_date",
-            "gender",
-        ),
-        timezone.now(),
-    ).insert(records)
+    if dry_rows:
+        TableWriter(
+            ImportRowKey,
+            ("line", "field", "match_key", "full_name", "birth_date", "gender"),
+            now,
+            constants={"job_id": job_id, "linked": False},
+        ).insert(dry_rows)
+    extra = [(cid, KEY_FIELD[kind], key) for cid, kind, key in linked if kind in KEY_FIELD]
+    if extra:
+        mine = JobCustomers(job_id)
+        extra = [e for e in extra if e[0] not in mine]
+    if extra:
+        TableWriter(
+            ImportRowKey,
+            ("customer_id", "field", "match_key"),
+            now,
+            constants={"job_id": job_id, "linked": True, "line": 0},
+        ).insert(extra)
 
 
-def _created_by_job(job_id: int, ids: Sequence[int]) -> set[int]:
-    if not ids:
-        return set()
-    cond, params = in_keys("customer_id", list(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT customer_id FROM {qn(ImportRowKey._meta.db_table)} "  # noqa: S608
-            f"WHERE job_id = %s AND linked = %s AND {cond}",
-            [job_id, False, *params],
-        )
-        return {int(r[0]) for r in cursor.fetchall()}
-
-
-def written_by_job_sql(job_id: int | None, alias: str = "cp") -> tuple[str, list[Any]]:
-    """A condition on the contact point ``alias`` leaving out the ones import ``job_id`` wrote
-    (its customers' and those it added to existing customers): what its rows are compared with
-    is the base as it was before the import, in a real run as in a dry run. Empty without a
-    job."""
+def added_by_job_sql(job_id: int | None, alias: str = "cp") -> tuple[str, list[Any]]:
+    """A condition on the contact point ``alias`` leaving out the ones import ``job_id`` added
+    to existing customers (its own customers' are ``JobCustomers``): with both left out, its
+    rows are compared with the base as it was before the import, in a real run as in a dry run.
+    Empty without a job."""
     if job_id is None:
         return "", []
     return (
@@ -236,76 +270,166 @@ def written_by_job_sql(job_id: int | None, alias: str = "cp") -> tuple[str, list
     )
 
 
-def pair_file(job_id: int, *, store: bool) -> int:
+def pair_file(job_id: int, *, dry_run: bool) -> int:
     """The pairs of a customer file once every chunk is in: each new customer row (a row that
     created a customer, or in a dry run would) with the file's other new rows and with the
-    active customers holding one of its keys (in a contact point from before the import, or
-    one a row of the file added to them), by the rule (``compatible``; a key held by more than
-    ``MAX_HOLDERS`` of them is no evidence). Reads the job's ``ImportRowKey``s in batches of
-    ``PAIR_BATCH`` rows (memory does not grow with the file) and, with ``store`` (a real run),
-    stores each batch's pairs as import candidates. Returns the number of pairs, which is the
-    same whatever the chunks were: a pair of two rows is counted once, at the later one."""
+    active customers holding one of its keys (from before the import, or added by a row of the
+    file), by the rule (``compatible``; a key held by more than ``MAX_HOLDERS`` of them is no
+    evidence). A real run reads its rows as the customers they created (``JobCustomers``) and
+    stores the pairs as import candidates, batch by batch; a dry run reads the rows' records
+    (``remember``) and only counts. Only the rows with a key someone else holds are read, in
+    batches of ``PAIR_BATCH``: memory does not grow with the file, nor the Python work with its
+    rows. Returns the number of pairs, the same in both runs and whatever the chunks were: a
+    pair of two rows is counted once, at the later one."""
+    if dry_run:
+        return _pair_rows(job_id)
+    total = 0
+    mine = JobCustomers(job_id)
+    for first, last in mine.ranges():
+        after = first - 1
+        while ids := _customers_to_pair(after, last):
+            after = ids[-1]
+            batch = _customer_people(ids)
+            holders, people = _holders(job_id, batch, dry_run=False)
+            pairs = _pairs(batch, holders, people, mine.later)
+            total += len(pairs)
+            if pairs:
+                with transaction.atomic():
+                    store_pairs([_pair(a, b, _rule(keys), keys) for a, b, keys in pairs])
+    return total
+
+
+def _pairs(
+    batch: Mapping[int, Person],
+    holders: Mapping[tuple[str, str], Collection[int]],
+    people: Mapping[int, Person],
+    later: Callable[[int, int], bool],
+) -> list[tuple[Person, Person, set[tuple[str, str]]]]:
+    """The pairs of the ``batch`` rows by the rule, each once: a pair of two rows of the file
+    is left to the later row (``later(other, row)``)."""
+    out = []
+    for person in batch.values():
+
+        def counted_later(other: int, row: int = person.id) -> bool:
+            return later(other, row)
+
+        for other, keys in _shared_keys(person, holders, counted_later).items():
+            if compatible(person, people[other]):
+                out.append((person, people[other], keys))
+    return out
+
+
+def _pair_rows(job_id: int) -> int:
+    """``pair_file`` of a dry run: its rows' records, a row's id its line."""
     total = 0
     after = 0
-    rows = ImportRowKey.objects.filter(job_id=job_id, linked=False)
-    while True:
-        lines = list(
-            rows.filter(line__gt=after)
-            .order_by("line")
-            .values_list("line", flat=True)
-            .distinct()[:PAIR_BATCH]
-        )
-        if not lines:
-            return total
-        batch: dict[int, Person] = {}
-        for line, field_name, key, name, birth, gender in rows.filter(
-            line__gt=after, line__lte=lines[-1]
-        ).values_list("line", "field", "match_key", "full_name", "birth_date", "gender"):
-            person = batch.setdefault(-line, Person(-line, name, birth, gender))
-            person.keys.add((field_name, key))
+    table = qn(ImportRowKey._meta.db_table)
+    while lines := _lines_to_pair(job_id, after):
         after = lines[-1]
-        holders, people, customers = _holders(job_id, batch)
-        pairs = []
-        for person in batch.values():
-            # another row of the file with a later line (a smaller id) counts the pair itself
-            shared = _shared_keys(person, holders, partial(operator.gt, person.id))
-            for other, keys in shared.items():
-                if compatible(person, people[other]):
-                    pairs.append((person, people[other], keys))
-        total += len(pairs)
-        if store and pairs:
-            with transaction.atomic():
-                store_pairs([_stored(a, b, keys, customers) for a, b, keys in pairs])
+        batch: dict[int, Person] = {}
+        cond, params = in_keys("line", lines)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT line, field, match_key, full_name, birth_date, gender FROM {table} "  # noqa: S608
+                f"WHERE job_id = %s AND linked = %s AND {cond}",
+                [job_id, False, *params],
+            )
+            for line, field_name, key, name, birth, gender in cursor.fetchall():
+                person = batch.setdefault(-line, Person(-line, name, _date(birth), gender))
+                person.keys.add((field_name, key))
+        holders, people = _holders(job_id, batch, dry_run=True)
+        total += len(_pairs(batch, holders, people, _later_row))
+    return total
 
 
-def _stored(
-    a: Person, b: Person, keys: set[tuple[str, str]], customers: Mapping[int, int]
-) -> dict[str, Any]:
-    """A pair of ``pair_file`` as stored: a row (``-line``) by the customer it created."""
+def _later_row(other: int, row: int) -> bool:
+    """In a dry run's pairing a row is ``-line`` (customers are their positive ids): whether
+    holder ``other`` is a row later in the file than ``row``."""
+    return other < row
 
-    def real(p: Person) -> Person:
-        if p.id > 0:
-            return p
-        return Person(customers.get(p.id, 0), p.full_name, p.birth_date, p.gender, p.keys)
 
-    return _pair(real(a), real(b), _rule(keys), keys)
+def _lines_to_pair(job_id: int, after: int) -> list[int]:
+    """A dry run's next ``PAIR_BATCH`` lines after ``after`` whose row may have a pair: a key of
+    it held by another record of the job (a row, or a customer a row added it to) or by a
+    contact point. One query, two index probes per record."""
+    table, cp = qn(ImportRowKey._meta.db_table), qn(ContactPoint._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT k.line FROM {table} k WHERE k.job_id = %s AND k.linked = %s "  # noqa: S608
+            f"AND k.line > %s AND (EXISTS (SELECT 1 FROM {table} o WHERE o.job_id = k.job_id "
+            f"AND o.match_key = k.match_key AND o.id <> k.id) OR EXISTS (SELECT 1 FROM {cp} cp "
+            f"WHERE cp.match_key = k.match_key)) ORDER BY k.line LIMIT %s",
+            [job_id, False, after, PAIR_BATCH],
+        )
+        return [int(r[0]) for r in cursor.fetchall()]
+
+
+def _customers_to_pair(after: int, last: int) -> list[int]:
+    """A real run's next ``PAIR_BATCH`` customers of its own, from ``after`` (excluded) to
+    ``last``, with a phone or e-mail key another customer holds. One query, an index probe per
+    contact point."""
+    cp = qn(ContactPoint._meta.db_table)
+    kinds = ", ".join(["%s"] * len(KINDS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT cp.customer_id FROM {cp} cp "  # noqa: S608
+            f"WHERE cp.customer_id > %s AND cp.customer_id <= %s AND cp.kind IN ({kinds}) "
+            f"AND EXISTS (SELECT 1 FROM {cp} o WHERE o.match_key = cp.match_key "
+            f"AND o.customer_id <> cp.customer_id) ORDER BY cp.customer_id LIMIT %s",
+            [after, last, *KINDS, PAIR_BATCH],
+        )
+        return [int(r[0]) for r in cursor.fetchall()]
+
+
+def _customer_people(ids: Sequence[int]) -> dict[int, Person]:
+    """The active customers ``ids`` as the rule reads them: name, birth date, gender, phone and
+    e-mail keys (one query)."""
+    cond, params = in_keys("c.id", list(ids))
+    out: dict[int, Person] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, c.full_name, c.birth_date, c.gender, cp.kind, cp.match_key "  # noqa: S608
+            f"FROM {qn(Customer._meta.db_table)} c "
+            f"JOIN {qn(ContactPoint._meta.db_table)} cp ON cp.customer_id = c.id "
+            f"WHERE {cond} AND c.status = %s",
+            [*params, RecordStatus.ACTIVE.value],
+        )
+        for cid, name, birth, gender, kind, key in cursor.fetchall():
+            person = out.setdefault(cid, Person(cid, name or "", _date(birth), gender or ""))
+            if kind in KEY_FIELD:
+                person.keys.add((KEY_FIELD[kind], key))
+    return out
 
 
 def _holders(
-    job_id: int, batch: Mapping[int, Person]
-) -> tuple[dict[tuple[str, str], set[int]], dict[int, Person], dict[int, int]]:
-    """Who holds each key of the ``batch`` rows: the file's new rows (``-line``, from the
-    job's ``ImportRowKey``s), the existing customers a row of the file added it to, and the
-    active customers with a contact point of it from before the import (their ids); with the
-    people by id and, in a real run, the customer each of those rows created. One query of
-    each kind for the batch, and one for the personal fields of linked customers."""
+    job_id: int, batch: Mapping[int, Person], *, dry_run: bool
+) -> tuple[dict[tuple[str, str], set[int]], dict[int, Person]]:
+    """Who holds each key of the ``batch`` rows, and the people by id: the active customers with
+    a contact point of it (in a real run the file's own among them, by the contact points they
+    got); in a dry run also the file's rows (``-line``) and the customers a row added it to,
+    from the job's records. One query of each kind for the batch."""
     wanted = sorted({key for person in batch.values() for _name, key in person.keys})
     holders: dict[tuple[str, str], set[int]] = defaultdict(set)
-    people: dict[int, Person] = dict(batch)
-    customers: dict[int, int] = {}
+    people: dict[int, Person] = {}
     linked: set[int] = set()
-    cond, params = in_keys("k.match_key", wanted)
+    cond, params = in_keys("cp.match_key", wanted)
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT cp.customer_id, cp.kind, cp.match_key, c.full_name, c.birth_date, c.gender "  # noqa: S608
+            f"FROM {qn(ContactPoint._meta.db_table)} cp "
+            f"JOIN {qn(Customer._meta.db_table)} c ON c.id = cp.customer_id "
+            f"WHERE {cond} AND c.status = %s",
+            [*params, RecordStatus.ACTIVE.value],
+        )
+        for cid, kind, key, name, birth, gender in cursor.fetchall():
+            name_of = KEY_FIELD.get(kind)
+            if name_of is None:
+                continue
+            people.setdefault(cid, Person(cid, name or "", _date(birth), gender or ""))
+            holders[(name_of, key)].add(cid)
+        if not dry_run:
+            return holders, people
+        cond, params = in_keys("k.match_key", wanted)
         cursor.execute(
             f"SELECT k.line, k.linked, k.customer_id, k.field, k.match_key, k.full_name, "  # noqa: S608
             f"k.birth_date, k.gender FROM {qn(ImportRowKey._meta.db_table)} k "
@@ -319,34 +443,19 @@ def _holders(
                 continue
             if -line not in people:
                 people[-line] = Person(-line, name or "", _date(birth), gender or "")
-            if cid:
-                customers[-line] = int(cid)
             holders[(name_of, key)].add(-line)
-        cond, params = in_keys("cp.match_key", wanted)
-        mine, mine_params = written_by_job_sql(job_id)
-        cursor.execute(
-            f"SELECT cp.customer_id, cp.kind, cp.match_key, c.full_name, c.birth_date, c.gender "  # noqa: S608
-            f"FROM {qn(ContactPoint._meta.db_table)} cp "
-            f"JOIN {qn(Customer._meta.db_table)} c ON c.id = cp.customer_id "
-            f"WHERE {cond} AND c.status = %s{mine}",
-            [*params, RecordStatus.ACTIVE.value, *mine_params],
-        )
-        for cid, kind, key, name, birth, gender in cursor.fetchall():
-            name_of = KEY_FIELD.get(kind)
-            if name_of is None:
-                continue
-            people.setdefault(cid, Person(cid, name or "", _date(birth), gender or ""))
-            holders[(name_of, key)].add(cid)
-    missing = sorted(linked - set(people))
+    missing = sorted(linked - people.keys())
     for values in Customer.objects.filter(pk__in=missing, status=RecordStatus.ACTIVE).values(
         "id", "full_name", "birth_date", "gender"
     ):
         people[values["id"]] = Person(
             values["id"], values["full_name"], values["birth_date"], values["gender"]
         )
-    for ids in holders.values():  # a linked customer merged or archived since holds nothing
-        ids.intersection_update(people)
-    return holders, people, customers
+    gone = linked - people.keys()  # a linked customer merged or archived since holds nothing
+    if gone:
+        for ids in holders.values():
+            ids -= gone
+    return holders, people
 
 
 def _date(value: Any) -> datetime.date | None:
@@ -360,7 +469,7 @@ def finish_file(job_id: int, *, dry_run: bool) -> int:
     job's ``duplicate_count`` set to the number of pairs, and the job's ``ImportRowKey``s
     deleted. Run again (a job that stopped here and resumed), it stores nothing twice and sets
     the same count."""
-    count = pair_file(job_id, store=not dry_run)
+    count = pair_file(job_id, dry_run=dry_run)
     with transaction.atomic():
         ImportJob.objects.filter(pk=job_id).update(duplicate_count=count, updated_at=timezone.now())
         ImportRowKey.objects.filter(job_id=job_id).delete()
@@ -384,4 +493,12 @@ def store_pairs(pairs: list[dict[str, Any]]) -> None:
     store_candidates(frame, origin=CandidateOrigin.IMPORT)
 
 
-__all__ = ["Person", "finish_file", "pair_file", "pairs_among", "remember", "written_by_job_sql"]
+__all__ = [
+    "JobCustomers",
+    "Person",
+    "added_by_job_sql",
+    "finish_file",
+    "pair_file",
+    "pairs_among",
+    "remember",
+]

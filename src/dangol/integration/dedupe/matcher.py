@@ -27,12 +27,12 @@ from django.utils import timezone
 
 from dangol.customers.models import ContactPoint, Customer, ExternalId, RecordStatus
 from dangol.integration.dedupe.frames import matching_frame
+from dangol.integration.dedupe.infile import JobCustomers
 from dangol.integration.imports.identity import MatchCandidate, deterministic_matcher
 from dangol.integration.imports.writer import in_batches
 from dangol.integration.models import (
     CandidateOrigin,
     ImportJob,
-    ImportRowKey,
     ImportStatus,
     ImportTarget,
     MatchingModel,
@@ -125,10 +125,8 @@ def _pool(
     for batch in in_batches(names):
         ids.update(Customer.objects.filter(Q(full_name__in=batch)).values_list("pk", flat=True))
     base = visible if visible is not None else Customer.objects.all()
-    if job_id is not None:
-        mine = ImportRowKey.objects.filter(job_id=job_id, linked=False)
-        for some in in_batches(sorted(ids)):
-            ids -= set(mine.filter(customer_id__in=some).values_list("customer_id", flat=True))
+    mine = JobCustomers(job_id)
+    ids = {cid for cid in ids if cid not in mine}
     return base.filter(status=RecordStatus.ACTIVE, pk__in=sorted(ids))
 
 

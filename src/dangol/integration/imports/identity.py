@@ -3,10 +3,10 @@
 The pipeline first looks up ``(source, external id)``. The rows left over in a chunk are handed,
 all at once, to the *matcher*: a function ``(candidates, visible, *, job_id) -> {row index:
 customer id}``. ``job_id`` is the import calling: the matcher leaves out the contact points that
-import wrote (``dedupe.infile.written_by_job_sql``: its own customers', and those it added to
-existing ones), so that a row is matched against the base as it was before the import, never
-against another row of its file, whatever chunk that row was in (ADR 0005, amendment "in-file
-duplicates whatever the chunks").
+import wrote (its own customers', ``dedupe.infile.JobCustomers``, and those it added to existing
+ones, ``added_by_job_sql``), so that a row is matched against the base as it was before the
+import, never against another row of its file, whatever chunk that row was in (ADR 0005,
+amendment "in-file duplicates whatever the chunks").
 The default, ``deterministic_matcher``, matches on the normalized mobile number (E.164) or the
 e-mail match key, and only when exactly one active customer carries it. The identity-resolution
 engine replaces it by naming its own function in ``settings.IMPORT_CUSTOMER_MATCHER`` (a dotted
@@ -27,7 +27,7 @@ from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
 from dangol.customers.models import ContactKind, ContactPoint, Customer, RecordStatus
-from dangol.integration.dedupe.infile import written_by_job_sql
+from dangol.integration.dedupe.infile import JobCustomers, added_by_job_sql
 from dangol.integration.imports.writer import in_keys, qn
 
 DEFAULT_MATCHER = "dangol.integration.imports.identity.deterministic_matcher"
@@ -84,7 +84,8 @@ def deterministic_matcher(
     if visible is not None:
         sub, sub_params = visible.values("pk").query.sql_with_params()
         visible_sql, visible_params = f" AND cp.customer_id IN ({sub})", list(sub_params)
-    mine, mine_params = written_by_job_sql(job_id)
+    mine, mine_params = added_by_job_sql(job_id)
+    own = JobCustomers(job_id)
     with connection.cursor() as cursor:
         for kind in (ContactKind.MOBILE, ContactKind.EMAIL):
             wanted = [k for knd, k in keys if knd == kind]
@@ -99,7 +100,8 @@ def deterministic_matcher(
                 [kind.value, *params, RecordStatus.ACTIVE.value, *visible_params, *mine_params],
             )
             for key, customer_id in cursor.fetchall():
-                owners[(str(kind), key)].add(customer_id)
+                if customer_id not in own:
+                    owners[(str(kind), key)].add(customer_id)
     out: dict[int, int] = {}
     for c in candidates:
         pairs = ((str(ContactKind.MOBILE), c.mobile_keys), (str(ContactKind.EMAIL), c.email_keys))

@@ -181,7 +181,11 @@ def run_stopped(actor: Any, path: Path, *, dry_run: bool, chunk_size: int) -> Im
         services.run_import(job=job, chunk_size=chunk_size)
     job.refresh_from_db()
     assert (job.status, job.last_committed_line) == (ImportStatus.FAILED, 5)
-    assert ImportRowKey.objects.filter(job=job).exists()  # the committed chunks' rows
+    # what the committed chunks left for the pairing: a dry run's rows, a real run's customers
+    if dry_run:
+        assert ImportRowKey.objects.filter(job=job).exists()
+    else:
+        assert len(job.created_ids) == 2 and Customer.objects.count() == 3 + 4
 
     services.start_import(job=job, actor=actor, dry_run=dry_run, enqueue=False)
     return services.run_import(job=job, chunk_size=chunk_size)
@@ -241,18 +245,32 @@ def test_a_cancelled_run_leaves_no_per_file_records(
 
 
 def test_the_matcher_leaves_out_the_contact_points_an_import_wrote(
-    admin: Any, tmp_path: Path
+    admin: Any, make_customer: Any, tmp_path: Path
 ) -> None:
     job = run(admin, "customers", members(tmp_path / "m.csv", ROWS[:1]))
     minji = ExternalId.objects.get(source="pos", key="M0001").customer_id
-    # as while the job ran: its rows' records are there until the file is paired
-    ImportRowKey.objects.create(
-        job=job, line=2, customer_id=minji, field="phone", match_key="+821012345678"
-    )
+    assert ImportJob.objects.get(pk=job.pk).created_ids == [[minji, minji]]
     row = MatchCandidate(index=0, external_id="X", mobile_keys=["+821012345678"])
 
     assert deterministic_matcher([row], None) == {0: minji}
-    assert deterministic_matcher([row], None, job_id=job.pk) == {}
+    assert deterministic_matcher([row], None, job_id=job.pk) == {}  # its own customer
+
+    # a number the import added to an existing customer (a row matched to him by his e-mail)
+    other = make_customer(full_name="이준호", contacts=[("email", "junho@example.com")])
+    junho = ["J1", "이준호", "010-9876-5432", "junho@example.com", "", ""]
+    added = run(admin, "customers", members(tmp_path / "a.csv", [junho]))
+    assert added.matched_count == 1
+    ImportRowKey.objects.create(
+        job=added,
+        line=0,
+        linked=True,
+        customer_id=other.pk,
+        field="phone",
+        match_key="+821098765432",
+    )  # fmt: skip  (as while the job ran: the records go when the file is paired)
+    his = MatchCandidate(index=0, external_id="Y", mobile_keys=["+821098765432"])
+    assert deterministic_matcher([his], None) == {0: other.pk}
+    assert deterministic_matcher([his], None, job_id=added.pk) == {}
 
 
 def test_pairing_a_file_costs_the_same_queries_whatever_its_rows(
