@@ -1216,6 +1216,7 @@ class MembershipTarget(Target):
         # each organization last got as its primary contact (who unset the others)
         self._early: dict[tuple[int, int], dict[str, Any]] = {}
         self._primary: dict[int, int] = {}
+        self._begun = False  # dry run: a resumed run's rebuild is done (``_begin_dry_run``)
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
         _check_business_number(data, reasons)
@@ -1232,6 +1233,19 @@ class MembershipTarget(Target):
             reasons.append(reason("ended_on", "before_start", _("This is before the start.")))
 
     def write(self, ctx: Context, rows: list[Row]) -> None:
+        """Write the chunk (``_write_chunk``; a dry run records what it would write, after
+        rebuilding what a stopped run's committed chunks would have written:
+        ``_begin_dry_run``)."""
+        if ctx.dry_run and not self._begun:
+            self._begun = True
+            self._begin_dry_run(ctx, rows)
+        self._write_chunk(ctx, rows)
+
+    def _write_chunk(self, ctx: Context, rows: list[Row], *, replay: bool = False) -> list[Row]:
+        """Write ``rows``; returns none, or with ``replay`` (a dry run's rebuild) the rows from
+        the first (customer, organization) pair the batch already has on: in the run that
+        accepted them they were in a later chunk, so they go to the next batch, in order."""
+        carried: list[Row] = []
         good = [r for r in rows if not r.reasons]
         customers, _hidden = customers_by_external_id(
             ctx.source,
@@ -1263,7 +1277,7 @@ class MembershipTarget(Target):
         by_number = {bn: oid for bn, oid in by_number.items() if oid in reachable}
 
         pairs: dict[tuple[int, int], Row] = {}
-        for row in good:
+        for i, row in enumerate(good):
             d = row.data
             cid = customers.get(d["customer_external_id"])
             if cid is None:
@@ -1286,6 +1300,9 @@ class MembershipTarget(Target):
                     _("No organization with this id or business number."),
                 )
                 continue
+            if (cid, oid) in pairs and replay:
+                carried = good[i:]
+                break
             if (cid, oid) in pairs:
                 row.reject(
                     "customer_external_id",
@@ -1332,7 +1349,7 @@ class MembershipTarget(Target):
             row.outcome = RowOutcome.UPDATED if changes else RowOutcome.UNCHANGED
         if ctx.dry_run:
             self._remember(new, updates, primary)
-            return
+            return carried
         if updates:
             update_rows(
                 OrganizationMembership,
@@ -1359,6 +1376,65 @@ class MembershipTarget(Target):
         if primary:  # one primary contact per organization, as ``link_to_organization``
             self._one_primary(primary)
         record_changes("customer", [(sorted(touched), ChangeOp.UPDATED)])
+        return carried
+
+    def _begin_dry_run(self, ctx: Context, rows: list[Row]) -> None:
+        """Before a dry run's first chunk: when it resumes one that stopped, rebuild what the
+        chunks it committed would have written (the memberships, the primary contacts), so a
+        pair from before the stop is updated or unchanged and a primary contact from before it
+        is unset by a later one, as in a run that did not stop. The lines those chunks accepted
+        (those without a rejected-row record) are read again from the file and written in file
+        order, in batches of ``RETRY_BATCH``; a batch ends before a pair it already has (the
+        chunk sizes are not recorded: such rows were in successive chunks). Nothing is counted
+        or recorded again. A preview's check needs nothing (its rows start at the top of the
+        file, not after the job's last committed line)."""
+        job = ImportJob.objects.get(pk=ctx.job_id)
+        resumed_after = job.last_committed_line
+        if (
+            job.status != ImportStatus.RUNNING
+            or not resumed_after
+            or (rows and rows[0].line <= resumed_after)
+        ):
+            return
+        from dangol.integration.imports.pipeline import effective_mapping, open_file
+
+        rejected = set(
+            ImportRowError.objects.filter(job_id=job.pk, line__lte=resumed_after).values_list(
+                "line", flat=True
+            )
+        )
+        mapping = effective_mapping(job, list(job.header))
+        accepted: list[Record] = []
+        carried: list[Row] = []
+        with open_file(job) as f:
+            for rec in Reader(f, job.format, job.encoding):
+                if rec.line > resumed_after:
+                    break
+                if not rec.invalid and rec.line not in rejected:
+                    accepted.append(rec)
+                    if len(accepted) >= RETRY_BATCH:
+                        carried = self._rebuild(ctx, mapping, accepted, carried)
+                        accepted = []
+                        while len(carried) >= RETRY_BATCH:  # memory stays one batch or two
+                            carried = self._rebuild(ctx, mapping, [], carried)
+        while accepted or carried:
+            carried = self._rebuild(ctx, mapping, accepted, carried)
+            accepted = []
+
+    def _rebuild(
+        self, ctx: Context, mapping: CompiledMapping, records: list[Record], carried: list[Row]
+    ) -> list[Row]:
+        """Write ``carried`` rows then ``records`` (checked as the pipeline checks a chunk) as a
+        replayed batch; returns the rows left for the next one."""
+        columns = mapping.apply_columns(functools.partial(column_of, records), len(records))
+        checked = [
+            Row(rec.line, rec.raw, data, reasons)
+            for rec, (data, reasons) in zip(
+                records, self.clean_columns(columns, len(records)), strict=True
+            )
+        ]
+        rows = [*carried, *(r for r in checked if not r.reasons)]
+        return self._write_chunk(ctx, rows, replay=True)
 
     def _as_written(
         self, pairs: Iterable[tuple[int, int]], stored: dict[tuple[int, int], dict[str, Any]]

@@ -1,6 +1,8 @@
 """A dry run of the memberships import reports what the real run does, whatever the chunk size:
 a (customer, organization) pair an earlier chunk would have written is updated or unchanged,
-not created again, and a later chunk's primary contact unsets the organization's others."""
+not created again, and a later chunk's primary contact unsets the organization's others; and so
+does a dry run that stopped and was resumed (it rebuilds what its committed chunks would have
+written)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from typing import Any
 import pytest
 
 from dangol.customers.models import OrganizationMembership
+from dangol.integration import services
+from dangol.integration.imports import targets_org
+from dangol.integration.imports.targets_org import MembershipTarget
 from dangol.integration.models import ImportStatus
 from dangol.integration.tests.test_import_org_dry_run import reasons_of
 from dangol.integration.tests.test_import_org_parents_later import counters_add_up
@@ -66,3 +71,74 @@ def test_the_dry_run_of_memberships_counts_what_the_real_run_does(
         }
         assert members("C1") == {"A1": ("구매 담당", False), "A5": ("부장", True)}
         assert members("C2") == {"A1": ("", False), "A2": ("대표", False), "A5": ("", True)}
+
+
+# --- a dry run that stopped and was resumed -----------------------------------------------------
+
+STOPPED = [
+    ["A1", "C1", "", "구매 담당", "Y"],  # 2: created, C1's primary contact ...
+    ["A5", "C1", "", "과장", "Y"],  # 3: ... until A5 is
+    ["A1", "C1", "", "팀장", "N"],  # 4: line 2's, a new title: updated (in a later chunk)
+    ["NOBODY", "C1", "", "", ""],  # 5: no such customer: rejected before the stop
+    ["A2", "C2", "", "대표", "N"],  # 6: the stop; the base's primary contact of C2: updated
+    ["A5", "C2", "", "", "Y"],  # 7: created, C2's primary contact
+    ["A5", "C1", "", "부장", ""],  # 8: line 3's, a new title: updated
+    ["A1", "C1", "", "팀장", ""],  # 9: line 4's title again: unchanged
+]
+
+
+def stop_at_line_6(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk starting at line 6 fails once (the worker dies), as if the process stopped."""
+    original = MembershipTarget.write
+    failed: list[int] = []
+
+    def flaky(self: Any, ctx: Any, rows: list[Any]) -> None:
+        if rows[0].line == 6 and not failed:
+            failed.append(6)
+            raise RuntimeError("worker lost")
+        original(self, ctx, rows)
+
+    monkeypatch.setattr(MembershipTarget, "write", flaky)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2])
+@pytest.mark.parametrize("batch", [20_000, 1, 2])
+def test_a_resumed_dry_run_of_memberships_counts_what_the_real_run_does(
+    admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_size: int, batch: int
+) -> None:
+    monkeypatch.setattr(targets_org, "RETRY_BATCH", batch)  # the rebuild's batches
+    run(admin, "customers", write_csv(tmp_path / "m.csv", ROWS))
+    run(admin, "organizations", orgs_file(tmp_path, ORGS[:2]))
+    base = write_csv(tmp_path / "b.csv", [["A2", "C2", "", "대표", "Y"]], header=MEMBER_HEADER)
+    assert run(admin, "memberships", base).created_count == 1
+    path = write_csv(tmp_path / "members.csv", STOPPED, header=MEMBER_HEADER)
+    stop_at_line_6(monkeypatch)
+
+    job = services.create_import_job(target="memberships", source="pos", path=path, actor=admin)
+    services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)
+    with pytest.raises(RuntimeError):
+        services.run_import(job=job, chunk_size=chunk_size)
+    job.refresh_from_db()
+    assert (job.status, job.last_committed_line) == (ImportStatus.FAILED, 5)
+    services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)
+    dry = services.run_import(job=job, chunk_size=chunk_size)
+    assert dry.status == ImportStatus.VALIDATED
+    assert OrganizationMembership.objects.count() == 1
+    real = run(admin, "memberships", path, chunk_size=chunk_size)
+
+    assert counters_add_up(dry) and counters_add_up(real)
+    assert (
+        dry.counts()
+        == real.counts()
+        == {
+            "rows_read": 8,
+            "created": 3,
+            "updated": 3,
+            "matched": 0,
+            "unchanged": 1,
+            "rejected": 1,
+        }
+    )
+    assert reasons_of(dry) == reasons_of(real)
+    assert members("C1") == {"A1": ("팀장", False), "A5": ("부장", True)}
+    assert members("C2") == {"A2": ("대표", False), "A5": ("", True)}
