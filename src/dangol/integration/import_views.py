@@ -157,6 +157,7 @@ def _field_options(target: str) -> list[dict[str, Any]]:
             "label": _label(s.name, target),
             "required": s.required,
             "help": KIND_HELP.get(s.kind, ""),
+            "hint": selectors.field_help(s.name, target),
             "choices": sorted(c for c in s.choices if c) if s.kind == "choice" else [],
         }
         for s in TARGETS[target].specs
@@ -400,6 +401,7 @@ def _mapping_context(
     defaults = _defaults(transforms)
     fields = [{**f, "default": defaults.get(f["name"], "")} for f in _field_options(job.target)]
     header = sample.header if sample is not None else []
+    hints = {f["name"]: f["hint"] for f in fields if f["hint"]}
     columns = [
         {
             "index": i,
@@ -408,6 +410,7 @@ def _mapping_context(
             if sample is not None
             else [],
             "field": mapping.get(column, ""),
+            "hint": hints.get(mapping.get(column, ""), ""),
             "errors": errors.get(f"mapping.{column}", []),
         }
         for i, column in enumerate(header)
@@ -445,6 +448,7 @@ def _mapping_context(
             ensure_ascii=False,
         ),
         "required_json": json.dumps([f["name"] for f in fields if f["required"]]),
+        "hints_json": json.dumps(hints, ensure_ascii=False),
         "plan_required": _plan_required(job),
     }
 

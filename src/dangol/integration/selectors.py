@@ -109,7 +109,8 @@ FIELD_LABELS: dict[str, Any] = {
     "order_discount": gettext_lazy("Order discount"),
     "placed_at": gettext_lazy("Order date"),
     "status": gettext_lazy("Order status"),
-    "number": gettext_lazy("Order number"),
+    # Dangol's own number of an order, not the source's (order_id): 주문번호 in files is that one
+    "number": gettext_lazy("Order number in Dangol (made when empty)"),
 }
 FIELD_LABELS.update(
     {
@@ -134,8 +135,8 @@ FIELD_LABELS.update(
         "started_on": gettext_lazy("Start date"),
         "ended_on": gettext_lazy("End date"),
         "return_id": gettext_lazy("Return ID in the source system"),
-        "order_id": gettext_lazy("Order ID in the source system"),
-        "order_number": gettext_lazy("Order number"),
+        "order_id": gettext_lazy("Order number in the source system"),
+        "order_number": gettext_lazy("Order number in Dangol"),
         "order_line_id": gettext_lazy("Order line ID in Dangol"),
         "line_id": gettext_lazy("Order line ID in the source system"),
         "line_number": gettext_lazy("Line number on the order (1 = first)"),
@@ -170,6 +171,37 @@ def field_label(field: str, target: str = "") -> str:
     """A target's field as people read it ("birth_date" → "생년월일" / "Birth date")."""
     label = TARGET_FIELD_LABELS.get(target, {}).get(field) or FIELD_LABELS.get(field, field)
     return str(label)
+
+
+# One line under a field on the mapping page, where its label alone leaves a choice open: the
+# source's order number (주문번호 in a shop's file) beside Dangol's own.
+FIELD_HELP: dict[str, dict[str, Any]] = {
+    ImportTarget.ORDERS: {
+        "order_id": gettext_lazy(
+            "The number the shop, POS or ERP gave the order (its 주문번호): rows with the same "
+            "one are one order, and importing the file again updates that order."
+        ),
+        "number": gettext_lazy(
+            "The number Dangol shows for the order. Usually leave it unmapped: Dangol then makes "
+            "one such as DG20240301-7KQ2M9XA. A number you import must not belong to another "
+            "order."
+        ),
+    },
+    ImportTarget.RETURNS: {
+        "order_id": gettext_lazy(
+            "The order's number in the shop, POS or ERP the return comes from (its 주문번호)."
+        ),
+        "order_number": gettext_lazy(
+            "The number Dangol shows for the order (DG…), for files without the source's order "
+            "number."
+        ),
+    },
+}
+
+
+def field_help(field: str, target: str) -> str:
+    """The line of help under a target's field on the mapping page, or ``""``."""
+    return str(FIELD_HELP.get(target, {}).get(field, ""))
 
 
 # The messages an import stores under each reason code, as msgids: a stored reason holds the

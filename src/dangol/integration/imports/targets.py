@@ -1498,7 +1498,8 @@ class OrderTarget(Target):
             choice_aliases={c.lower(): c for c in MINOR_UNITS} | {"원": "KRW"},
             aliases=("통화",),
         ),
-        FieldSpec("number", max_length=40, aliases=("order_number",)),
+        # Dangol's own number (DG…), made when empty; 주문번호 is the source's: ``order_id``
+        FieldSpec("number", max_length=40, aliases=("order_number", "주문번호(단골)")),
         FieldSpec("line_id", max_length=100, aliases=LINE_ID_ALIASES),
     )
 
