@@ -178,7 +178,7 @@ def field_label(field: str, target: str = "") -> str:
 FIELD_HELP: dict[str, dict[str, Any]] = {
     ImportTarget.ORDERS: {
         "order_id": gettext_lazy(
-            "The number the shop, POS or ERP gave the order (its 주문번호): rows with the same "
+            "The number the shop, POS or ERP gave the order: rows with the same "
             "one are one order, and importing the file again updates that order."
         ),
         "number": gettext_lazy(
@@ -189,7 +189,7 @@ FIELD_HELP: dict[str, dict[str, Any]] = {
     },
     ImportTarget.RETURNS: {
         "order_id": gettext_lazy(
-            "The order's number in the shop, POS or ERP the return comes from (its 주문번호)."
+            "The order's number in the shop, POS or ERP the return comes from."
         ),
         "order_number": gettext_lazy(
             "The number Dangol shows for the order (DG…), for files without the source's order "
