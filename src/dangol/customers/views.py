@@ -213,36 +213,29 @@ def customer_bulk(request: HttpRequest) -> HttpResponse:
             )
             % {"n": f"{n:,}", "owner": owner},
         )
-    elif action == BulkAction.ADD_TAG:
+    else:  # a tag added or removed
         tag = form.cleaned_data["tag"].strip()
-        done = services.tag_customers(customers=chosen, names=[tag], actor=request.user)
+        adding = action == BulkAction.ADD_TAG
+        change = services.tag_customers if adding else services.untag_customers
+        done = change(customers=chosen, names=[tag], actor=request.user)
         if done.customers or not done.merged:
-            messages.success(
-                request,
+            n = len(done.customers)
+            text = (
                 ngettext(
                     "Tagged %(n)s customer with “%(tag)s”.",
                     "Tagged %(n)s customers with “%(tag)s”.",
-                    len(done.customers),
+                    n,
                 )
-                % {"n": f"{len(done.customers):,}", "tag": tag},
-            )
-        if done.merged:
-            messages.error(request, _merged_skipped(done, alone=len(chosen) == 1, adding=True))
-    else:
-        tag = form.cleaned_data["tag"].strip()
-        done = services.untag_customers(customers=chosen, names=[tag], actor=request.user)
-        if done.customers or not done.merged:
-            messages.success(
-                request,
-                ngettext(
+                if adding
+                else ngettext(
                     "Removed “%(tag)s” from %(n)s customer.",
                     "Removed “%(tag)s” from %(n)s customers.",
-                    len(done.customers),
+                    n,
                 )
-                % {"n": f"{len(done.customers):,}", "tag": tag},
             )
+            messages.success(request, text % {"n": f"{n:,}", "tag": tag})
         if done.merged:
-            messages.error(request, _merged_skipped(done, alone=len(chosen) == 1, adding=False))
+            messages.error(request, _merged_skipped(done, alone=len(chosen) == 1, adding=adding))
     return _back_to_list(request)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -269,6 +269,41 @@ def _parent_keys(data: dict[str, Any]) -> list[Key]:
         )
         if data.get(fname)
     ]
+
+
+def committed_records(
+    ctx: Context, rows: list[Row] | None
+) -> tuple[ImportJob, Iterator[Record]] | None:
+    """When a dry run resumes one that stopped (its job is running and ``rows``, its first
+    chunk, or None after its last, start after its last committed line): the job and the
+    records its committed chunks accepted (no rejected-row record), read again from its file in
+    file order. None otherwise, as for a preview's check (its rows start at the top of the
+    file, not after the job's last committed line)."""
+    job = ImportJob.objects.get(pk=ctx.job_id)
+    resumed_after = job.last_committed_line
+    if (
+        job.status != ImportStatus.RUNNING
+        or not resumed_after
+        or (rows and rows[0].line <= resumed_after)
+    ):
+        return None
+
+    def records() -> Iterator[Record]:
+        from dangol.integration.imports.pipeline import open_file
+
+        rejected = set(
+            ImportRowError.objects.filter(job_id=job.pk, line__lte=resumed_after).values_list(
+                "line", flat=True
+            )
+        )
+        with open_file(job) as f:
+            for rec in Reader(f, job.format, job.encoding):
+                if rec.line > resumed_after:
+                    return
+                if not rec.invalid and rec.line not in rejected:
+                    yield rec
+
+    return job, records()
 
 
 class OrganizationTarget(Target):
@@ -1121,33 +1156,17 @@ class OrganizationTarget(Target):
         A preview's check (``pipeline.check_references``) needs nothing: its job is not running,
         or it is (the preview of a running dry run) and the preview's rows start at the top of
         the file, not after the job's last committed line as the run's next chunk does."""
-        job = ImportJob.objects.get(pk=ctx.job_id)
-        resumed_after = job.last_committed_line
-        if (
-            job.status != ImportStatus.RUNNING
-            or not resumed_after
-            or (rows and rows[0].line <= resumed_after)
-        ):
+        resumed = committed_records(ctx, rows)
+        if resumed is None:
             return
-        from dangol.integration.imports.pipeline import open_file
-
-        rejected = set(
-            ImportRowError.objects.filter(job_id=job.pk, line__lte=resumed_after).values_list(
-                "line", flat=True
-            )
-        )
         mapping = self._replayer(ctx)[2]
         accepted: list[Record] = []
         waiting: list[Row] = []
-        with open_file(job) as f:
-            for rec in Reader(f, job.format, job.encoding):
-                if rec.line > resumed_after:
-                    break
-                if not rec.invalid and rec.line not in rejected:
-                    accepted.append(rec)
-                    if len(accepted) >= RETRY_BATCH:
-                        waiting = self._rebuild(ctx, mapping, accepted, waiting)
-                        accepted = []
+        for rec in resumed[1]:
+            accepted.append(rec)
+            if len(accepted) >= RETRY_BATCH:
+                waiting = self._rebuild(ctx, mapping, accepted, waiting)
+                accepted = []
         if accepted or waiting:
             self._rebuild(ctx, mapping, accepted, waiting)
 
@@ -1388,35 +1407,22 @@ class MembershipTarget(Target):
         chunk sizes are not recorded: such rows were in successive chunks). Nothing is counted
         or recorded again. A preview's check needs nothing (its rows start at the top of the
         file, not after the job's last committed line)."""
-        job = ImportJob.objects.get(pk=ctx.job_id)
-        resumed_after = job.last_committed_line
-        if (
-            job.status != ImportStatus.RUNNING
-            or not resumed_after
-            or (rows and rows[0].line <= resumed_after)
-        ):
+        resumed = committed_records(ctx, rows)
+        if resumed is None:
             return
-        from dangol.integration.imports.pipeline import effective_mapping, open_file
+        job, records = resumed
+        from dangol.integration.imports.pipeline import effective_mapping
 
-        rejected = set(
-            ImportRowError.objects.filter(job_id=job.pk, line__lte=resumed_after).values_list(
-                "line", flat=True
-            )
-        )
         mapping = effective_mapping(job, list(job.header))
         accepted: list[Record] = []
         carried: list[Row] = []
-        with open_file(job) as f:
-            for rec in Reader(f, job.format, job.encoding):
-                if rec.line > resumed_after:
-                    break
-                if not rec.invalid and rec.line not in rejected:
-                    accepted.append(rec)
-                    if len(accepted) >= RETRY_BATCH:
-                        carried = self._rebuild(ctx, mapping, accepted, carried)
-                        accepted = []
-                        while len(carried) >= RETRY_BATCH:  # memory stays one batch or two
-                            carried = self._rebuild(ctx, mapping, [], carried)
+        for rec in records:
+            accepted.append(rec)
+            if len(accepted) >= RETRY_BATCH:
+                carried = self._rebuild(ctx, mapping, accepted, carried)
+                accepted = []
+                while len(carried) >= RETRY_BATCH:  # memory stays one batch or two
+                    carried = self._rebuild(ctx, mapping, [], carried)
         while accepted or carried:
             carried = self._rebuild(ctx, mapping, accepted, carried)
             accepted = []
