@@ -109,22 +109,30 @@ def keep_on_merge(model: type[models.Model]) -> None:
     register_merge_handler(model)(_keep)
 
 
+def _fold(
+    rows: models.QuerySet[Any], owner: str, key: str, src: Customer, dst: Customer, log: MergeLog
+) -> None:
+    """Move the merged-away record's ``rows`` (``owner``, the field naming the customer, is
+    ``src``) to ``dst``, except those whose ``key`` ``dst`` already has, which are removed; both
+    logged, so an unmerge puts back exactly what was there."""
+    label = rows.model._meta.label_lower
+    owner_column, key_column = _column(rows.model, owner), _column(rows.model, key)
+    have = set(rows.filter(**{owner_column: dst.pk}).values_list(key_column, flat=True))
+    for row in rows.filter(**{owner_column: src.pk}).order_by("pk"):
+        if getattr(row, key_column) in have:
+            log.remove(row)
+        else:
+            log.moved.append([label, owner, row.pk, src.pk])
+            rows.filter(pk=row.pk).update(**{owner_column: dst.pk})
+
+
 def fold_on_merge(model: type[models.Model], key: str) -> None:
     """Rows unique per (customer, ``key``) (a segment's snapshot members): the merged-away
     record's rows move to the survivor, except those whose ``key`` the survivor already has,
-    which are removed; both are logged, so an unmerge puts back exactly what was there."""
-    column = _column(model, key)
-    label = model._meta.label_lower
+    which are removed (``_fold``)."""
 
     def fold(src: Customer, dst: Customer, log: MergeLog) -> None:
-        manager = model._default_manager
-        have = set(manager.filter(customer=dst).values_list(column, flat=True))
-        for row in manager.filter(customer=src).order_by("pk"):
-            if getattr(row, column) in have:
-                log.remove(row)
-            else:
-                log.moved.append([label, "customer", row.pk, src.pk])
-                manager.filter(pk=row.pk).update(customer=dst)
+        _fold(model._default_manager.all(), "customer", key, src, dst, log)
 
     register_merge_handler(model)(fold)
 
@@ -221,13 +229,7 @@ def _merge_tags(src: Customer, dst: Customer, log: MergeLog) -> None:
     `customer_relations` does not find them): the merged-away record's tags move to the
     survivor, those the survivor has already are removed; both logged for an unmerge."""
     items = TaggedItem.objects.filter(content_type=ContentType.objects.get_for_model(Customer))
-    have = set(items.filter(object_id=dst.pk).values_list("tag_id", flat=True))
-    for item in items.filter(object_id=src.pk).order_by("pk"):
-        if item.tag_id in have:
-            log.remove(item)
-        else:
-            log.moved.append([TaggedItem._meta.label_lower, "object_id", item.pk, src.pk])
-            TaggedItem.objects.filter(pk=item.pk).update(object_id=dst.pk)
+    _fold(items, "object_id", "tag", src, dst, log)
 
 
 def _rules() -> dict[str, SurvivorshipRule]:

@@ -308,13 +308,7 @@ def surviving_record_id(customer_id: int) -> int | None:
     merges (#1 into #2, later #2 into #3: #3); None when the customer is not merged.
 
     One query per step of the chain (one for a customer that was never merged)."""
-    current, survivor = customer_id, None
-    for _step in range(MERGE_CHAIN_LIMIT):
-        row = Customer.objects.filter(pk=current).values_list("status", "merged_into_id").first()
-        if row is None or row[0] != RecordStatus.MERGED or row[1] is None:
-            break
-        current = survivor = row[1]
-    return survivor
+    return surviving_record_ids([customer_id])[customer_id]
 
 
 def surviving_record_ids(customer_ids: Collection[int]) -> dict[int, int | None]:

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import bisect
 import datetime
-import operator
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import polars as pl
@@ -123,19 +121,19 @@ def _rule(shared: Iterable[tuple[str, str]]) -> str:
 def _shared_keys(
     person: Person,
     holders: Mapping[tuple[str, str], Collection[int]],
-    counted_later: Callable[[int], bool],
+    later: Callable[[int, int], bool],
 ) -> dict[int, set[tuple[str, str]]]:
     """``{other holder: keys shared}`` of ``person``: the holders of each of its keys, unless the
     key is held by more than ``MAX_HOLDERS`` records (a shared number, not evidence), leaving
-    out ``person`` itself and the holders ``counted_later(holder)`` says the pair is counted at
-    (a pair of two rows is counted once, at the later one)."""
+    out ``person`` itself and the holders that ``later(holder, person.id)`` says come after it
+    in the file (a pair of two rows is counted once, at the later one)."""
     shared: dict[int, set[tuple[str, str]]] = defaultdict(set)
     for key in person.keys:
         ids = holders.get(key, ())
         if len(ids) > MAX_HOLDERS:
             continue
         for other in ids:
-            if other != person.id and not counted_later(other):
+            if other != person.id and not later(other, person.id):
                 shared[other].add(key)
     return shared
 
@@ -148,13 +146,9 @@ def pairs_among(people: Sequence[Person]) -> list[dict[str, Any]]:
         for key in person.keys:
             holders[key].add(person.id)
     by_id = {p.id: p for p in people}
-    out = []
-    for person in people:
-        later = person.id
-        for other, keys in _shared_keys(person, holders, partial(operator.lt, later)).items():
-            if compatible(person, by_id[other]):
-                out.append(_pair(person, by_id[other], _rule(keys), keys))
-    return out
+    return [
+        _pair(a, b, _rule(keys), keys) for a, b, keys in _pairs(by_id, holders, by_id, _later_id)
+    ]
 
 
 # --- a whole file, chunk boundaries aside -------------------------------------------------------
@@ -309,11 +303,7 @@ def _pairs(
     is left to the later row (``later(other, row)``)."""
     out = []
     for person in batch.values():
-
-        def counted_later(other: int, row: int = person.id) -> bool:
-            return later(other, row)
-
-        for other, keys in _shared_keys(person, holders, counted_later).items():
+        for other, keys in _shared_keys(person, holders, later).items():
             if compatible(person, people[other]):
                 out.append((person, people[other], keys))
     return out
@@ -340,6 +330,12 @@ def _pair_rows(job_id: int) -> int:
         holders, people = _holders(job_id, batch, dry_run=True)
         total += len(_pairs(batch, holders, people, _later_row))
     return total
+
+
+def _later_id(other: int, row: int) -> bool:
+    """Among new customers by id (allocated in file order): whether ``other`` came after
+    ``row``."""
+    return other > row
 
 
 def _later_row(other: int, row: int) -> bool:
