@@ -15,7 +15,12 @@ or ``dangol_bench_imports``), so neither inherits the other's rows and indexes:
   outside the timed part: customers with their contact points, external ids and change-feed
   entries; orders with their lines; then, timed apart, the per-chunk purchase-aggregate
   UPDATE the import also runs. No parsing, no checks, no lookups: the ceiling of this database
-  with its indexes, foreign keys and durability.
+  with its indexes, foreign keys and durability;
+- *floor*: the same rows again, made by the database engine itself (``INSERT … SELECT`` over a
+  generated series, chunk by chunk: no rows cross from the client at all), the bulk mode's
+  deferred indexes rebuilt and the order file's purchase aggregates refreshed, everything
+  timed: what the database alone needs for the rows and indexes the import must leave behind.
+  No import, however it is written, can go faster.
 
 Modes (ADR 0005 §13): *normal* imports with ``bulk=False`` (every index maintained row by row)
 against the raw insert **with** every index; *bulk* imports with ``bulk=True`` (the target
@@ -29,7 +34,7 @@ server backend) hardly depends on it at all. Peak RSS is the import subprocess's
 ``ru_maxrss``, peak heap its largest anonymous RSS after a chunk: equal at both sizes means
 memory does not grow with the file.
 
-    python -m bench.imports --customers 20000            (both phases, temporary SQLite files)
+    python -m bench.imports --customers 20000            (all phases, temporary SQLite files)
     python -m bench.imports --customers 20000 --phase import --out r.json  (DANGOL_DATABASE_URL)
 """
 
@@ -98,6 +103,7 @@ def scratch_url(ctx: Context) -> str:
         ("cpu_rows_per_s", "rows per CPU-s"),
         ("raw_rows_per_s", "raw insert rows/s"),
         ("raw", "raw insert"),
+        ("floor_rows_per_s", "engine floor rows/s"),
         ("ratio", "import ÷ raw"),
         ("cpu_ratio", "same, in CPU time"),
         ("peak_rss_mb", "peak RSS MB"),
@@ -116,7 +122,7 @@ def imports(ctx: Context) -> Outcome:
     for n in sizes():
         for mode in modes():
             phases = {}
-            for phase in ("import", "raw"):  # each in a fresh database: neither inherits indexes
+            for phase in ("import", "raw", "floor"):  # each in a fresh database of its own
                 reset_scratch(url)
                 out = ctx.workdir / f"imports-{n}-{mode}-{phase}.json"
                 try:
@@ -135,7 +141,7 @@ def imports(ctx: Context) -> Outcome:
                 finally:
                     if url.startswith("sqlite"):
                         reset_scratch(url)
-            result = combine(phases["import"], phases["raw"])
+            result = combine(phases["import"], phases["raw"], phases["floor"])
             details[f"{n}-{mode}"] = result
             for key, label, goal in (
                 ("customers", "customer rows", 50_000),
@@ -151,6 +157,7 @@ def imports(ctx: Context) -> Outcome:
                             "cpu_rows_per_s": r["cpu_rows_per_s"],
                             "raw_rows_per_s": r["raw_rows_per_s"],
                             "raw": RAW_OF_MODE[mode],
+                            "floor_rows_per_s": r["floor_rows_per_s"],
                             "ratio": r["ratio"],
                             "cpu_ratio": r.get("cpu_ratio"),
                             "peak_rss_mb": result["peak_rss_mb"],
@@ -176,6 +183,10 @@ def imports(ctx: Context) -> Outcome:
             "database pages (up to mmap_size, 256 MB); peak heap: the largest anonymous RSS "
             "(RssAnon) seen after a chunk. Equal figures at both file sizes: memory does not "
             "grow with the file.",
+            "engine floor: the same rows made by the database engine itself (INSERT … SELECT "
+            "over a generated series: no client rows, no parsing, no lookups), the bulk mode's "
+            "deferred indexes rebuilt and the purchase aggregates refreshed, all timed: no "
+            "import can beat it on this database with these tables and indexes.",
             "Order lines, raw with aggregates (in details): the raw insert plus the per-chunk "
             "purchase-aggregate UPDATE the import also runs.",
             "same, in CPU time: rows per CPU-second of the import ÷ the raw insert's, counting "
@@ -457,6 +468,196 @@ def raw_orders(n: int, customer_ids: array.array[int]) -> tuple[Clock, Clock, in
     return inserts, aggregates, lines_written
 
 
+class _Sql:
+    """The few expressions whose spelling differs between the engines, for ``measure_floor``
+    (``%`` doubled: the statements go through the DB-API's paramstyle)."""
+
+    def __init__(self, vendor: str):
+        self.pg = vendor == "postgresql"
+
+    def series(self, start: int, stop: int, join: str = "") -> str:
+        """A row source of ``i`` from ``start`` to ``stop - 1`` (joined to ``join``), without
+        the rejected rows."""
+        if self.pg:
+            source = f"generate_series({start}, {stop - 1}) AS s(i)"
+        else:
+            step = f"SELECT i + 1 FROM s WHERE i < {stop - 1}"  # noqa: S608 - integers
+            cte = f"WITH RECURSIVE s(i) AS (SELECT {start} UNION ALL {step})"
+            source = f"({cte} SELECT i FROM s) AS s"  # noqa: S608 - integers
+        return f"{source}{join} WHERE i %% {REJECT_EVERY} <> {REJECT_EVERY - 1}"
+
+    def pad4(self, expr: str) -> str:
+        return f"lpad(({expr})::text, 4, '0')" if self.pg else f"printf('%%04d', {expr})"
+
+    def birth(self) -> str:
+        if self.pg:
+            return "DATE '1950-01-01' + (i %% 18250)"
+        return "date('1950-01-01', '+' || (i %% 18250) || ' days')"
+
+    def placed(self) -> str:
+        if self.pg:
+            return "TIMESTAMPTZ '2024-01-01 10:00+09' + (i %% 8000) * INTERVAL '1 hour'"
+        return "datetime('2024-01-01 01:00:00', '+' || (i %% 8000) || ' hours')"
+
+
+def _insert_select(
+    model: Any, columns: dict[str, str], now: datetime.datetime, rows: str, /, **constants: Any
+) -> None:
+    """``INSERT INTO model (columns…) SELECT expressions… FROM rows``: ``columns`` maps each
+    given column to its SQL expression of ``i``; every other column is filled as
+    ``TableWriter`` fills it (``constants``, the fields' defaults)."""
+    from django.db import connection
+
+    from dangol.integration.imports.writer import TableWriter
+
+    w = TableWriter(model, list(columns), now, constants=constants)
+    select = ", ".join([*columns.values(), *(["%s"] * len(w.tail)), *w.literal_sql])
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {w.table} ({w.names}) SELECT {select} FROM {rows}", [*w.tail])  # noqa: S608
+
+
+def measure_floor(n: int, bulk: bool = False) -> dict[str, Any]:
+    """The database engine's floor: the rows the import writes for the same file (customers
+    with their contact points, external ids and change-feed entries; orders with their lines)
+    made by the engine itself, ``INSERT … SELECT`` over a generated series in transactions of
+    the pipeline's ``CHUNK_SIZE`` (no client rows, no parsing, no checks, no lookups), then the
+    purchase aggregates of the file's customers refreshed once (``refresh_purchase_aggregates``,
+    as the order import does per file). Bulk mode: the same secondary indexes deferred as the
+    import defers, their rebuild timed (as in the import's time). No import, however it is
+    written, can go faster than this on this database with these tables and indexes."""
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from dangol.commerce.models import Order, OrderLine, Product
+    from dangol.commerce.purchases import refresh_purchase_aggregates
+    from dangol.customers.models import ChangeFeedEntry, ContactPoint, Customer, ExternalId
+    from dangol.integration.imports.pipeline import CHUNK_SIZE
+
+    call_command("migrate", interactive=False, verbosity=0)
+    with tempfile.TemporaryDirectory(prefix="dangol-imports-") as tmp:
+        _customers, products, _orders = write_files(Path(tmp), 0)
+        _import("products", products)
+    first_product = Product.objects.order_by("id").values_list("id", flat=True).first()
+    sql, now = _Sql(connection.vendor), timezone.now()
+    middle, last = sql.pad4("2000 + i / 10000 %% 8000"), sql.pad4("i %% 10000")
+    customers, lines = Clock(), Clock()
+    with customers.timed(), _without_indexes("customers", bulk):
+        for part in _chunks(n, CHUNK_SIZE):
+            rows = sql.series(part.start, part.stop)
+            with transaction.atomic():
+                _insert_select(
+                    Customer,
+                    {
+                        "id": "i + 1",
+                        "family_name": "'김'",
+                        "given_name": "'민준' || (i %% 97)",
+                        "full_name": "'김민준' || (i %% 97)",
+                        "birth_date": sql.birth(),
+                        "gender": "CASE WHEN i %% 2 = 1 THEN 'M' ELSE 'F' END",
+                    },
+                    now,
+                    rows,
+                    source=SOURCE,
+                    created_at=now,
+                    updated_at=now,
+                )
+                mobile = f"'+8210' || {middle} || {last}"
+                email = "'user' || i || '@example.com'"
+                for kind, value, normalized, where in (
+                    ("mobile", f"'010-' || {middle} || '-' || {last}", mobile, "TRUE"),
+                    ("email", "'user' || i || '@Example.com'", email, "i %% 3 <> 0"),
+                ):
+                    _insert_select(
+                        ContactPoint,
+                        {
+                            "customer_id": "i + 1",
+                            "kind": f"'{kind}'",
+                            "value": value,
+                            "normalized": normalized,
+                            "match_key": normalized,
+                            "last4": last if kind == "mobile" else "''",
+                            "is_primary": "TRUE",
+                        },
+                        now,
+                        f"{rows} AND {where}",
+                        created_at=now,
+                    )
+                _insert_select(
+                    ExternalId,
+                    {"customer_id": "i + 1", "key": "'C' || i"},
+                    now,
+                    rows,
+                    source=SOURCE,
+                    created_at=now,
+                )
+                _insert_select(
+                    ChangeFeedEntry,
+                    {"object_type": "'customer'", "object_id": "i + 1", "op": "'created'"},
+                    now,
+                    rows,
+                    data={},
+                    at=now,
+                )
+    price = f"(((i + j * 7) %% {PRODUCTS}) %% 40 + 1) * 1000"
+    total = " + ".join(
+        f"(((i + {k * 7}) %% {PRODUCTS}) %% 40 + 1) * {1000 * (1 + k % 2)}"
+        for k in range(LINES_PER_ORDER)
+    )
+    numbers = " UNION ALL ".join(f"SELECT {k} AS j" for k in range(LINES_PER_ORDER))
+    with lines.timed(), _without_indexes("orders", bulk):
+        for part in _chunks(n, max(1, CHUNK_SIZE // LINES_PER_ORDER)):
+            rows = sql.series(part.start, part.stop)
+            with transaction.atomic():
+                _insert_select(
+                    Order,
+                    {
+                        "id": "i + 1",
+                        "number": "'RAW' || (i + 1)",
+                        "customer_id": "i + 1",
+                        "placed_at": sql.placed(),
+                        "subtotal": total,
+                        "total": total,
+                        "external_id": "'O' || i",
+                    },
+                    now,
+                    rows,
+                    source=SOURCE,
+                    created_at=now,
+                )
+                _insert_select(
+                    OrderLine,
+                    {
+                        "order_id": "i + 1",
+                        "product_id": f"{first_product} + (i + j * 7) %% {PRODUCTS}",
+                        "quantity": "1 + j %% 2",
+                        "unit_price": price,
+                        "discount": "0",
+                        "line_total": f"{price} * (1 + j %% 2)",
+                    },
+                    now,
+                    sql.series(part.start, part.stop, f" CROSS JOIN ({numbers}) AS l"),
+                )
+        with transaction.atomic():
+            refresh_purchase_aggregates(
+                list(Customer.objects.values_list("id", flat=True).order_by("id")), now
+            )
+    written = Customer.objects.count(), OrderLine.objects.count()
+    return {
+        "mode": "bulk" if bulk else "normal",
+        "customers": {
+            "rows": written[0],
+            "seconds": round(customers.wall, 2),
+            "cpu_seconds": round(customers.cpu, 2),
+        },
+        "order_lines": {
+            "rows": written[1],
+            "seconds": round(lines.wall, 2),
+            "cpu_seconds": round(lines.cpu, 2),
+        },
+    }
+
+
 def measure_import(n: int, bulk: bool = False) -> dict[str, Any]:
     """Import a file of ``n`` customers and one of their orders (empty, migrated database), in
     bulk mode or not."""
@@ -527,8 +728,10 @@ def measure_raw(n: int, bulk: bool = False) -> dict[str, Any]:
     }
 
 
-def combine(imported: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
-    """Rates and ratios of one file size from the two subprocesses' results."""
+def combine(
+    imported: dict[str, Any], raw: dict[str, Any], floor: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Rates and ratios of one file size from the subprocesses' results."""
     out = {k: v for k, v in imported.items() if k not in ("customers", "products", "order_lines")}
     for key in ("customers", "order_lines"):
         i, r = imported[key], raw[key]
@@ -553,6 +756,12 @@ def combine(imported: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
             row["raw_with_aggregates_rows_per_s"] = round(with_agg)
             row["ratio_to_raw_with_aggregates"] = round(rate / with_agg, 3)
             row["cpu_ratio_to_raw_with_aggregates"] = round(cpu_rate / with_agg_cpu, 3)
+        if floor is not None:
+            f = floor[key]
+            row["floor_rows_per_s"] = round(f["rows"] / f["seconds"])
+            row["floor_cpu_rows_per_s"] = round(f["rows"] / f["cpu_seconds"])
+            row["ratio_to_floor"] = round(rate / row["floor_rows_per_s"], 3)
+            row["floor"] = f
         out[key] = row
     return out
 
@@ -560,13 +769,13 @@ def combine(imported: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--phase", choices=("import", "raw", "both"), default="both")
+    parser.add_argument("--phase", choices=("import", "raw", "floor", "both"), default="both")
     parser.add_argument("--mode", choices=MODES, default="normal")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if args.phase == "both":  # standalone: both phases, each in a fresh temporary SQLite
+    if args.phase == "both":  # standalone: every phase, each in a fresh temporary SQLite
         results = {}
-        for phase in ("import", "raw"):
+        for phase in ("import", "raw", "floor"):
             with tempfile.TemporaryDirectory(prefix="dangol-bench-") as tmp:
                 out = Path(tmp) / "out.json"
                 env = {**os.environ, "DANGOL_VAR_DIR": tmp}
@@ -575,13 +784,14 @@ def main() -> None:
                 cmd += ["--mode", args.mode]
                 subprocess.run([*cmd, "--phase", phase, "--out", str(out)], env=env, check=True)  # noqa: S603
                 results[phase] = json.loads(out.read_text(encoding="utf-8"))
-        text = json.dumps(combine(results["import"], results["raw"]), ensure_ascii=False, indent=2)
+        combined = combine(results["import"], results["raw"], results["floor"])
+        text = json.dumps(combined, ensure_ascii=False, indent=2)
     else:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dangol.settings")
         import django
 
         django.setup()
-        measure = measure_import if args.phase == "import" else measure_raw
+        measure = {"import": measure_import, "raw": measure_raw, "floor": measure_floor}[args.phase]
         result = measure(args.customers, bulk=args.mode == "bulk")
         text = json.dumps(result, ensure_ascii=False, indent=2)
     if args.out:
