@@ -489,15 +489,24 @@ class _Sql:
     def pad4(self, expr: str) -> str:
         return f"lpad(({expr})::text, 4, '0')" if self.pg else f"printf('%%04d', {expr})"
 
+    def name(self) -> str:
+        """``_customer``'s name: a family name and two given-name syllables."""
+        return (
+            f"substr('{FAMILY}', i %% 19 + 1, 1) || substr('{GIVEN}', (i / 19) %% 17 + 1, 1)"
+            f" || substr('{GIVEN}', (i / 323) %% 17 + 1, 1)"
+        )
+
     def birth(self) -> str:
+        """``_customer``'s birth date."""
         if self.pg:
-            return "DATE '1950-01-01' + (i %% 18250)"
-        return "date('1950-01-01', '+' || (i %% 18250) || ' days')"
+            return "make_date(1950 + i %% 50, 1 + i %% 12, 1 + i %% 28)"
+        return "printf('%%04d-%%02d-%%02d', 1950 + i %% 50, 1 + i %% 12, 1 + i %% 28)"
 
     def placed(self) -> str:
+        """``_placed``: 10:MM in the site's time zone (stored as UTC on SQLite)."""
         if self.pg:
-            return "TIMESTAMPTZ '2024-01-01 10:00+09' + (i %% 8000) * INTERVAL '1 hour'"
-        return "datetime('2024-01-01 01:00:00', '+' || (i %% 8000) || ' hours')"
+            return "make_timestamptz(2024, 1 + i %% 12, 1 + i %% 28, 10, i %% 60, 0, 'Asia/Seoul')"
+        return "printf('2024-%%02d-%%02d 01:%%02d:00', 1 + i %% 12, 1 + i %% 28, i %% 60)"
 
 
 def _insert_select(
@@ -550,9 +559,9 @@ def measure_floor(n: int, bulk: bool = False) -> dict[str, Any]:
                     Customer,
                     {
                         "id": "i + 1",
-                        "family_name": "'김'",
-                        "given_name": "'민준' || (i %% 97)",
-                        "full_name": "'김민준' || (i %% 97)",
+                        "family_name": f"substr({sql.name()}, 1, 1)",
+                        "given_name": f"substr({sql.name()}, 2)",
+                        "full_name": sql.name(),
                         "birth_date": sql.birth(),
                         "gender": "CASE WHEN i %% 2 = 1 THEN 'M' ELSE 'F' END",
                     },

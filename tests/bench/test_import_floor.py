@@ -15,11 +15,17 @@ from dangol.customers.models import ChangeFeedEntry, ContactPoint, Customer, Ext
 
 def _written() -> dict[str, object]:
     return {
-        "customers": Customer.objects.count(),
+        "customers": sorted(
+            Customer.objects.values_list(
+                "family_name", "given_name", "full_name", "birth_date", "gender"
+            )
+        ),
         "external ids": sorted(ExternalId.objects.values_list("source", "key")),
         "contacts": Counter(ContactPoint.objects.values_list("kind", "normalized", "is_primary")),
         "feed": Counter(ChangeFeedEntry.objects.values_list("object_type", "op")),
-        "orders": Counter(Order.objects.values_list("source", "total", "subtotal")),
+        "orders": sorted(
+            Order.objects.values_list("external_id", "placed_at", "total", "subtotal")
+        ),
         "lines": Counter(
             OrderLine.objects.values_list(
                 "order__external_id", "product__sku", "quantity", "unit_price", "line_total"
