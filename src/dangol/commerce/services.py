@@ -126,7 +126,8 @@ def _validate_product(values: dict[str, Any], errors: list[FieldError]) -> None:
 def create_product(
     *, actor: Any, source: str = "", external_id: str = "", **fields: Any
 ) -> Product:
-    """Add a product to the catalogue."""
+    """Add a product to the catalogue. Its price is the first change of its price history
+    (``PriceChange``, no old price) as of its creation, with `source`."""
     unknown = set(fields) - set(PRODUCT_FIELDS)
     if unknown:
         raise ValidationFailed(
@@ -145,7 +146,20 @@ def create_product(
         raise ValidationFailed(errors)
     if Product.objects.filter(sku=values["sku"]).exists():
         raise Conflict(_("A product with this SKU exists."), "duplicate_sku")
-    product = Product.objects.create(source=source, external_id=external_id, **values)
+    now = timezone.now()
+    product = Product.objects.create(
+        source=source, external_id=external_id, created_at=now, updated_at=now, **values
+    )
+    # its price is the first of its history, from its creation on (as the products import
+    # writes it): no old price, there was none
+    PriceChange.objects.create(
+        product=product,
+        old_price=None,
+        new_price=product.price,
+        currency=product.currency,
+        effective_at=now,
+        source=source,
+    )
     audit.record(actor, "product.created", product, after=audit.snapshot(product))
     events.emit("product.created", product)
     return product
@@ -155,8 +169,10 @@ def create_product(
 def update_product(
     *, product: Product, changes: dict[str, Any], actor: Any, source: str = ""
 ) -> Product:
-    """Change a product's fields. A new price joins the product's price history as of now
-    (``PriceChange``, with `source`: the system that sent it, if any)."""
+    """Change a product's fields. A new price (or currency) joins the product's price history as
+    of now (``PriceChange``, with `source`: the system that sent it, if any), by
+    ``record_price``'s rules: when the history has a change dated later, that one stays the
+    current price and currency."""
     unknown = set(changes) - set(PRODUCT_FIELDS)
     if unknown:
         raise ValidationFailed(
@@ -179,20 +195,23 @@ def update_product(
         raise ValidationFailed(errors)
     if values["sku"] != product.sku and Product.objects.filter(sku=values["sku"]).exists():
         raise Conflict(_("A product with this SKU exists."), "duplicate_sku")
-    old_price = product.price
+    old_price, old_currency = product.price, product.currency
     for k, v in values.items():
         setattr(product, k, v)
-    product.updated_at = timezone.now()
-    product.save()
-    if product.price != old_price:
-        PriceChange.objects.create(
+    now = timezone.now()
+    product.updated_at = now
+    if (product.price, product.currency) != (old_price, old_currency):
+        placed = _place_price(
             product=product,
-            old_price=old_price,
-            new_price=product.price,
+            price=product.price,
             currency=product.currency,
-            effective_at=product.updated_at,
+            at=now,
             source=source,
+            before=(old_price, old_currency),
         )
+        if not placed.latest:  # a change dated later (a feed's, up to a day ahead) stays current
+            product.price, product.currency = old_price, old_currency
+    product.save()
     old, new = audit.diff(before, audit.snapshot(product))
     new.pop("updated_at", None)
     if new:
@@ -241,37 +260,17 @@ def record_price(
     if errors:
         raise ValidationFailed(errors)
     price = quantize(price, cur)
-    history = PriceChange.objects.filter(product=product)
-    same = history.filter(effective_at=at).first()
-    if same is not None and same.new_price == price:
-        return same, "unchanged"
-    earlier = history.filter(effective_at__lt=at).order_by("-effective_at").first()
-    later = history.filter(effective_at__gt=at).order_by("effective_at").first()
-    if same is not None:  # a correction of that instant
-        before = audit.snapshot(same)
-        same.new_price = price
-        same.save(update_fields=["new_price"])
-        change = same
-        old, new = audit.diff(before, audit.snapshot(change))
-        audit.record(actor, "product.price_corrected", change, before=old, after=new)
-    else:
-        if earlier is not None:
-            old_price: Decimal | None = earlier.new_price
-        elif later is not None:  # the earliest change now: what was before the one after it
-            old_price = later.old_price
-        else:  # the first change: it replaces the product's price
-            old_price = product.price
-        change = PriceChange.objects.create(
-            product=product,
-            old_price=old_price,
-            new_price=price,
-            currency=cur,
-            effective_at=at,
-            source=source,
-        )
-        audit.record(actor, "product.price_recorded", change, after=audit.snapshot(change))
-    if later is not None:  # the next change now follows this one
-        PriceChange.objects.filter(pk=later.pk).update(old_price=price)
+    placed = _place_price(
+        product=product,
+        price=price,
+        currency=cur,
+        at=at,
+        source=source,
+        before=(product.price, product.currency),
+        actor=actor,
+    )
+    change = placed.change
+    if not placed.written or not placed.latest:
         return change, "unchanged"
     if product.price == price:
         return change, "unchanged"
@@ -284,6 +283,71 @@ def record_price(
     )
     events.emit("product.updated", product, changed=["price"])
     return change, "updated"
+
+
+@dataclass
+class _Placed:
+    change: PriceChange
+    written: bool  # the history changed (not the same price at the same instant again)
+    latest: bool  # no change is dated after it: its price is the product's current price
+
+
+def _place_price(
+    *,
+    product: Product,
+    price: Decimal,
+    currency: str,
+    at: datetime.datetime,
+    source: str,
+    before: tuple[Decimal, str],
+    actor: Any = None,
+) -> _Placed:
+    """Put `price` (in `currency`) from `at` on into the locked `product`'s price history, the
+    rules of ``record_price``: the same price at a recorded instant writes nothing, another one
+    corrects that instant, else a change joins the history in its place, its old price the one
+    of the change before it (or, before every change, what the change after it replaced; with
+    no history at all, `before`: the product's price and currency until now), and the change
+    after it now follows it. An old price in another currency is not known (empty). The caller
+    moves the product's current price when the result is the latest change. With an `actor`,
+    the written change is audited."""
+    history = PriceChange.objects.filter(product=product)
+    same = history.filter(effective_at=at).first()
+    if same is not None and (same.new_price, same.currency) == (price, currency):
+        later_exists = history.filter(effective_at__gt=at).exists()
+        return _Placed(same, written=False, latest=not later_exists)
+    earlier = history.filter(effective_at__lt=at).order_by("-effective_at").first()
+    later = history.filter(effective_at__gt=at).order_by("effective_at").first()
+    if same is not None:  # a correction of that instant
+        snapshot = audit.snapshot(same)
+        same.new_price, same.currency = price, currency
+        same.save(update_fields=["new_price", "currency"])
+        change = same
+        if actor is not None:
+            old, new = audit.diff(snapshot, audit.snapshot(change))
+            audit.record(actor, "product.price_corrected", change, before=old, after=new)
+    else:
+        old_price: Decimal | None
+        if earlier is not None:
+            old_price, old_currency = earlier.new_price, earlier.currency
+        elif later is not None:  # the earliest change now: what was before the one after it
+            old_price, old_currency = later.old_price, later.currency
+        else:  # no history yet (a product from before every creation wrote its first price)
+            old_price, old_currency = before
+        change = PriceChange.objects.create(
+            product=product,
+            old_price=old_price if old_currency == currency else None,
+            new_price=price,
+            currency=currency,
+            effective_at=at,
+            source=source,
+        )
+        if actor is not None:
+            audit.record(actor, "product.price_recorded", change, after=audit.snapshot(change))
+    if later is not None:  # the next change now follows this one
+        PriceChange.objects.filter(pk=later.pk).update(
+            old_price=price if later.currency == currency else None
+        )
+    return _Placed(change, written=True, latest=later is None)
 
 
 # --- orders ---------------------------------------------------------------------------------

@@ -308,8 +308,10 @@ def wipe() -> None:
 # --- catalogue --------------------------------------------------------------------------------
 
 
-def load_catalog() -> Catalog:
-    """Categories and products (a few hundred rows: the ORM's bulk_create is plenty)."""
+def load_catalog(since: datetime.datetime) -> Catalog:
+    """Categories and products (a few hundred rows: the ORM's bulk_create is plenty), in the
+    catalogue `since` the simulated window opens: each product's list price is the first change
+    of its price history from then on, as ``commerce.services.create_product`` writes it."""
     by_path: dict[str, ProductCategory] = {}
     for path, name in CATEGORIES:
         parent_path, _, slug = path.rpartition("/")
@@ -324,7 +326,16 @@ def load_catalog() -> Catalog:
                 id=int(pid), sku=str(cat.sku[i]), name=str(cat.name[i]),
                 category=by_path[str(cat.category_path[i])], brand=str(cat.brand[i]),
                 line=str(cat.line[i]), tier=str(cat.tier[i]), price=int(cat.price[i]),
-                source="demo",
+                source="demo", created_at=since,
+            )
+            for i, pid in enumerate(cat.ids)
+        ]
+    )  # fmt: skip
+    PriceChange.objects.bulk_create(
+        [
+            PriceChange(
+                product_id=int(pid), old_price=None, new_price=int(cat.price[i]), currency="KRW",
+                effective_at=since, source="demo", created_at=since,
             )
             for i, pid in enumerate(cat.ids)
         ]
@@ -780,7 +791,7 @@ def load(
     writer.load_time = now
     with transaction.atomic():
         company = build_company(n_customers, admin_email=admin_email, admin_password=admin_password)
-        catalog = load_catalog()
+        catalog = load_catalog(datetime.datetime.fromtimestamp(cal.start_epoch, tz=datetime.UTC))
     cts = {
         "order": ContentType.objects.get_for_model(Order).pk,
         "return": ContentType.objects.get_for_model(Return).pk,

@@ -19,7 +19,7 @@ from dangol.web.testing import apply_test_settings
 BULK = "/api/v1/prices/bulk"
 # queries per record of a bulk call, at most: 13 measured for a price that moves (2 savepoints
 # and their releases, the product, its lock, three reads of its history, the change, the
-# product's price, 2 change-log rows), 7 for one sent again
+# product's price, 2 change-log rows), 8 for one sent again
 PER_RECORD = 14
 NOW = timezone.now().replace(microsecond=0)
 
@@ -52,15 +52,27 @@ def history(product):
     ]
 
 
+def in_catalogue_since(product, days_ago=30):
+    """Date the product's creation, and so its first price, `days_ago` back: the feeds below
+    send changes dated after it (a product created now has its first price now, and a change
+    dated before that is older: it joins the history and leaves the current price)."""
+    when = NOW - datetime.timedelta(days=days_ago)
+    Product.objects.filter(pk=product.pk).update(created_at=when)
+    PriceChange.objects.filter(product=product).update(effective_at=when)
+    return product
+
+
 @pytest.fixture
 def serum(admin):
-    return services.create_product(
-        sku="SR-1",
-        name="비타민 세럼",
-        price=Decimal(32000),
-        source="erp",
-        external_id="P-1",
-        actor=admin,
+    return in_catalogue_since(
+        services.create_product(
+            sku="SR-1",
+            name="비타민 세럼",
+            price=Decimal(32000),
+            source="erp",
+            external_id="P-1",
+            actor=admin,
+        )
     )
 
 
@@ -79,16 +91,21 @@ def test_the_latest_change_is_the_price_and_late_ones_only_join_the_history(admi
     assert results(again) == [("unchanged", None)]
     assert results(late) == [("unchanged", None)]
     assert current(serum) == Decimal(35000)
-    # the late change sits before the other, which now follows it; the price the product had
-    # before the feed is still the first one known
-    assert history(serum) == [(32000, 30000, 5), (30000, 35000, 2)]
+    # the late change sits before the other, which now follows it; the product's first price,
+    # from its creation on, is still the first one
+    assert history(serum) == [(None, 32000, 30), (32000, 30000, 5), (30000, 35000, 2)]
 
     newer = post(client, BULK, {"records": [price(36000, 0, external_id="P-1", sku=None)]}).json()
     corrected = post(client, BULK, {"records": [price(37000, 0)]}).json()  # the same instant
 
     assert results(newer) == results(corrected) == [("updated", None)]
     assert current(serum) == Decimal(37000)
-    assert history(serum) == [(32000, 30000, 5), (30000, 35000, 2), (35000, 37000, 0)]
+    assert history(serum) == [
+        (None, 32000, 30),
+        (32000, 30000, 5),
+        (30000, 35000, 2),
+        (35000, 37000, 0),
+    ]
     actions = ChangeLog.objects.filter(object_type="commerce.pricechange").values_list(
         "action", flat=True
     )
@@ -111,12 +128,19 @@ def test_a_confirmed_price_is_kept_so_that_a_late_change_falls_in_its_place(admi
 
     assert results(body) == [("updated", None), ("unchanged", None), ("unchanged", None)]
     assert current(serum) == Decimal(35000)  # what the feed said last in time, not last sent
-    assert history(serum) == [(32000, 35000, 3), (35000, 33000, 2), (33000, 35000, 1)]
+    assert history(serum) == [
+        (None, 32000, 30),
+        (32000, 35000, 3),
+        (35000, 33000, 2),
+        (33000, 35000, 1),
+    ]
 
 
 def test_every_error_code_and_the_good_records_still_land(admin, api, serum):
-    services.create_product(
-        sku="USD-1", name="수입 크림", price=Decimal(20), currency="USD", actor=admin
+    in_catalogue_since(
+        services.create_product(
+            sku="USD-1", name="수입 크림", price=Decimal(20), currency="USD", actor=admin
+        )
     )
     client = api(admin)
     logged = ChangeLog.objects.count()
@@ -148,7 +172,7 @@ def test_every_error_code_and_the_good_records_still_land(admin, api, serum):
     assert results(body)[8:] == [("updated", None), ("updated", None)]
     assert current(serum) == Decimal(34000)
     assert Product.objects.get(sku="USD-1").price == Decimal("21.50")
-    assert PriceChange.objects.count() == 2
+    assert PriceChange.objects.count() == 2 + 2  # the two first prices, the two changes
     assert ChangeLog.objects.count() == logged + 4  # each good record: its change, its product
 
 
@@ -158,7 +182,7 @@ def test_a_role_that_may_not_change_products_is_refused(make_user, api, serum):
     body = post(api(rep), BULK, {"records": [price(35000, 1)]}).json()
 
     assert results(body) == [("error", "forbidden")]
-    assert current(serum) == Decimal(32000) and not PriceChange.objects.exists()
+    assert current(serum) == Decimal(32000) and PriceChange.objects.count() == 1
 
 
 def test_prices_changed_otherwise_join_the_history_too(admin, api, serum):
@@ -175,6 +199,7 @@ def test_prices_changed_otherwise_join_the_history_too(admin, api, serum):
     assert [(c["old_price"], c["new_price"], c["source"]) for c in page["items"]] == [
         ("33000.00", "34000.00", "shop"),
         ("32000.00", "33000.00", ""),
+        (None, "32000.00", "erp"),
     ]
     assert page["next_cursor"] is None
     first = client.get(f"/api/v1/products/{serum.pk}/prices?limit=1").json()
@@ -198,7 +223,9 @@ def test_the_product_page_shows_the_price_history(client, settings, admin, api, 
 def test_a_bulk_call_costs_a_small_constant_per_record(admin, api, django_assert_max_num_queries):
     client = api(admin)
     for i in range(11):
-        services.create_product(sku=f"P-{i}", name=f"상품{i}", price=Decimal(1000), actor=admin)
+        in_catalogue_since(
+            services.create_product(sku=f"P-{i}", name=f"상품{i}", price=Decimal(1000), actor=admin)
+        )
     with CaptureQueriesContext(connection) as ctx:
         post(client, BULK, {"records": [price(2000, 1, sku="P-0")]})
     one = len(ctx.captured_queries)

@@ -24,7 +24,7 @@ from dangol.analytics.models import (
     SegmentMember,
     SegmentSnapshot,
 )
-from dangol.commerce.models import Order, OrderLine, Product, Return
+from dangol.commerce.models import Order, OrderLine, PriceChange, Product, Return
 from dangol.core.models import ChangeLog, RoleGrant, User
 from dangol.core.normalize import email_match_key, normalize_phone
 from dangol.customers.models import Consent, ConsentEvent, ContactPoint, Customer, Interaction
@@ -57,6 +57,20 @@ def test_every_line_references_a_product_and_orders_add_up(tiny):
     assert not Order.objects.exclude(total=F("subtotal") - F("discount")).exists()
     assert Return.objects.exists()
     assert not Return.objects.exclude(customer_id=F("order__customer_id")).exists()
+
+
+def test_every_product_has_its_list_price_from_before_the_first_order(tiny):
+    """The catalogue is there when the simulated window opens: each product's first price
+    change is its list price from its creation on, no later than any order."""
+    first_order = Order.objects.aggregate(m=Min("placed_at"))["m"]
+    products = Product.objects.all()
+    changes = PriceChange.objects.all()
+
+    assert changes.count() == products.count() > 0
+    assert not changes.exclude(old_price=None).exists()
+    assert not changes.exclude(new_price=F("product__price")).exists()
+    assert not changes.exclude(effective_at=F("product__created_at")).exists()
+    assert changes.aggregate(m=Max("effective_at"))["m"] <= first_order
 
 
 def test_aggregates_equal_the_sums_of_the_orders(tiny):

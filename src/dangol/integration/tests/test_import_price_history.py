@@ -106,7 +106,7 @@ def test_a_price_set_through_the_api_is_the_old_price_of_the_imports_change(
     run(admin, "products", products(tmp_path / "a.csv", ("SR-1", "31,000")))
     run(admin, "products", products(tmp_path / "b.csv", ("SR-1", "33,000")))
 
-    assert history("SR-1") == [(30000, 31000, ""), (31000, 33000, "pos")]
+    assert history("SR-1") == [(None, 30000, ""), (30000, 31000, ""), (31000, 33000, "pos")]
 
 
 def test_a_change_dated_after_the_import_stays_the_current_price(
@@ -125,7 +125,7 @@ def test_a_change_dated_after_the_import_stays_the_current_price(
 
     assert (same.unchanged_count, job.updated_count) == (1, 1)  # 30,000 is in effect until then
     assert Product.objects.get(pk=serum.pk).price == Decimal(36000)
-    assert history("SR-1") == [(30000, 33000, "pos"), (33000, 36000, "erp")]
+    assert history("SR-1") == [(None, 30000, ""), (30000, 33000, "pos"), (33000, 36000, "erp")]
 
 
 def test_a_product_in_two_chunks_of_one_file_has_one_change_at_its_instant(
