@@ -1170,8 +1170,10 @@ class ProductTarget(Target):
     )
 
     def check(self, data: dict[str, Any], reasons: list[Reason]) -> None:
-        currency = data.get("currency", "KRW")
-        data["price"] = quantize(data["price"], currency)
+        # a row without a currency is rounded in ``write``, in its product's currency (a known
+        # product's own, KRW for a new one)
+        if "currency" in data:
+            data["price"] = quantize(data["price"], data["currency"])
         if data["price"] < 0:
             reasons.append(_reason("price", "negative", _("A price cannot be negative.")))
 
@@ -1223,6 +1225,7 @@ class ProductTarget(Target):
                 if d["sku"] in by_sku:
                     row.reject("sku", "duplicate_sku", _("A product with this SKU exists."))
                     continue
+                d["price"] = quantize(d["price"], d.get("currency", "KRW"))
                 new.append(d)
                 row.outcome = RowOutcome.CREATED
                 continue
@@ -1231,6 +1234,7 @@ class ProductTarget(Target):
                 row.reject("sku", "duplicate_sku", _("A product with this SKU exists."))
                 continue
             merged = updates.get(cur["id"]) or dict(cur)
+            d["price"] = quantize(d["price"], d.get("currency", merged["currency"]))
             changes = {f: d[f] for f in compare if f in d and d[f] != merged[f]}
             # the price as of the import joins the history; it is the current price unless
             # the history has a later change (``record_price``)
