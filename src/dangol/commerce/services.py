@@ -208,6 +208,7 @@ def update_product(
             at=now,
             source=source,
             before=(old_price, old_currency),
+            audited=False,
         )
         if not placed.latest:  # a change dated later (a feed's, up to a day ahead) stays current
             product.price, product.currency = old_price, old_currency
@@ -267,6 +268,7 @@ def record_price(
         at=at,
         source=source,
         before=(product.price, product.currency),
+        audited=True,
         actor=actor,
     )
     change = placed.change
@@ -300,6 +302,7 @@ def _place_price(
     at: datetime.datetime,
     source: str,
     before: tuple[Decimal, str],
+    audited: bool,
     actor: Any = None,
 ) -> _Placed:
     """Put `price` (in `currency`) from `at` on into the locked `product`'s price history, the
@@ -308,8 +311,9 @@ def _place_price(
     of the change before it (or, before every change, what the change after it replaced; with
     no history at all, `before`: the product's price and currency until now), and the change
     after it now follows it. An old price in another currency is not known (empty). The caller
-    moves the product's current price when the result is the latest change. With an `actor`,
-    the written change is audited."""
+    moves the product's current price when the result is the latest change. When `audited`,
+    the written change is audited as `actor`'s (None: the system); ``update_product`` audits
+    the product's change instead."""
     history = PriceChange.objects.filter(product=product)
     same = history.filter(effective_at=at).first()
     if same is not None and (same.new_price, same.currency) == (price, currency):
@@ -322,7 +326,7 @@ def _place_price(
         same.new_price, same.currency = price, currency
         same.save(update_fields=["new_price", "currency"])
         change = same
-        if actor is not None:
+        if audited:
             old, new = audit.diff(snapshot, audit.snapshot(change))
             audit.record(actor, "product.price_corrected", change, before=old, after=new)
     else:
@@ -341,7 +345,7 @@ def _place_price(
             effective_at=at,
             source=source,
         )
-        if actor is not None:
+        if audited:
             audit.record(actor, "product.price_recorded", change, after=audit.snapshot(change))
     if later is not None:  # the next change now follows this one
         PriceChange.objects.filter(pk=later.pk).update(

@@ -206,3 +206,15 @@ def test_the_migration_gives_older_products_their_first_price(admin: Any) -> Non
     }
     assert added == {"NC-1": 1, "CH-1": 1, "RC-1": 0, "BD-1": 0, "NW-1": 0}
     assert history(new) == [(None, Decimal(50000), "KRW", new.created_at, "")]
+
+
+def test_a_price_recorded_by_the_system_is_audited_once(admin: Any) -> None:
+    from dangol.core.models import ChangeLog
+
+    serum = services.create_product(sku="SR-9", name="세럼", price=Decimal(32000), actor=admin)
+    services.record_price(product=serum, price=Decimal(33000), actor=None, source="erp")
+    services.update_product(product=serum, changes={"price": Decimal(34000)}, actor=admin)
+
+    # the system's change is logged; the PATCH is logged as the product's change instead
+    logged = ChangeLog.objects.filter(action="product.price_recorded")
+    assert [(e.actor_id, e.after["new_price"]) for e in logged] == [(None, "33000")]
