@@ -148,7 +148,10 @@ class ImportJob(models.Model):
     rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
     # customer files: the pairs (row, row) and (row, existing customer) the import sends to the
     # duplicate review queue, or a dry run would (``dedupe.infile``), counted after the file
-    duplicate_count = models.PositiveIntegerField(_("pairs for duplicate review"), default=0)
+    # (None: a job finished before the count existed, migration 0006: unknown, not 0)
+    duplicate_count = models.PositiveIntegerField(
+        _("pairs for duplicate review"), null=True, blank=True, default=0
+    )
     # customer files: the ids of the customers the import created, as [first, last] ranges (one
     # per chunk), which its matcher leaves out and its pairing reads (``dedupe.infile``)
     created_ids = models.JSONField(default=list, blank=True)
@@ -248,6 +251,57 @@ class ImportRowKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.line} {self.field}"
+
+
+class ImportRowId(models.Model):
+    """An external id of a customer file's row that was new to the base (the row created a
+    customer, or was matched to an existing one), kept while its import runs, so that the id
+    appearing again in a later chunk is rejected as it is in the same chunk (``dedupe.infile``).
+
+    A real run records only its matched rows (a created row's id belongs to a customer the job
+    created: ``ImportJob.created_ids``); a dry run records both, with ``customer_id`` set for a
+    matched row. Written in the chunk's transaction, deleted with the job's ``ImportRowKey``s."""
+
+    job = models.ForeignKey(
+        ImportJob, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    key = models.CharField(max_length=100)
+    line = models.PositiveIntegerField()
+    customer_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("id of an imported row")
+        verbose_name_plural = _("ids of imported rows")
+        indexes = [models.Index(fields=["job", "key"])]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.line} {self.key}"
+
+
+class ImportProposal(models.Model):
+    """A row of a customer file the probabilistic matcher was unsure about, with the existing
+    customer it may be (``matcher.probabilistic_matcher``), kept while its import runs. After
+    the file (``dedupe.infile.finish_file``) a real run stores it as a review pair (the row's
+    new customer and that customer) and both runs count it in ``duplicate_count``, once if the
+    rule pairs the two as well. Written in the chunk's transaction, deleted with the job's
+    other per-file records."""
+
+    job = models.ForeignKey(
+        ImportJob, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    external_id = models.CharField(max_length=100)
+    customer_id = models.BigIntegerField()
+    probability = models.FloatField()
+    match_rule = models.CharField(max_length=20, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("proposed pair of an import")
+        verbose_name_plural = _("proposed pairs of imports")
+        indexes = [models.Index(fields=["job", "external_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}: {self.external_id} ~ {self.customer_id}"
 
 
 # --- identity resolution in the base: duplicate candidates and their review -------------------

@@ -42,9 +42,11 @@ class ImportJobOut(Schema):
     matched: int
     unchanged: int
     rejected: int
-    duplicates: int = Field(
+    duplicates: int | None = Field(
         description="Customer files, once read to the end: the pairs of rows (or of a row and "
-        "an existing customer) sent to the duplicate review queue, or that a dry run would send."
+        "an existing customer) sent to the duplicate review queue, or that a dry run would send; "
+        "with the probabilistic matcher also the rows it was unsure about, each with the "
+        "existing customer it may be. null for a job run before the count existed (unknown)."
     )
     last_committed_line: int
     error_message: str

@@ -58,7 +58,6 @@ from dangol.integration.models import (
     ExportJob,
     ExportStatus,
     ImportJob,
-    ImportRowKey,
     ImportStatus,
     ImportTarget,
     InformationPlanItem,
@@ -240,7 +239,9 @@ def create_import_job(
 
 def _reset(job: ImportJob) -> None:
     job.row_errors.all().delete()
-    ImportRowKey.objects.filter(job=job).delete()
+    target = TARGETS.get(job.target)
+    if target is not None:
+        target.discard(job.pk)  # the per-file records of the earlier run
     for name in (
         "rows_read",
         "created_count",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import datetime
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from dangol.core.bulkwrite import TableWriter, in_keys, qn
 from dangol.customers.models import ContactKind, ContactPoint, Customer, RecordStatus
-from dangol.integration.models import ImportJob, ImportRowKey
+from dangol.integration.models import ImportJob, ImportProposal, ImportRowId, ImportRowKey
 
 # the engine's probability of a deterministic-rule pair (``matching.model.RULE_PROBABILITY``;
 # not imported: Splink loads with that module)
@@ -202,10 +202,18 @@ def _ranges(ids: Sequence[int]) -> list[list[int]]:
     return out
 
 
+# ``ImportRowKey.field`` of a dry run's record of what a row made of an existing customer's name,
+# birth date and gender (its ``match_key`` is ``#`` and the customer's id: no contact key)
+FACTS = "facts"
+
+
 def remember(
     job_id: int,
     rows: Sequence[tuple[int, Person]],
     linked: Iterable[tuple[int, str, str]] = (),
+    *,
+    ids: Sequence[tuple[str, int, int | None]] = (),
+    facts: Sequence[tuple[int, Person]] = (),
 ) -> None:
     """What ``pair_file`` needs of a chunk, written in the chunk's transaction (a resumed job
     finds what its committed chunks wrote). ``rows`` are its new customer rows ``(line,
@@ -215,7 +223,14 @@ def remember(
     birth date and gender (``ImportRowKey``). ``linked`` are the keys the chunk's other rows add
     to existing customers (``(customer id, contact kind, match key)``), recorded in both runs:
     the matcher leaves them out, and ``pair_file`` counts those customers as holders. A key a
-    repeated id adds to a customer this import created is that customer's own, not recorded."""
+    repeated id adds to a customer this import created is that customer's own, not recorded.
+
+    ``ids`` are the external ids of the chunk's rows that were new to the base ``(id, line,
+    customer the row was matched to or None)``: a later chunk rejects them again
+    (``repeated_ids``). ``facts`` (dry runs) are ``(line, person)`` of the existing customers
+    whose name, birth date or gender the chunk's rows change, as they would be after it: the
+    dry run's pairing and its later chunks read the customer so (``facts_of``), as the real run
+    reads the updated row."""
     created = [person.id for _line, person in rows if person.id]
     if created:
         job = ImportJob.objects.select_for_update().only("created_ids").get(pk=job_id)
@@ -247,6 +262,81 @@ def remember(
             now,
             constants={"job_id": job_id, "linked": True, "line": 0},
         ).insert(extra)
+    if ids:
+        TableWriter(
+            ImportRowId, ("key", "line", "customer_id"), now, constants={"job_id": job_id}
+        ).insert(list(ids))
+    if facts:
+        TableWriter(
+            ImportRowKey,
+            ("line", "customer_id", "match_key", "full_name", "birth_date", "gender"),
+            now,
+            constants={"job_id": job_id, "linked": True, "field": FACTS},
+        ).insert(
+            [(line, p.id, f"#{p.id}", p.full_name, p.birth_date, p.gender) for line, p in facts]
+        )
+
+
+def repeated_ids(job_id: int, keys: Sequence[str]) -> set[str]:
+    """The ``keys`` (external ids) that a row of an earlier chunk of import ``job_id`` had while
+    new to the base (``remember``'s ``ids``): one query, a join against the keys."""
+    if not keys:
+        return set()
+    cond, params = in_keys(qn("key"), list(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {qn('key')} FROM {qn(ImportRowId._meta.db_table)} "  # noqa: S608
+            f"WHERE job_id = %s AND {cond}",
+            [job_id, *params],
+        )
+        return {r[0] for r in cursor.fetchall()}
+
+
+def facts_of(job_id: int, ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    """A dry run's ``{customer id: {full_name, birth_date, gender}}``: what its earlier rows
+    made of these existing customers (the latest record of each), for those it changed. One
+    query, a join against the records' keys."""
+    if not ids:
+        return {}
+    cond, params = in_keys("match_key", [f"#{cid}" for cid in sorted(ids)])
+    out: dict[int, dict[str, Any]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, full_name, birth_date, gender "  # noqa: S608
+            f"FROM {qn(ImportRowKey._meta.db_table)} "
+            f"WHERE job_id = %s AND field = %s AND {cond} ORDER BY line, id",
+            [job_id, FACTS, *params],
+        )
+        for cid, name, birth, gender in cursor.fetchall():
+            out[int(cid)] = {"full_name": name, "birth_date": _date(birth), "gender": gender}
+    return out
+
+
+def propose(job_id: int, review: pl.DataFrame) -> None:
+    """Keep the probabilistic matcher's unsure pairs of a chunk (``external_id, existing_id,
+    probability, match_rule, evidence``) for ``finish_file``, in the chunk's transaction."""
+    if review.is_empty():
+        return
+    ImportProposal.objects.bulk_create(
+        [
+            ImportProposal(
+                job_id=job_id,
+                external_id=r["external_id"],
+                customer_id=r["existing_id"],
+                probability=r["probability"],
+                match_rule=r["match_rule"] or "",
+                evidence={k: v for k, v in (r["evidence"] or {}).items() if v is not None},
+            )
+            for r in review.iter_rows(named=True)
+        ],
+        batch_size=1000,
+    )
+
+
+def discard(job_id: int) -> None:
+    """Delete the per-file records of import ``job_id`` (its row keys, ids and proposals)."""
+    for model in (ImportRowKey, ImportRowId, ImportProposal):
+        model.objects.filter(job_id=job_id).delete()
 
 
 def added_by_job_sql(job_id: int | None, alias: str = "cp") -> tuple[str, list[Any]]:
@@ -275,8 +365,9 @@ def pair_file(job_id: int, *, dry_run: bool) -> int:
     batches of ``PAIR_BATCH``: memory does not grow with the file, nor the Python work with its
     rows. Returns the number of pairs, the same in both runs and whatever the chunks were: a
     pair of two rows is counted once, at the later one."""
+    unsure = _proposals(job_id, dry_run=dry_run)
     if dry_run:
-        return _pair_rows(job_id)
+        return _pair_rows(job_id, unsure) + len(unsure)
     total = 0
     mine = JobCustomers(job_id)
     for first, last in mine.ranges():
@@ -287,10 +378,79 @@ def pair_file(job_id: int, *, dry_run: bool) -> int:
             holders, people = _holders(job_id, batch, dry_run=False)
             pairs = _pairs(batch, holders, people, mine.later)
             total += len(pairs)
+            for a, b, _keys in pairs:  # found by the rule too: stored and counted as the rule's
+                unsure.pop(_ordered(a.id, b.id), None)
             if pairs:
                 with transaction.atomic():
                     store_pairs([_pair(a, b, _rule(keys), keys) for a, b, keys in pairs])
-    return total
+    if unsure:
+        with transaction.atomic():
+            store_pairs(list(unsure.values()))
+    return total + len(unsure)
+
+
+def _ordered(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _proposals(job_id: int, *, dry_run: bool) -> dict[tuple[int, int], dict[str, Any]]:
+    """The probabilistic matcher's unsure pairs of the file (``propose``) as pairs of the rule's
+    ids, by ``(left, right)``: in a real run the customer the row created (its external id in
+    the job's source, among the job's customers) and the existing one; in a dry run the row
+    (``-line``, from its ``ImportRowId``) and the existing one. As many as the matcher was
+    unsure about (not one per row of the file)."""
+    found = list(
+        ImportProposal.objects.filter(job_id=job_id)
+        .order_by("id")
+        .values_list("external_id", "customer_id", "probability", "match_rule", "evidence")
+    )
+    if not found:
+        return {}
+    keys = sorted({f[0] for f in found})
+    row_of: dict[str, int] = {}
+    if dry_run:
+        for batch in _batches(keys):
+            row_of.update(
+                (key, -line)
+                for key, line in ImportRowId.objects.filter(
+                    job_id=job_id, key__in=batch, customer_id__isnull=True
+                ).values_list("key", "line")
+            )
+    else:
+        from dangol.customers.models import ExternalId
+
+        source = ImportJob.objects.filter(pk=job_id).values_list("source", flat=True).get()
+        mine = JobCustomers(job_id)
+        for batch in _batches(keys):
+            row_of.update(
+                (key, cid)
+                for key, cid in ExternalId.objects.filter(
+                    source=source, key__in=batch, customer_id__isnull=False
+                ).values_list("key", "customer_id")
+                if cid in mine
+            )
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for key, existing, probability, rule, evidence in found:
+        row = row_of.get(key)
+        if row is None or row == existing:
+            continue
+        left, right = _ordered(row, existing)
+        out.setdefault(
+            (left, right),
+            {
+                "left_id": left,
+                "right_id": right,
+                "probability": probability,
+                "match_rule": rule or None,
+                "evidence": evidence or {},
+            },
+        )
+    return out
+
+
+def _batches(keys: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
+    for i in range(0, len(keys), size):
+        yield keys[i : i + size]
 
 
 def _pairs(
@@ -309,8 +469,9 @@ def _pairs(
     return out
 
 
-def _pair_rows(job_id: int) -> int:
-    """``pair_file`` of a dry run: its rows' records, a row's id its line."""
+def _pair_rows(job_id: int, unsure: dict[tuple[int, int], dict[str, Any]]) -> int:
+    """``pair_file`` of a dry run: its rows' records, a row's id its line. The pairs the rule
+    finds are dropped from ``unsure`` (counted once, as the rule's)."""
     total = 0
     after = 0
     table = qn(ImportRowKey._meta.db_table)
@@ -328,7 +489,10 @@ def _pair_rows(job_id: int) -> int:
                 person = batch.setdefault(-line, Person(-line, name, _date(birth), gender))
                 person.keys.add((field_name, key))
         holders, people = _holders(job_id, batch, dry_run=True)
-        total += len(_pairs(batch, holders, people, _later_row))
+        pairs = _pairs(batch, holders, people, _later_row)
+        total += len(pairs)
+        for a, b, _keys in pairs:
+            unsure.pop(_ordered(a.id, b.id), None)
     return total
 
 
@@ -451,6 +615,12 @@ def _holders(
     if gone:
         for ids in holders.values():
             ids -= gone
+    # as the real run reads them: with the names, birth dates and genders the file gave them
+    for cid, fact in facts_of(job_id, [p for p in people if p > 0]).items():
+        person = people[cid]
+        person.full_name = fact["full_name"] or ""
+        person.birth_date = fact["birth_date"]
+        person.gender = fact["gender"] or ""
     return holders, people
 
 
@@ -468,14 +638,17 @@ def finish_file(job_id: int, *, dry_run: bool) -> int:
     count = pair_file(job_id, dry_run=dry_run)
     with transaction.atomic():
         ImportJob.objects.filter(pk=job_id).update(duplicate_count=count, updated_at=timezone.now())
-        ImportRowKey.objects.filter(job_id=job_id).delete()
+        discard(job_id)
     return count
 
 
 def store_pairs(pairs: list[dict[str, Any]]) -> None:
+    """Store ``pairs`` (``_pair``'s, or the matcher's with its own evidence fields) as review
+    candidates of origin ``import``."""
     from dangol.integration.models import CandidateOrigin
     from dangol.integration.services import store_candidates
 
+    fields = sorted({name for p in pairs for name in p["evidence"]} | set(EVIDENCE_FIELDS))
     frame = pl.DataFrame(
         pairs,
         schema={
@@ -483,7 +656,7 @@ def store_pairs(pairs: list[dict[str, Any]]) -> None:
             "right_id": pl.Int64,
             "probability": pl.Float64,
             "match_rule": pl.String,
-            "evidence": pl.Struct(dict.fromkeys(EVIDENCE_FIELDS, pl.String)),
+            "evidence": pl.Struct(dict.fromkeys(fields, pl.String)),
         },
     )
     store_candidates(frame, origin=CandidateOrigin.IMPORT)
@@ -493,8 +666,12 @@ __all__ = [
     "JobCustomers",
     "Person",
     "added_by_job_sql",
+    "discard",
+    "facts_of",
     "finish_file",
     "pair_file",
     "pairs_among",
+    "propose",
     "remember",
+    "repeated_ids",
 ]

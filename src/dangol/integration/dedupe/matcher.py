@@ -9,8 +9,11 @@ the engine never loads the whole base) with ``matching.link_records``:
 - a rule match or a probability at or above ``DedupeSettings.import_link_threshold``, with a
   single best existing record, links the row to that customer (reported ``matched``);
 - a probability between the review threshold and that is not trusted: the row becomes a new
-  customer and, once its chunk has committed, the pair (new customer, existing customer) is
-  stored as a ``DuplicateCandidate`` (origin ``import``) for a person to decide.
+  customer and the pair (new customer, existing customer) is stored as a ``DuplicateCandidate``
+  (origin ``import``) for a person to decide: called by an import (``job_id``), once the whole
+  file is in, with the file's other pairs and counted with them in ``duplicate_count``
+  (``infile.propose`` / ``finish_file``; a dry run only counts it); called without one, once
+  the caller's transaction commits (``propose_after_commit``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from django.utils import timezone
 
 from dangol.customers.models import ContactPoint, Customer, ExternalId, RecordStatus
 from dangol.integration.dedupe.frames import matching_frame
-from dangol.integration.dedupe.infile import JobCustomers
+from dangol.integration.dedupe.infile import JobCustomers, propose
 from dangol.integration.imports.identity import MatchCandidate, deterministic_matcher
 from dangol.integration.imports.writer import in_batches
 from dangol.integration.models import (
@@ -183,8 +186,11 @@ def probabilistic_matcher(
             match_rule=pl.col("match_rule").cast(pl.String),
             evidence="evidence",
         )
-        at = timezone.now()
-        transaction.on_commit(lambda: propose_after_commit(review, at=at))
+        if job_id is not None:  # paired after the file, and counted (``infile.finish_file``)
+            propose(job_id, review)
+        else:
+            at = timezone.now()
+            transaction.on_commit(lambda: propose_after_commit(review, at=at))
     return out
 
 

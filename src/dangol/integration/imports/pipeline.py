@@ -40,7 +40,6 @@ from dangol.integration.imports.targets import TARGETS, Context, Row, Target, jo
 from dangol.integration.models import (
     ImportJob,
     ImportRowError,
-    ImportRowKey,
     ImportStatus,
     RowOutcome,
 )
@@ -454,11 +453,12 @@ def run(
                 if job.status == ImportStatus.CANCELLED:
                     # over for good (a cancelled job starts again from the top): its per-file
                     # records are not needed (its duplicates are left to the duplicate search)
-                    ImportRowKey.objects.filter(job_id=job.pk).delete()
+                    target.discard(job.pk)
                     return job
             # every chunk committed (not after a failure or a cancel), for a dry run too: e.g.
             # rows whose parent came later in the file (a dry run's target writes no domain row)
             target.after_file(ctx)
+            target.discard(job.pk)  # the file is done: its per-file records too
             ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now())
         ImportJob.objects.filter(pk=job.pk).update(
             processed_bytes=job.total_bytes or reader.bytes_read, header=reader.header

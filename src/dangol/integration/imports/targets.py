@@ -254,6 +254,16 @@ class Target(ABC):
         (``owe_refresh``)."""
         finish_owed(owner)
 
+    @classmethod
+    def discard(cls, job_id: int) -> None:
+        """Delete the records a run of this target keeps for its file while it runs (a
+        customer file's row keys). The pipeline calls it for every target once they are of no
+        more use: when the file is done (after ``after_file``, dry run or not), when the job
+        is cancelled, and when it starts again from the top. Not when a chunk fails: the job
+        resumes after its last committed chunk (the task's retries, "Start again") and needs
+        what the committed chunks recorded. Nothing by default."""
+        return
+
 
 # --- customers --------------------------------------------------------------------------------
 
@@ -424,6 +434,28 @@ def _file_people(rows: Sequence[Row], ids: Sequence[int] | None) -> list[tuple[i
             ),
         )
         for row, cid in zip(rows, ids if ids is not None else [0] * len(rows), strict=True)
+    ]
+
+
+PERSON_FIELDS = ("full_name", "birth_date", "gender")
+
+
+def _changed_people(
+    current: Mapping[int, dict[str, Any]],
+    updates: Mapping[int, dict[str, Any]],
+    last_line: Mapping[int, int],
+) -> list[tuple[int, infile.Person]]:
+    """A dry run's ``(line, person)`` of the existing customers whose name, birth date or gender
+    the chunk's rows change, as they would be after it (``infile.remember``'s ``facts``)."""
+    return [
+        (
+            last_line[cid],
+            infile.Person(
+                cid, merged["full_name"], merged.get("birth_date"), merged.get("gender") or ""
+            ),
+        )
+        for cid, merged in updates.items()
+        if any(merged.get(f) != current[cid].get(f) for f in PERSON_FIELDS)
     ]
 
 
@@ -600,6 +632,18 @@ class CustomerTarget(Target):
         known, hidden = customers_by_external_id(ctx.source, list(seen), ctx.visible_customers)
         for ext in hidden:
             seen.pop(ext).reject("external_id", "not_found", _("Not found."))
+        # an id new to the base that a row of an earlier chunk had: rejected, as in one chunk
+        # (a real run knows it as one of its own customers', or from its matched rows' records)
+        if ctx.dry_run:
+            again = infile.repeated_ids(ctx.job_id, [k for k in seen if k not in known])
+        else:
+            own = infile.JobCustomers(ctx.job_id)
+            again = {k for k, cid in known.items() if cid in own}
+            again |= infile.repeated_ids(ctx.job_id, [k for k in known if k not in again])
+        for ext in again:
+            seen.pop(ext).reject(
+                "external_id", "duplicate_in_file", _("This id appears earlier in the file.")
+            )
         # identity: the rows without a known external id go to the matcher all at once
         pending = [r for ext, r in seen.items() if ext not in known]
         candidates = [
@@ -633,6 +677,9 @@ class CustomerTarget(Target):
                 "customer_id", "kind", "match_key"
             ):
                 contacts[cid].add((kind, key))
+        if ctx.dry_run:  # what the earlier chunks' rows would have made of them
+            for cid, values in infile.facts_of(ctx.job_id, ids).items():
+                current[cid].update(values)
 
         compare = [
             f
@@ -648,6 +695,7 @@ class CustomerTarget(Target):
         new_contacts: list[tuple[int, str, str, dict[str, Any], bool]] = []
         new_ext: list[tuple[int, str]] = []
         promote = NewPrimaries()
+        last_line: dict[int, int] = {}
         for ext, row in seen.items():
             found = target_ids.get(ext)
             if found is None:
@@ -690,15 +738,27 @@ class CustomerTarget(Target):
                 row.outcome = RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
             if changed or ext in matched:
                 updates[cid] = merged
-        # the file's new rows and the keys it adds to customers, paired after the file
+                last_line[cid] = row.line
+        # the file's new rows and the keys it adds to customers, paired after the file; the ids
+        # new to the base (a later chunk rejects them again)
         added = [(c[0], c[1], c[3]["match_key"]) for c in new_contacts]
+        ids_new: list[tuple[str, int, int | None]] = [
+            (ext, seen[ext].line, cid) for ext, cid in matched.items()
+        ]
         if ctx.dry_run:
-            infile.remember(ctx.job_id, _file_people(new_rows, None), added)
+            ids_new += [(r.data["external_id"], r.line, None) for r in new_rows]
+            infile.remember(
+                ctx.job_id,
+                _file_people(new_rows, None),
+                added,
+                ids=ids_new,
+                facts=_changed_people(current, updates, last_line),
+            )
             return
 
         now = ctx.now
         new_ids = allocate_ids(Customer, len(new_rows))
-        infile.remember(ctx.job_id, _file_people(new_rows, new_ids), added)
+        infile.remember(ctx.job_id, _file_people(new_rows, new_ids), added, ids=ids_new)
         for cid, row in zip(new_ids, new_rows, strict=True):
             kinds_new: set[str] = set()
             keys_new: set[tuple[str, str]] = set()
@@ -804,9 +864,15 @@ class CustomerTarget(Target):
 
     def after_file(self, ctx: Context) -> None:
         """The duplicates of the whole file, whatever its chunks (``dedupe.infile.finish_file``):
-        its new rows paired with each other and with the customers sharing a key, stored for
-        review (a dry run only counts them), ``duplicate_count`` set."""
+        its new rows paired with each other and with the customers sharing a key, and the
+        matcher's unsure pairs, stored for review (a dry run only counts them),
+        ``duplicate_count`` set."""
         infile.finish_file(ctx.job_id, dry_run=ctx.dry_run)
+
+    @classmethod
+    def discard(cls, job_id: int) -> None:
+        """The file's row keys, ids and the matcher's proposals (``infile.discard``)."""
+        infile.discard(job_id)
 
     def clean_columns(
         self, columns: Mapping[str, Sequence[str]], n: int

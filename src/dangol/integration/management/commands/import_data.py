@@ -115,8 +115,9 @@ class Command(BaseCommand):
             # pairs of rows (or a row and a customer) that look like one person: the real run
             # creates each row and sends the pairs to the duplicate review queue
             verb = "would go" if job.dry_run else "went"
+            count = "unknown" if job.duplicate_count is None else f"{job.duplicate_count:,}"
             self.stdout.write(
-                f"pairs for duplicate review: {job.duplicate_count:,} ({verb} to the review "
+                f"pairs for duplicate review: {count} ({verb} to the review "
                 "queue: Duplicates in the web app)"
             )
         if job.rejected_count:
