@@ -147,7 +147,8 @@ class ImportJob(models.Model):
     unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
     rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
     # customer files: the pairs (row, row) and (row, existing customer) the import sends to the
-    # duplicate review queue, or a dry run would (``dedupe.infile``), counted after the file
+    # duplicate review queue, or a dry run would (``dedupe.infile``: the rule's and the
+    # probabilistic matcher's unsure ones, each pair once), counted after the file
     # (None: a job finished before the count existed, migration 0006: unknown, not 0)
     duplicate_count = models.PositiveIntegerField(
         _("pairs for duplicate review"), null=True, blank=True, default=0
@@ -223,9 +224,12 @@ class ImportRowKey(models.Model):
     duplicate rule compares (name, birth date, gender). (A real run's new rows are its
     customers: ``ImportJob.created_ids``.) In both runs, a key that a row adds to an existing
     customer it updates or matched is recorded with ``linked`` and that customer: the matcher
-    leaves those contact points out. The records are written in their chunk's transaction (a
-    resumed job finds those of its committed chunks) and deleted when the file has been paired
-    (``CustomerTarget.after_file``), the job is cancelled or it starts again from the top."""
+    leaves those contact points out. A dry run also records (``field`` ``facts``, ``match_key``
+    ``#`` and the customer's id) the name, birth date and gender its rows give an existing
+    customer, which its later chunks and its pairing read as the real run reads the updated
+    customer. The records are written in their chunk's transaction (a resumed job finds those
+    of its committed chunks) and deleted when the file has been paired (``Target.discard``),
+    the job is cancelled or it starts again from the top."""
 
     # no constraint in the database: PostgreSQL would check each inserted row at commit (one
     # query per row, ADR 0005's amendment on foreign keys); the job deletes them with it

@@ -13,7 +13,10 @@ families share phones), and a key held by at most ``MAX_HOLDERS`` records.
 Each chunk records what the pairing needs (``remember``, in the chunk's transaction, so a
 resumed job has what its committed chunks wrote): a real run the ids of the customers it
 created (``ImportJob.created_ids``, a range per chunk), a dry run its new rows' keys
-(``ImportRowKey``), both the keys rows add to existing customers. Once every chunk is in,
+(``ImportRowKey``), both the keys rows add to existing customers, the ids of rows new to the
+base (``ImportRowId``: an id again in a later chunk is rejected) and the probabilistic matcher's
+unsure pairs (``ImportProposal``); a dry run also the names, birth dates and genders its rows give
+existing customers (``facts``). Once every chunk is in,
 ``finish_file`` pairs the whole file (``pair_file``: each row with the file's other rows and
 the customers holding its keys, in batches, only the rows with a key someone else holds),
 stores the pairs as ``DuplicateCandidate``s of origin ``import`` (a dry run only counts them),
@@ -632,8 +635,8 @@ def _date(value: Any) -> datetime.date | None:
 
 def finish_file(job_id: int, *, dry_run: bool) -> int:
     """After the last chunk of a customer file: ``pair_file`` (stored unless ``dry_run``), the
-    job's ``duplicate_count`` set to the number of pairs, and the job's ``ImportRowKey``s
-    deleted. Run again (a job that stopped here and resumed), it stores nothing twice and sets
+    job's ``duplicate_count`` set to the number of pairs, and the job's records deleted
+    (``discard``). Run again (a job that stopped here and resumed), it stores nothing twice and sets
     the same count."""
     count = pair_file(job_id, dry_run=dry_run)
     with transaction.atomic():
