@@ -2,7 +2,8 @@
 imports and the domain apps' bulk writers (the customer change feed) share.
 
 ``TableWriter`` inserts tuples into a model's table: ``COPY ... FROM STDIN`` through psycopg 3 on
-PostgreSQL, one ``executemany`` on SQLite. Columns not given are filled from the fields'
+PostgreSQL, one ``executemany`` on SQLite (one ``INSERT … SELECT`` from a JSON document for a
+table with triggers: see ``sqlite_triggered``). Columns not given are filled from the fields'
 defaults, so a new defaulted or nullable field does not break the writer. Primary keys are
 allocated before writing (the sequence on PostgreSQL, safe with concurrent writers; the table's
 maximum inside the write-locked transaction on SQLite) so child rows reference parents without
@@ -204,6 +205,47 @@ def sqlite_literal(value: Any) -> str | None:
     return None
 
 
+_TRIGGERED: dict[tuple[str, str, str], bool] = {}  # (alias, database, table): sqlite_triggered
+
+
+def forget_triggers() -> None:
+    """Forget what ``sqlite_triggered`` has read: call after dropping or creating triggers. (A
+    stale answer only costs speed: both ways of writing store the same rows.)"""
+    _TRIGGERED.clear()
+
+
+def sqlite_triggered(table: str) -> bool:
+    """Whether SQLite fires triggers on writing ``table`` (the customer name index's), read once
+    per process and database (``forget_triggers``).
+
+    ``executemany`` runs each row as a statement of its own, and FTS5 writes out its pending
+    terms at the end of every statement: the trigger that keeps the customers' trigram index
+    cost ≈ 30 µs per customer row that way, against ≈ 2 µs when the chunk is one statement
+    (measured: 20,000 names, 0.255 CPU-s row by row, 0.043 in one statement). Without
+    triggers ``executemany`` is the quicker of the two (≈ 2 µs a row against ≈ 3.5)."""
+    key = (connection.alias, str(connection.settings_dict["NAME"]), table)
+    known = _TRIGGERED.get(key)
+    if known is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s LIMIT 1",
+                [table],
+            )
+            known = _TRIGGERED[key] = cursor.fetchone() is not None
+    return known
+
+
+def sqlite_json_rows(rows: Iterable[Sequence[Any]]) -> str | None:
+    """``rows`` (converted for the cursor: text, numbers, None) as one JSON array of arrays for
+    ``json_each``, or None when a value has no faithful JSON form here (another type, NaN, a
+    NUL character, which SQLite's JSON functions do not keep)."""
+    try:
+        text = json.dumps(list(rows), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return None if "\\u0000" in text else text
+
+
 class TableWriter:
     """Inserts rows of the given columns (attnames) into ``model``'s table. ``constants``
     (``{attname: value}``) are columns with one value for every row (the chunk's timestamp,
@@ -307,17 +349,29 @@ class TableWriter:
                         for row in self._prepared(rows):
                             copy.write_row(row)
             else:
-                marks = ", ".join(["%s"] * (len(self.columns) + len(self.tail)) + self.literal_sql)
-                sql = f"INSERT INTO {self.table} ({self.names}) VALUES ({marks})"  # noqa: S608
-                # an iterator, so the chunk is not copied into a list first
-                cursor.executemany(sql, self._prepared(rows))  # type: ignore[arg-type]
+                width = len(self.columns) + len(self.tail)
+                blob = None
+                if len(rows) > 1 and sqlite_triggered(self.model._meta.db_table):
+                    blob = sqlite_json_rows(self._prepared(rows))
+                if blob is not None:  # the chunk in one statement (sqlite_triggered)
+                    values = [f"json_extract(value, '$[{i}]')" for i in range(width)]
+                    select = ", ".join(values + self.literal_sql)
+                    sql = f"INSERT INTO {self.table} ({self.names}) SELECT {select} FROM json_each(%s)"  # noqa: S608, E501
+                    cursor.execute(sql, [blob])
+                else:
+                    marks = ", ".join(["%s"] * width + self.literal_sql)
+                    sql = f"INSERT INTO {self.table} ({self.names}) VALUES ({marks})"  # noqa: S608
+                    # an iterator, so the chunk is not copied into a list first
+                    cursor.executemany(sql, self._prepared(rows))  # type: ignore[arg-type]
         return len(rows)
 
 
 def update_rows(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> int:
-    """``UPDATE table SET columns... WHERE id = last value`` for each row, in one executemany."""
+    """``UPDATE table SET columns... WHERE id = last value`` for each row, in one executemany
+    (on SQLite, for a table with triggers, one ``UPDATE … FROM`` a JSON document:
+    ``sqlite_triggered``)."""
     if not rows:
         return 0
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
@@ -328,8 +382,28 @@ def update_rows(
         [conv(v) if conv else v for conv, v in zip(convs, row[:-1], strict=True)] + [row[-1]]
         for row in rows
     ]
+    blob = None
+    if (
+        connection.vendor == "sqlite"
+        and len(rows) > 1
+        and len({row[-1] for row in rows}) == len(rows)  # one row per id: no order to keep
+        and sqlite_triggered(model._meta.db_table)
+    ):
+        blob = sqlite_json_rows(prepared)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, prepared)
+        if blob is not None:  # the rows in one statement (sqlite_triggered)
+            sets = ", ".join(
+                f"{_q(str(by_attname[c].column))} = json_extract(j.value, '$[{i}]')"
+                for i, c in enumerate(columns)
+            )
+            key = f"json_extract(j.value, '$[{len(columns)}]')"
+            table = _q(model._meta.db_table)
+            cursor.execute(
+                f"UPDATE {table} SET {sets} FROM json_each(%s) AS j WHERE {table}.id = {key}",  # noqa: S608
+                [blob],
+            )
+        else:
+            cursor.executemany(sql, prepared)
     return len(rows)
 
 
@@ -512,6 +586,7 @@ def defer_indexes(
                 cursor.execute(f"DROP INDEX IF EXISTS {_q(name)}")
             for sql in drop:
                 cursor.execute(sql)
+        forget_triggers()  # ``drop`` may take triggers away
         _audit(
             AUDIT_DEFERRED, marker, owner,
             {"indexes": [name for name, _sql in indexes], "statements": len(statements)},
@@ -552,6 +627,7 @@ def restore_indexes(owner: str) -> bool:
             if connection.vendor == "sqlite":
                 cursor.execute("PRAGMA threads=0")
                 cursor.fetchall()
+        forget_triggers()  # the restore statements may put triggers back
         close_marker(INDEXES, marker.owner, marker.pk)
         _audit(
             AUDIT_RESTORED, marker.pk, marker.owner,

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dangol.core import bulkwrite
@@ -144,3 +145,99 @@ def test_copy_text_formats_each_kind_the_server_reads_back(db: Any) -> None:
                 ],
             )
             assert cursor.fetchone() == (True, True)
+
+
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's one-statement path for tables with triggers"
+)
+
+
+def name_index_finds(term: str) -> list[int]:
+    from dangol.customers.name_index import FTS_TABLE
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s ORDER BY rowid",  # noqa: S608
+            [f'"{term}"'],
+        )
+        return [r[0] for r in cursor.fetchall()]
+
+
+@sqlite_only
+def test_a_table_with_triggers_is_written_in_one_statement_with_the_same_rows(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customer table keeps its trigram name index by triggers: the writer inserts a chunk
+    in one ``INSERT … SELECT`` from a JSON document, and stores what ``executemany`` stores;
+    the index follows; a value JSON cannot carry faithfully (a NUL) falls back to
+    ``executemany``."""
+    assert bulkwrite.sqlite_triggered(Customer._meta.db_table)
+    now = timezone.now()
+
+    first = bulkwrite.allocate_ids(Customer, len(NAMES))
+    with CaptureQueriesContext(connection) as one:
+        ours = write(first, now)
+    monkeypatch.setattr(bulkwrite, "sqlite_triggered", lambda table: False)
+    second = bulkwrite.allocate_ids(Customer, len(NAMES))
+    with CaptureQueriesContext(connection) as many:
+        theirs = write(second, now)
+
+    assert [r[1:] for r in stored(first)] == [r[1:] for r in stored(second)]
+    assert stored(first) == expected(ours) and stored(second) == expected(theirs)
+    assert any("json_each" in q["sql"] for q in one.captured_queries)
+    assert not any("json_each" in q["sql"] for q in many.captured_queries)
+    assert name_index_finds("김하늘") == [first[0], second[0]]
+
+    monkeypatch.undo()
+    third = bulkwrite.allocate_ids(Customer, 2)
+    with CaptureQueriesContext(connection) as nul:
+        bulkwrite.TableWriter(Customer, ("id", "full_name"), now).insert(
+            [(third[0], "널\x00문자"), (third[1], "하늘다람쥐")]
+        )
+    assert not any("json_each" in q["sql"] for q in nul.captured_queries)
+    assert list(
+        Customer.objects.filter(pk__in=third).order_by("pk").values_list("full_name", flat=True)
+    ) == ["널\x00문자", "하늘다람쥐"]
+
+
+@sqlite_only
+def test_updates_of_a_table_with_triggers_are_one_statement_and_keep_the_index(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = timezone.now()
+    ids = bulkwrite.allocate_ids(Customer, 3)
+    bulkwrite.TableWriter(Customer, ("id", "full_name", "order_count"), now).insert(
+        [(ids[0], "가나다라", 1), (ids[1], "마바사아", 2), (ids[2], "자차카타", 3)]
+    )
+    with CaptureQueriesContext(connection) as one:
+        bulkwrite.update_rows(
+            Customer,
+            ("full_name", "order_count", "birth_date"),
+            [
+                ("하늘구름", 10, datetime.date(1990, 5, 1), ids[0]),
+                ("마바사아", 20, None, ids[1]),
+            ],
+        )
+    monkeypatch.setattr(bulkwrite, "sqlite_triggered", lambda table: False)
+    with CaptureQueriesContext(connection) as many:
+        bulkwrite.update_rows(
+            Customer,
+            ("full_name", "order_count"),
+            [("바다파도", 30, ids[2]), ("바다파도", 31, ids[2])],
+        )
+
+    assert any("json_each" in q["sql"] for q in one.captured_queries)
+    assert not any("json_each" in q["sql"] for q in many.captured_queries)
+    assert list(
+        Customer.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("full_name", "order_count", "birth_date")
+    ) == [
+        ("하늘구름", 10, datetime.date(1990, 5, 1)),
+        ("마바사아", 20, None),
+        ("바다파도", 31, None),
+    ]
+    assert name_index_finds("하늘구") == [ids[0]]
+    assert name_index_finds("가나다") == []
+    assert name_index_finds("마바사") == [ids[1]]
+    assert name_index_finds("바다파") == [ids[2]]
