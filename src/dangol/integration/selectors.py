@@ -538,6 +538,10 @@ class PairView:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     revealed: bool = False
 
+    @property
+    def sides(self) -> tuple[SideView, SideView]:
+        return (self.left, self.right)
+
 
 def pair_views(
     user: Any,
@@ -850,18 +854,27 @@ def _job_customer_ids(job: ImportJob) -> QuerySet[ExternalId]:
     return qs
 
 
-def review_pairs_from_import(user: Any, job: ImportJob) -> int:
-    """How many pairs of the duplicate review queue `job` sent there (pending pairs found by an
-    import while it ran, one record of which got an id of the job's source)."""
+def candidates_from_import(
+    user: Any, job: ImportJob, status: str | None = CandidateStatus.PENDING
+) -> QuerySet[DuplicateCandidate]:
+    """The pairs of the duplicate review queue `job` sent there that `user` may change (found by
+    the import while it ran, one record of which got an id of the job's source), in `status`."""
+    from django.db.models import Q
+
     from dangol.integration.models import CandidateOrigin
 
     if job.dry_run or job.started_at is None or job.target != "customers":
-        return 0
+        return DuplicateCandidate.objects.none()
     ids = _job_customer_ids(job).values("customer_id")
-    qs = candidates_for(user).filter(origin=CandidateOrigin.IMPORT, created_at__gte=job.started_at)
-    from django.db.models import Q
+    qs = candidates_for(user, status=status).filter(
+        origin=CandidateOrigin.IMPORT, created_at__gte=job.started_at
+    )
+    return qs.filter(Q(left_id__in=ids) | Q(right_id__in=ids))
 
-    return qs.filter(Q(left_id__in=ids) | Q(right_id__in=ids)).count()
+
+def review_pairs_from_import(user: Any, job: ImportJob) -> int:
+    """How many pairs `job` sent to the duplicate review queue still wait for a decision."""
+    return candidates_from_import(user, job).count()
 
 
 def imported_customers(user: Any, job: ImportJob, limit: int = 10) -> list[Customer]:

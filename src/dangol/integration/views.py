@@ -64,12 +64,21 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
         return response
     status = request.GET.get("status", CandidateStatus.PENDING)
     status = status if status in CandidateStatus.values else CandidateStatus.PENDING
-    qs = selectors.candidates_for(request.user, status=status)
+    # ?import=<job>: only the pairs that import sent here (its result page links to them)
+    raw_job = request.GET.get("import", "")
+    from_import = selectors.job_for(request.user, int(raw_job)) if raw_job.isdigit() else None
+    if from_import is not None:
+        qs = selectors.candidates_from_import(request.user, from_import, status=status)
+    else:
+        qs = selectors.candidates_for(request.user, status=status)
     page = page_of_request(qs, request, order=QUEUE_ORDER, size=QUEUE_SIZE)
+    filters = {"import": str(from_import.pk)} if from_import is not None else {}
     context = {
         "pairs": selectors.pair_views(request.user, page.items),
         "page": page,
-        "base_query": urlencode({"status": status}),
+        "base_query": urlencode({**filters, "status": status}),
+        "import_query": urlencode(filters),
+        "from_import": from_import,
         "status": status,
         "statuses": CandidateStatus.choices,
         "total": qs.count(),
@@ -119,12 +128,16 @@ def _decide(request: HttpRequest, candidate_id: int, action: str) -> HttpRespons
     try:
         if action == "merge":
             survivor = request.POST.get("survivor", "")
-            services.merge_candidate(
+            record = services.merge_candidate(
                 candidate=cand,
                 survivor_id=int(survivor) if survivor.isdigit() else 0,
                 actor=request.user,
             )
-            messages.success(request, _("The two records were merged."))
+            messages.success(
+                request,
+                _("The two records were merged: #%(id)s %(name)s is the record kept.")
+                % {"id": record.survivor_id, "name": record.survivor.full_name},
+            )
         elif action == "dismiss":
             services.dismiss_candidate(candidate=cand, actor=request.user)
             messages.success(request, _("Marked as two different people."))
