@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -626,20 +627,6 @@ NEXT_PAGES: dict[str, tuple[str, Any]] = {
 }
 
 
-def _choice_hint(target: str, field: str) -> str:
-    """The values a choice field accepts, in the words a Korean file uses (전화, 매장 …), for a
-    rejected cell that held none of them."""
-    spec = next((s for s in TARGETS[target].specs if s.name == field), None)
-    if spec is None or spec.kind != "choice":
-        return ""
-    words: dict[str, str] = {}
-    for alias, value in spec.choice_aliases.items():
-        if not alias.isascii():
-            words.setdefault(value, alias)
-    shown = [words.get(v, v) for v in sorted(c for c in spec.choices if c)]
-    return _("Allowed: %s") % ", ".join(shown)
-
-
 def _reason_row(target: str, reason: dict[str, Any]) -> dict[str, Any]:
     field = reason.get("field") or ""
     out = {
@@ -648,12 +635,38 @@ def _reason_row(target: str, reason: dict[str, Any]) -> dict[str, Any]:
         "message": selectors.reason_message(reason),  # in the reader's language
     }
     if reason.get("code") == "invalid_choice" and field:
-        out["hint"] = _choice_hint(target, field)
+        out["hint"] = selectors.choice_hint(target, field)
     return out
+
+
+def _row_namer(job: ImportJob) -> Callable[[Any], str]:
+    """For a rejected row as read, the values that say which row it is (a customer's ID and
+    name, an order's number and customer …): the cells of the target's first two fields that
+    the file has a column for, so a reader finds the row without opening the download."""
+    columns = selectors.field_columns(job)
+    specs = TARGETS[job.target].specs[:2] if job.target in TARGETS else ()
+    names = [columns[s.name] for s in specs if s.name in columns]
+    index = {str(h): i for i, h in enumerate(job.header or [])}
+
+    def name_of(raw: Any) -> str:
+        values = []
+        for column in names:
+            if isinstance(raw, dict):
+                value = raw.get(column)
+            elif isinstance(raw, list | tuple) and index.get(column, len(raw)) < len(raw):
+                value = raw[index[column]]
+            else:
+                value = None
+            if value is not None and str(value).strip():
+                values.append(str(value).strip()[:40])
+        return " · ".join(values)
+
+    return name_of
 
 
 def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
     finished = job.status in FINAL_STATUSES
+    name_of = _row_namer(job)
     done = job.status == ImportStatus.COMPLETED
     consent_columns = (
         selectors.consent_columns(job.header)
@@ -673,6 +686,7 @@ def _status_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
         "row_errors": [
             {
                 "line": e.line,
+                "name": name_of(e.raw),
                 "reasons": [_reason_row(job.target, r) for r in e.reasons],
             }
             for e in (selectors.row_errors(job)[:ERRORS_SHOWN] if finished else [])

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import translation
 from django.utils.text import capfirst
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from dangol.core.visibility import Action, Scope, can_view_pii, scope_for
 from dangol.customers.models import Address, ContactPoint, Customer, ExternalId, RecordStatus
@@ -382,6 +382,23 @@ def reason_message(reason: Mapping[str, Any]) -> str:
     return _translated(translation.get_language(), code, str(reason.get("field") or ""), stored)
 
 
+def choice_hint(target: str, field: str) -> str:
+    """The values a choice field accepts, in the words a Korean file uses (전화, 매장 …), for a
+    rejected cell that held none of them ("" for a field that is no choice)."""
+    from dangol.integration.imports.targets import TARGETS
+
+    specs = TARGETS[target].specs if target in TARGETS else ()
+    spec = next((s for s in specs if s.name == field), None)
+    if spec is None or spec.kind != "choice":
+        return ""
+    words: dict[str, str] = {}
+    for alias, value in spec.choice_aliases.items():
+        if not alias.isascii():
+            words.setdefault(value, alias)
+    shown = [words.get(v, v) for v in sorted(c for c in spec.choices if c)]
+    return gettext("Allowed: %s") % ", ".join(shown)
+
+
 def reason_text(
     reasons: Iterable[Mapping[str, Any]],
     *,
@@ -389,13 +406,17 @@ def reason_text(
     columns: Mapping[str, str] | None = None,
 ) -> str:
     """Reasons as one line for people: "생년월일: 없는 날짜입니다.; …", each named by the file's
-    column that fed the field (`columns`: field → column) or else the field's label. The codes
-    stay out (the JSON Lines download keeps them in ``_errors``)."""
+    column that fed the field (`columns`: field → column) or else the field's label; a value
+    that is none of a choice's says which are (as the result page does). The codes stay out
+    (the JSON Lines download keeps them in ``_errors``)."""
     columns = columns or {}
     out = []
     for r in reasons:
         name = str(r.get("field") or "")
         message = reason_message(r)
+        if r.get("code") == "invalid_choice" and name and target:
+            hint = choice_hint(target, name)
+            message = f"{message} {hint}" if hint else message
         out.append(
             f"{columns.get(name) or field_label(name, target)}: {message}" if name else message
         )

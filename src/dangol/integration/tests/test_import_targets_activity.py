@@ -328,12 +328,12 @@ def test_the_cli_imports_interactions(admin: Any, tmp_path: Path) -> None:
 
 
 def test_a_rejected_choice_lists_the_korean_words_it_accepts() -> None:
-    from dangol.integration import import_views
+    from dangol.integration.selectors import choice_hint
 
-    hint = import_views._choice_hint("interactions", "channel")
+    hint = choice_hint("interactions", "channel")
     assert "전화" in hint and "매장" in hint and "카카오" in hint
-    assert import_views._choice_hint("interactions", "subject") == ""
-    assert "단순변심" in import_views._choice_hint("returns", "reason")
+    assert choice_hint("interactions", "subject") == ""
+    assert "단순변심" in choice_hint("returns", "reason")
 
 
 def test_call_center_and_return_headers_are_recognised() -> None:
