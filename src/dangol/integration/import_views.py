@@ -548,6 +548,10 @@ def stored_text(spec: FieldSpec, value: Any, currency: str = "") -> str:
     return str(value)
 
 
+# values that read wrong when a narrow column breaks them (010-1234-<br>5678)
+NOWRAP_KINDS = frozenset({"phone", "date", "datetime", "amount", "int"})
+
+
 def _preview_cell(
     spec: FieldSpec | None,
     text: str,
@@ -560,11 +564,19 @@ def _preview_cell(
     file's text under it when that reads differently; a rejected or blank cell as the file
     has it."""
     value = data.get(spec.name) if spec is not None and not errors and text.strip() else None
+    nowrap = spec is not None and spec.kind in NOWRAP_KINDS
     if spec is None or value is None:
-        return {"value": text, "file": "", "errors": errors}
+        return {"value": text, "file": "", "errors": errors, "nowrap": nowrap}
     shown = stored_text(spec, value, str(data.get("currency") or ""))
+    if spec.kind == "datetime" and shown.endswith(" 00:00") and ":" not in text:
+        shown = shown.removesuffix(" 00:00")  # a date alone in the file: the day, no time
     differs = from_column and shown != text.strip()
-    return {"value": shown, "file": text.strip() if differs else "", "errors": errors}
+    return {
+        "value": shown,
+        "file": text.strip() if differs else "",
+        "errors": errors,
+        "nowrap": nowrap,
+    }
 
 
 @login_required

@@ -86,7 +86,12 @@ def test_good_cells_show_the_stored_value_with_the_file_text_under_it(
     page = client.get(f"/data/imports/{job.pk}/preview/")
     assert page.status_code == 200
     first = cells(page, 2)
-    assert first["mobile"] == {"value": "010-1234-5678", "file": "010 1234 5678", "errors": []}
+    assert first["mobile"] == {
+        "value": "010-1234-5678",
+        "file": "010 1234 5678",
+        "errors": [],
+        "nowrap": True,  # a phone number is not broken across lines
+    }
     assert (first["birth_date"]["value"], first["birth_date"]["file"]) == ("1990-03-01", "1990.3.1")
     assert (first["gender"]["value"], first["gender"]["file"]) == ("남성", "남")
     assert (first["region"]["value"], first["region"]["file"]) == ("서울", "서울특별시")
@@ -94,7 +99,7 @@ def test_good_cells_show_the_stored_value_with_the_file_text_under_it(
         "Minjun@example.com",
         "Minjun@Example.COM",
     )
-    assert first["external_id"] == {"value": "P001", "file": "", "errors": []}  # reads the same
+    assert first["external_id"] == {"value": "P001", "file": "", "errors": [], "nowrap": False}
     shown = text(page.content.decode())
     assert "010-1234-5678 파일: 010 1234 5678" in shown
     assert "1990-03-01 파일: 1990.3.1" in shown
