@@ -364,9 +364,7 @@ def patch_dedupe_settings(request: AuthedRequest, payload: DedupeSettingsPatch) 
 def start_search(request: AuthedRequest) -> Status[Any]:
     if not services.can_manage_dedupe(request.user):
         raise Forbidden()
-    from dangol.integration.tasks import find_duplicates_job
-
-    find_duplicates_job()
+    services.start_duplicate_search(actor=request.user)
     return Status(202, None)
 
 

@@ -496,19 +496,44 @@ def store_candidates(
     return new.height, pending.height, skipped
 
 
-def find_duplicates(*, actor: Any = None, finder: Finder | None = None) -> DedupeRun:
+def start_duplicate_search(*, actor: Any) -> DedupeRun:
+    """Queue a duplicate search for the job worker. Its run is stored now, as running, so the
+    pages that follow the search (the queue's status line, ``GET /duplicates/runs``) show it
+    from the click on, not only once a worker has picked the job up; the job fills this run."""
+    if _is_user(actor) and not can_manage_dedupe(actor):
+        raise Forbidden()
+    from dangol.integration.tasks import find_duplicates_job
+
+    run = DedupeRun.objects.create(started_by=actor if _is_user(actor) else None)
+    run_id = run.pk
+    transaction.on_commit(lambda: find_duplicates_job(run_id))
+    return run
+
+
+def find_duplicates(
+    *, actor: Any = None, finder: Finder | None = None, run_id: int | None = None
+) -> DedupeRun:
     """Search the active customers for duplicates and store the pairs for review; with
     automatic merging on, merge the pairs above its threshold. Idempotent: a pair is stored
     once, and decided pairs are never reopened. ``finder`` replaces the matching engine
-    (``matching.find_duplicate_pairs``) in tests. Runs outside a transaction (the matching
-    takes seconds to minutes); storing and each merge are transactions of their own."""
+    (``matching.find_duplicate_pairs``) in tests; ``run_id`` is the run `start_duplicate_search`
+    stored (a retried job runs it again), else a new run is stored. Runs outside a transaction
+    (the matching takes seconds to minutes); storing and each merge are transactions of their
+    own."""
     from dangol.integration.dedupe.evidence import with_evidence
     from dangol.integration.dedupe.frames import matching_frame
 
     if _is_user(actor) and not can_manage_dedupe(actor):
         raise Forbidden()
     conf = dedupe_settings()
-    run = DedupeRun.objects.create(started_by=actor if _is_user(actor) else None)
+    queued = DedupeRun.objects.filter(pk=run_id).first() if run_id is not None else None
+    if queued is not None:
+        DedupeRun.objects.filter(pk=queued.pk).update(
+            status=DedupeRunStatus.RUNNING, error_message="", finished_at=None
+        )
+        run = queued
+    else:
+        run = DedupeRun.objects.create(started_by=actor if _is_user(actor) else None)
     try:
         if finder is None:
             from dangol.integration.matching import find_duplicate_pairs

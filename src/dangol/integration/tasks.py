@@ -18,9 +18,10 @@ def run_import_job(job_id: int) -> None:
 
 
 @db_task(retries=1, retry_delay=60)
-def find_duplicates_job() -> None:
-    """Search the base for duplicates (idempotent: stored pairs are never repeated)."""
-    services.find_duplicates()
+def find_duplicates_job(run_id: int | None = None) -> None:
+    """Search the base for duplicates (idempotent: stored pairs are never repeated), filling
+    the run ``run_id`` that ``services.start_duplicate_search`` stored when given."""
+    services.find_duplicates(run_id=run_id)
 
 
 @db_periodic_task(crontab(hour="2", minute="30"))

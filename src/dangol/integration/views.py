@@ -191,9 +191,7 @@ def duplicate_undo(request: HttpRequest, candidate_id: int) -> HttpResponse:
 def duplicate_search(request: HttpRequest) -> HttpResponse:
     if not services.can_manage_dedupe(request.user):
         raise Http404
-    from dangol.integration.tasks import find_duplicates_job
-
-    find_duplicates_job()
+    services.start_duplicate_search(actor=request.user)
     messages.success(request, _("The duplicate search has started."))
     return redirect("web:duplicate_list")
 

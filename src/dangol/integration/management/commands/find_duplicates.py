@@ -24,9 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["background"]:
-            from dangol.integration.tasks import find_duplicates_job
-
-            find_duplicates_job()
+            services.start_duplicate_search(actor=None)
             self.stdout.write("queued")
             return
         started = time.perf_counter()
