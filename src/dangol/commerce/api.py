@@ -70,8 +70,6 @@ def _product_fields(data: dict[str, Any]) -> dict[str, Any]:
             data["category"] = ProductCategory.objects.filter(pk=category_id).first()
             if data["category"] is None:
                 raise ValidationFailed.single("category_id", "not_found", _("No such category."))
-    if "currency" in data and data["currency"] is not None:
-        data["currency"] = data["currency"].upper()
     return data
 
 
@@ -285,7 +283,7 @@ def _order_input(
         channel=channel,
         organization=organization,
         placed_at=payload.placed_at,
-        currency=payload.currency.upper(),
+        currency=payload.currency,
         discount=payload.discount,
         status=payload.status,
         number=payload.number,
@@ -448,7 +446,7 @@ def _payment_input(order: Order, record: BulkPaymentRecord) -> services.PaymentI
         order=order,
         method=record.method,
         amount=record.amount,
-        currency=(record.currency or "").upper(),
+        currency=record.currency or "",
         status=record.status,
         provider=record.provider,
         refunded_amount=record.refunded_amount,

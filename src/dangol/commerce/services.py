@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -67,8 +67,15 @@ PRODUCT_FIELDS = (
 )
 
 
+def currency_code(value: str | None) -> str:
+    """A currency code as Dangol stores it: ISO 4217 in capitals ("usd", " USD " → "USD"); empty
+    for none. Every service that takes a currency passes it through here, so a product, its
+    prices, orders and payments agree whatever case a caller sends."""
+    return (value or "").strip().upper()
+
+
 def _currency_error(currency: str) -> FieldError | None:
-    if currency.upper() not in MINOR_UNITS:
+    if currency_code(currency) not in MINOR_UNITS:
         return FieldError("currency", "invalid_choice", _("Unsupported currency."))
     return None
 
@@ -111,7 +118,8 @@ def _validate_product(values: dict[str, Any], errors: list[FieldError]) -> None:
         errors.append(FieldError("name", "required", _("Enter the product name.")))
     if values.get("tier") not in ProductTier.values:
         errors.append(FieldError("tier", "invalid_choice", _("Not a valid choice.")))
-    if (err := _currency_error(values.get("currency") or "")) is not None:
+    values["currency"] = currency_code(values.get("currency"))
+    if (err := _currency_error(values["currency"])) is not None:
         errors.append(err)
     else:
         try:
@@ -244,7 +252,7 @@ def record_price(
     product = Product.objects.select_for_update().get(pk=product.pk)
     errors: list[FieldError] = []
     now = timezone.now()
-    cur = (currency or product.currency).upper()
+    cur = currency_code(currency or product.currency)
     if (err := _currency_error(cur)) is not None:
         errors.append(err)
     elif cur != product.currency:
@@ -434,11 +442,12 @@ def _validate_order(data: OrderInput) -> list[FieldError]:
 @transaction.atomic
 def place_order(*, data: OrderInput, actor: Any) -> Order:
     """Record a purchase with its lines and bring the customer's aggregates up to date."""
+    data = replace(data, currency=currency_code(data.currency))
     errors = _validate_order(data)
     if errors:
         raise ValidationFailed(errors)
     ensure_not_merged(data.customer)  # a merged-away customer's orders belong on its survivor
-    cur = data.currency.upper()
+    cur = data.currency
     placed_at = data.placed_at or timezone.now()
     rows: list[OrderLine] = []
     subtotal = Decimal(0)
@@ -871,7 +880,7 @@ def _payment_values(data: PaymentInput, order: Order, current: Payment | None) -
     """The payment's fields after `data`, checked (ValidationFailed with every broken rule)."""
     errors: list[FieldError] = []
     now = timezone.now()
-    cur = (data.currency or order.currency).upper()
+    cur = currency_code(data.currency or order.currency)
     if (err := _currency_error(cur)) is not None:
         errors.append(err)
         cur = order.currency
@@ -1095,6 +1104,8 @@ def upsert_product(
             source=source, external_id=external_id, actor=actor, **fields
         ), "created"
     changes = {k: v for k, v in fields.items() if getattr(product, k) != v}
+    if "currency" in changes and currency_code(changes["currency"]) == product.currency:
+        changes.pop("currency")
     if (
         "price" in changes
         and quantize(changes["price"], fields.get("currency", product.currency)) == product.price
