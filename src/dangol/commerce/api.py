@@ -63,6 +63,8 @@ return_router = Router(tags=["returns"])
 
 
 def _product_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The service's fields from a product payload: the category by its id (null: none). The
+    services normalise the rest (the currency's case, null brand or line as empty)."""
     if "category_id" in data:
         category_id = data.pop("category_id")
         data["category"] = None
@@ -108,7 +110,17 @@ def create_product(request: AuthedRequest, payload: ProductIn) -> Status[Any]:
 
 
 @product_router.post(
-    "/bulk", response=BulkOut, summary="Create or update up to 1,000 products by external id"
+    "/bulk",
+    response=BulkOut,
+    summary="Create or update up to 1,000 products by external id",
+    description="Each record names a product by (`source`, `external_id`), else by `sku`. A "
+    "known product changes only the fields the record carries: a field left out keeps its "
+    "value (an ERP sends what changed), null or empty clears what may be empty (category, "
+    "brand, line; a custom field by its key). A new product needs `sku`, `name` and `price`; "
+    "the rest takes the defaults (KRW, `standard`, active, none). Each record is written "
+    "whole or not at all. Error codes per record: `validation_failed` (with `required`, "
+    "`invalid_choice`, `negative`, `not_found` on the category, `unknown_field` on a custom "
+    "field), `duplicate_sku`, `forbidden`.",
 )
 def bulk_upsert_products(request: AuthedRequest, payload: BulkProductsIn) -> dict[str, Any]:
     def one(record: BulkProductRecord) -> tuple[int, str]:
@@ -116,7 +128,8 @@ def bulk_upsert_products(request: AuthedRequest, payload: BulkProductsIn) -> dic
             request.user, Action.CHANGE, Product
         ):
             raise Forbidden()
-        fields = _product_fields(record.dict(exclude={"source", "external_id"}))
+        # only what the record carries: on a known product the rest stays as it is
+        fields = _product_fields(record.dict(exclude_unset=True, exclude={"source", "external_id"}))
         product, status = services.upsert_product(
             source=record.source,
             external_id=record.external_id,
@@ -504,7 +517,8 @@ def bulk_upsert_payments(request: AuthedRequest, payload: BulkPaymentsIn) -> dic
     "`line_external_id`, else `line_number`, else `sku` (the returns import's rule). A known "
     "return (`source`, `external_id`) sent again is `unchanged`; with another order, other "
     "lines or quantities, reason, note or date it is the error `return_changed` (a recorded "
-    "return is a fact and is not rewritten). Per-record error codes: `not_found` / `required` "
+    "return is a fact and is not rewritten; a note or date left out is not compared). "
+    "Per-record error codes: `not_found` / `required` "
     "(the order), `line_not_found`, `sku_mismatch`, `not_in_order`, `ambiguous_line`, "
     "`too_many`, `required` (a line naming nothing), `cancelled`, `return_changed`.",
 )
@@ -530,7 +544,8 @@ def _record_return(request: AuthedRequest, record: BulkReturnRecord) -> tuple[Re
         order=order,
         lines=_line_refs(record.lines),
         reason=record.reason,
-        note=record.note,
+        # a note left out is not compared with a known return's (nor is a date left out)
+        note=record.note if "note" in record.model_fields_set else None,
         returned_at=record.returned_at,
         source=record.source,
         external_id=record.external_id,

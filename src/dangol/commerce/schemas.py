@@ -60,9 +60,60 @@ class ProductOut(Schema):
     custom_fields: dict[str, Any]
 
 
-class BulkProductRecord(ProductIn):
+KEPT = "Left out, a known product keeps its own."
+
+
+class BulkProductRecord(Schema):
+    """A product as an ERP sends it: what changed. A known product (by `source` and
+    `external_id`, else by `sku`) changes only the fields the record carries; a new one needs
+    `sku`, `name` and `price` and takes the defaults for the rest. null clears what may be
+    empty (category, brand, line, a custom field); on `sku`, `name`, `tier`, `price`,
+    `currency` or `is_active` it is an error of that record."""
+
     source: str = Field(min_length=1, max_length=50)
     external_id: str = Field(min_length=1, max_length=100)
+    sku: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Required for a new product. For a known one, a new SKU; it also finds a "
+        "product not yet known by `external_id`.",
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=f"Required for a new product. {KEPT}",
+    )
+    category_id: int | None = Field(
+        default=None, description=f"null: no category (a new product has none). {KEPT}"
+    )
+    brand: str | None = Field(
+        default=None, max_length=100, description=f'null or "": none (a new product\'s). {KEPT}'
+    )
+    line: str | None = Field(
+        default=None, max_length=100, description=f'null or "": none (a new product\'s). {KEPT}'
+    )
+    tier: TierT | None = Field(default=None, description=f"`standard` for a new product. {KEPT}")
+    price: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=16,
+        decimal_places=2,
+        description=f"Required for a new product. {KEPT}",
+    )
+    currency: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=3,
+        description=f"ISO 4217, any case; KRW for a new product. {KEPT}",
+    )
+    is_active: bool | None = Field(default=None, description=f"true for a new product. {KEPT}")
+    custom_fields: dict[str, Any] | None = Field(
+        default=None,
+        description='Merged key by key over the product\'s: a key with null (or "") removes '
+        "that field, a key left out keeps it; null or {} changes nothing.",
+    )
 
 
 class BulkProductsIn(Schema):
@@ -301,8 +352,17 @@ class BulkReturnRecord(OrderRef):
         min_length=1, max_length=100, description="The return's id in `source` (반품번호)."
     )
     reason: ReasonT
-    note: str = Field(default="", max_length=2000)
-    returned_at: ApiDateTime | None = None
+    note: str = Field(
+        default="",
+        max_length=2000,
+        description="A new return has none when left out; a known return sent again is "
+        "compared on its note only when the record has one.",
+    )
+    returned_at: ApiDateTime | None = Field(
+        default=None,
+        description="Now for a new return when empty; a known return sent again is compared "
+        "on its date only when the record has one.",
+    )
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
 
 

@@ -112,15 +112,24 @@ def create_category(
 
 
 def _validate_product(values: dict[str, Any], errors: list[FieldError]) -> None:
+    """Check a product's `values` and normalise them in place: the currency's code in capitals,
+    a brand or line of None empty. None on a field that cannot be empty is an error."""
     if not (values.get("sku") or "").strip():
         errors.append(FieldError("sku", "required", _("Enter the SKU.")))
     if not (values.get("name") or "").strip():
         errors.append(FieldError("name", "required", _("Enter the product name.")))
     if values.get("tier") not in ProductTier.values:
         errors.append(FieldError("tier", "invalid_choice", _("Not a valid choice.")))
+    for name in ("brand", "line"):
+        if name in values and values[name] is None:
+            values[name] = ""
+    if values.get("is_active") is None:
+        errors.append(FieldError("is_active", "required", _("This field is required.")))
     values["currency"] = currency_code(values.get("currency"))
     if (err := _currency_error(values["currency"])) is not None:
         errors.append(err)
+    elif values.get("price") is None:
+        errors.append(FieldError("price", "required", _("Enter an amount.")))
     else:
         try:
             values["price"] = quantize(values.get("price", ""), values["currency"])
@@ -737,13 +746,15 @@ def _is_same_return(
     order: Order,
     lines: Sequence[ReturnLineRef],
     reason: str,
-    note: str,
+    note: str | None,
     returned_at: datetime.datetime | None,
 ) -> bool:
-    """Whether a return sent again says what `ret` recorded: the same order, reason and note,
-    the same date when one is given, and lines that take back the same quantities of the same
-    order lines, matched as if `ret` had not been recorded yet."""
-    if (ret.order_id, ret.reason, ret.note) != (order.pk, reason, note):
+    """Whether a return sent again says what `ret` recorded: the same order and reason, the
+    same note and date when they are given, and lines that take back the same quantities of the
+    same order lines, matched as if `ret` had not been recorded yet."""
+    if (ret.order_id, ret.reason) != (order.pk, reason):
+        return False
+    if note is not None and note != ret.note:
         return False
     if returned_at is not None and returned_at != ret.returned_at:
         return False
@@ -772,7 +783,7 @@ def upsert_return(
     source: str,
     external_id: str,
     actor: Any,
-    note: str = "",
+    note: str | None = None,
     returned_at: datetime.datetime | None = None,
 ) -> tuple[Return, str]:
     """Record the return known in `source` as `external_id` once: ("created" | "unchanged").
@@ -780,7 +791,9 @@ def upsert_return(
     Returns are facts (goods came back, money went back): the same return sent again is
     ``unchanged``; one with another order, other lines or quantities, reason, note or date is
     refused (``return_changed``) and changes nothing, rather than refunding twice or rewriting
-    a refund silently. The lines are named as ``ReturnLineRef`` says."""
+    a refund silently. A note or date of None is "not given": a new return has none (its date
+    now), and a known one is not compared on it. The lines are named as ``ReturnLineRef``
+    says."""
     order = lock_order(order.pk)  # every return writer locks it
     known = (
         Return.objects.filter(source=source, external_id=external_id).first()
@@ -793,7 +806,7 @@ def upsert_return(
             order=order,
             lines=resolved,
             reason=reason,
-            note=note,
+            note=note or "",
             returned_at=returned_at,
             source=source,
             external_id=external_id,
@@ -1094,26 +1107,47 @@ def upsert_payment(*, data: PaymentInput, actor: Any) -> tuple[Payment, str]:
 def upsert_product(
     *, source: str, external_id: str, fields: dict[str, Any], actor: Any
 ) -> tuple[Product, str]:
-    """Create or update the product known in `source` as `external_id` (or by SKU)."""
+    """Create or update the product known in `source` as `external_id` (or by SKU).
+
+    `fields` are those the caller was sent, and only they change a known product: a field left
+    out keeps its value (an ERP sends what changed). A new product takes ``create_product``'s
+    defaults for the ones left out. "unchanged" when every field sent is what the product has,
+    however it is written (the currency's case, the price's digits, a custom field repeated)."""
     product = (
         Product.objects.filter(source=source, external_id=external_id).first()
-        or Product.objects.filter(sku=fields.get("sku", "")).first()
+        or Product.objects.filter(sku=fields.get("sku") or "").first()
     )
     if product is None:
         return create_product(
             source=source, external_id=external_id, actor=actor, **fields
         ), "created"
-    changes = {k: v for k, v in fields.items() if getattr(product, k) != v}
-    if "currency" in changes and currency_code(changes["currency"]) == product.currency:
-        changes.pop("currency")
-    if (
-        "price" in changes
-        and quantize(changes["price"], fields.get("currency", product.currency)) == product.price
-    ):
-        changes.pop("price")
+    changes = {k: v for k, v in fields.items() if not _same_product_value(product, k, v, fields)}
     if not changes:
         return product, "unchanged"
     return update_product(product=product, changes=changes, actor=actor, source=source), "updated"
+
+
+def _same_product_value(product: Product, name: str, value: Any, fields: dict[str, Any]) -> bool:
+    """Whether `value` sent for the product's field `name` is what it has, as
+    ``update_product`` would store it. A value it cannot compare (an unknown currency, a bad
+    amount) counts as a change, for ``update_product`` to refuse with its field error."""
+    current: Any = getattr(product, name, None)
+    if name == "currency":
+        return currency_code(value) == current
+    if name in ("brand", "line"):
+        return (value or "") == current
+    if name == "custom_fields":  # merged over the product's: a key of None or "" removes it
+        merged = {**current, **(value or {})}
+        return {k: v for k, v in merged.items() if v is not None and v != ""} == current
+    if name == "price" and value is not None:
+        currency = currency_code(fields.get("currency") or product.currency)
+        if currency not in MINOR_UNITS:
+            return False
+        try:
+            return quantize(value, currency) == current
+        except ValueError:
+            return False
+    return bool(current == value)
 
 
 @transaction.atomic

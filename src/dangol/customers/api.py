@@ -190,7 +190,15 @@ def create_customer(request: AuthedRequest, payload: CustomerIn) -> Status[Any]:
 
 
 @router.post(
-    "/bulk", response=BulkOut, summary="Create or update up to 1,000 customers by external id"
+    "/bulk",
+    response=BulkOut,
+    summary="Create or update up to 1,000 customers by external id",
+    description="Each record names a customer by (`source`, `external_id`). A known customer "
+    "changes only the fields the record carries: a field left out keeps its value (the "
+    "defaults in the schema are a new customer's), null clears `region`, `birth_date` and, "
+    "where the caller's scope allows, `owner_id`; a custom field is removed by its key with "
+    "null. Contact points sent are added; none is removed. Each record is written whole or "
+    "not at all.",
 )
 def bulk_upsert_customers(request: AuthedRequest, payload: BulkCustomersIn) -> dict[str, Any]:
     def one(record: BulkCustomerRecord) -> tuple[int, str]:

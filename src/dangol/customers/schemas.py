@@ -212,6 +212,10 @@ class CustomerDetailOut(CustomerOut):
 
 
 class BulkCustomerRecord(CustomerIn):
+    """A customer as an ERP sends it: what changed. The defaults shown are a new customer's; a
+    known customer (by `source` and `external_id`) changes only the fields the record carries,
+    and its contact points sent are added (none removed)."""
+
     source: str = Field(min_length=1, max_length=50)
     external_id: str = Field(min_length=1, max_length=100)
 
