@@ -8,28 +8,15 @@ from typing import Any
 
 from dangol.customers.models import Customer
 from dangol.integration import services
-from dangol.integration.models import DuplicateCandidate, ImportJob
+from dangol.integration.models import DuplicateCandidate
 from dangol.integration.tests.pos_files import (
     POS_ROWS,
-    accept_suggestions,
-    pos_export_cp949,
-    pos_upload,
-    run_on_commit,
-    upload,
+    import_pos_rows,
 )
 from dangol.integration.tests.test_duplicates import engine_pairs
 
 # 김민준 of P001 again under another member number, his mobile written another way
 AGAIN = ["P011", "김민준", "010 1234 5678", "", "1988-04-12", "남", "2024-03-03", "N"]
-
-
-def _import(client: Any, capture: Any, rows: list[list[str]]) -> ImportJob:
-    upload(client, file=pos_upload(content=pos_export_cp949(rows)))
-    job = ImportJob.objects.get()
-    accept_suggestions(client, job)
-    run_on_commit(capture, lambda: client.post(f"/data/imports/{job.pk}/commit/"))
-    job.refresh_from_db()
-    return job
 
 
 def test_the_result_links_to_the_pairs_of_this_import_only(
@@ -40,7 +27,7 @@ def test_the_result_links_to_the_pairs_of_this_import_only(
     b = make_customer(full_name="정하늘", contacts=[("mobile", "010-8888-1111")])
     services.find_duplicates(finder=engine_pairs([(a.pk, b.pk, 0.99, "phone")]))
     # when a file with one person twice is imported
-    job = _import(client, django_capture_on_commit_callbacks, [*POS_ROWS, AGAIN])
+    job = import_pos_rows(client, django_capture_on_commit_callbacks, [*POS_ROWS, AGAIN])
     assert DuplicateCandidate.objects.count() == 2
 
     # then the result page links to the queue filtered to the import

@@ -8,34 +8,20 @@ import csv
 import io
 from typing import Any
 
-from dangol.integration.models import ImportJob
 from dangol.integration.tests.pos_files import (
     POS_ROWS,
-    accept_suggestions,
-    pos_export_cp949,
-    pos_upload,
-    run_on_commit,
-    upload,
+    import_pos_rows,
 )
 
 # a gender a POS writes as a code: rejected, with the values that would do
 CODED = ["P012", "오하늘", "010-4444-5555", "", "1990-01-01", "2", "2024-03-03", "N"]
 
 
-def _import(client: Any, capture: Any, rows: list[list[str]]) -> ImportJob:
-    upload(client, file=pos_upload(content=pos_export_cp949(rows)))
-    job = ImportJob.objects.get()
-    accept_suggestions(client, job)
-    run_on_commit(capture, lambda: client.post(f"/data/imports/{job.pk}/commit/"))
-    job.refresh_from_db()
-    return job
-
-
 def test_rejected_rows_are_named_and_the_download_says_what_a_choice_takes(
     client: Any, manager: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     client.cookies["django_language"] = "ko"
-    job = _import(client, django_capture_on_commit_callbacks, [*POS_ROWS, CODED])
+    job = import_pos_rows(client, django_capture_on_commit_callbacks, [*POS_ROWS, CODED])
 
     # the result page says which row each rejection is: its member number and name
     html = client.get(f"/data/imports/{job.pk}/").content.decode()

@@ -106,3 +106,14 @@ def accept_suggestions(client: Any, job: ImportJob, **extra: Any) -> Any:
 def run_on_commit(capture: Any, fn: Any) -> Any:
     with capture(execute=True):
         return fn()
+
+
+def import_pos_rows(client: Any, capture: Any, rows: list[list[str]]) -> ImportJob:
+    """Upload ``rows`` as a CP949 POS export, accept the suggested mapping and import it (its
+    job run on commit), as a user in the web app does; the finished job."""
+    upload(client, file=pos_upload(content=pos_export_cp949(rows)))
+    job = ImportJob.objects.get()
+    accept_suggestions(client, job)
+    run_on_commit(capture, lambda: client.post(f"/data/imports/{job.pk}/commit/"))
+    job.refresh_from_db()
+    return job
