@@ -13,8 +13,9 @@ from dangol.integration.tests.pos_files import (
     import_pos_rows,
 )
 
-# a gender a POS writes as a code: rejected, with the values that would do
-CODED = ["P012", "오하늘", "010-4444-5555", "", "1990-01-01", "2", "2024-03-03", "N"]
+# a gender written as a code Dangol does not read (1-4, the resident number's 7th digit, it
+# does): rejected, with the values that would do
+CODED = ["P012", "오하늘", "010-4444-5555", "", "1990-01-01", "5", "2024-03-03", "N"]
 
 
 def test_rejected_rows_are_named_and_the_download_says_what_a_choice_takes(

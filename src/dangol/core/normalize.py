@@ -212,3 +212,98 @@ def normalize_business_number(raw: str) -> str:
             _("This business registration number is not valid: its check digit does not match."),
         )
     return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
+
+
+# --- the initial-sound rule (두음법칙) of family names ---------------------------------------
+
+_HANGUL_FIRST, _HANGUL_LAST = 0xAC00, 0xD7A3
+_SYLLABLES_PER_INITIAL = 21 * 28
+_RIEUL, _NIEUN, _IEUNG = 5, 2, 11  # ㄹ, ㄴ, ㅇ among the 19 initial consonants
+# vowels read with an i/y glide (ㅑ ㅒ ㅕ ㅖ ㅛ ㅠ ㅣ): ㄹ before them is dropped (리 → 이)
+_Y_VOWELS = frozenset({2, 3, 6, 7, 12, 17, 20})
+
+
+def fold_initial_sound(name: str) -> str:
+    """``name`` with the 두음법칙 applied to its first syllable, as South Korea writes family
+    names that North Korea and older records write with ㄹ: ㄹ before an i/y vowel is dropped
+    (리 → 이, 류 → 유, 림 → 임, 려 → 여), else read ㄴ (라 → 나, 로 → 노, 뢰 → 뇌). The same fold
+    the matching engine's ``korean.sound_key(family=True)`` makes on romanized names (Rhee/Lee
+    → i, Ryu → yu, Lim → im, Ra → na). Anything else is returned as it is."""
+    if not name or not _HANGUL_FIRST <= ord(name[0]) <= _HANGUL_LAST:
+        return name
+    index = ord(name[0]) - _HANGUL_FIRST
+    initial, rest = divmod(index, _SYLLABLES_PER_INITIAL)
+    if initial != _RIEUL:
+        return name
+    medial = rest // 28
+    initial = _IEUNG if medial in _Y_VOWELS else _NIEUN
+    return chr(_HANGUL_FIRST + initial * _SYLLABLES_PER_INITIAL + rest) + name[1:]
+
+
+# --- postal codes and addresses -----------------------------------------------------------------
+
+_POSTAL_SEPARATORS = re.compile(r"[\s\-.]")
+
+
+def normalize_postal_code(raw: str) -> str:
+    """A Korean postal code (우편번호) as typed → as stored: the five-digit code since 2015
+    (``06236``; ``6236``, a spreadsheet's number that lost its leading zero, is ``06236``), or
+    an old six-digit code (``135-080``, ``135080``) as ``135-080``, which older member files
+    still hold. Full-width digits are read. Raises ``NormalizationError`` (code ``invalid``)
+    for anything else, including five digits outside the codes in use (01000-63999)."""
+    digits = _POSTAL_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw or ""))
+    if digits.isascii() and digits.isdigit():
+        if len(digits) == 4 and digits[0] != "0":
+            digits = "0" + digits
+        if len(digits) == 5 and "01" <= digits[:2] <= "63":
+            return digits
+        if len(digits) == 6 and digits[0] != "0":
+            return f"{digits[:3]}-{digits[3:]}"
+    raise NormalizationError(
+        "invalid",
+        _("Enter a postal code of five digits, such as 06236 (or an old one such as 135-080)."),
+    )
+
+
+# the long names of the provinces and metropolitan cities, as their short names (an address
+# written 서울특별시 or 서울 is the same address)
+REGION_SHORT = {
+    "서울특별시": "서울",
+    "부산광역시": "부산",
+    "대구광역시": "대구",
+    "인천광역시": "인천",
+    "광주광역시": "광주",
+    "대전광역시": "대전",
+    "울산광역시": "울산",
+    "세종특별자치시": "세종",
+    "경기도": "경기",
+    "강원특별자치도": "강원",
+    "강원도": "강원",
+    "충청북도": "충북",
+    "충청남도": "충남",
+    "전북특별자치도": "전북",
+    "전라북도": "전북",
+    "전라남도": "전남",
+    "경상북도": "경북",
+    "경상남도": "경남",
+    "제주특별자치도": "제주",
+}
+_ADDRESS_NOISE = re.compile(r"[\s,.()#\"'\-]+")
+_CITY_SUFFIX = re.compile(r"^(서울|부산|대구|인천|광주|대전|울산|세종)시(?=\s)")
+
+
+@functools.lru_cache(maxsize=65_536)
+def address_key(line1: str, line2: str = "") -> str:
+    """The key two spellings of one postal address share: NFC, lower case, the province or
+    city in its short form (서울특별시 / 서울시 → 서울), without spaces and punctuation, the
+    detail (동·호수) after the address. ``서울특별시 강남구 테헤란로 152`` and ``서울 강남구
+    테헤란로152`` are one address; the postal code is not part of the key (the same address
+    with and without it is one)."""
+    parts = []
+    for line in (line1, line2):
+        text = unicodedata.normalize("NFC", line or "").strip().lower()
+        first, _space, rest = text.partition(" ")
+        first = REGION_SHORT.get(first, first)
+        text = _CITY_SUFFIX.sub(r"\1", f"{first} {rest}" if rest else first)
+        parts.append(_ADDRESS_NOISE.sub("", text))
+    return "|".join(parts)

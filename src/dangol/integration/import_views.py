@@ -99,7 +99,9 @@ KIND_HELP = {
     "phone": gettext_lazy("any format: 010-1234-5678, 01012345678, +82 10 …"),
     "email": gettext_lazy("an e-mail address"),
     "date": gettext_lazy("2024-03-01, 2024.3.1, 2024년 3월 1일, 20240301"),
+    "birthdate": gettext_lazy("1974-02-11, 1974.2.11, 19740211 or 740211"),
     "datetime": gettext_lazy("a date, with or without a time (15:30, 오후 3:30, 3:30 PM)"),
+    "postal": gettext_lazy("five digits (06236), or an old code such as 135-080"),
     "amount": gettext_lazy("₩1,234,000 or 1234000"),
     "int": gettext_lazy("a whole number"),
     "bool": gettext_lazy("Y/N, 예/아니오, 동의/거부, O/X"),
@@ -549,7 +551,7 @@ def stored_text(spec: FieldSpec, value: Any, currency: str = "") -> str:
 
 
 # values that read wrong when a narrow column breaks them (010-1234-<br>5678)
-NOWRAP_KINDS = frozenset({"phone", "date", "datetime", "amount", "int"})
+NOWRAP_KINDS = frozenset({"phone", "date", "birthdate", "datetime", "amount", "int"})
 
 
 def _preview_cell(

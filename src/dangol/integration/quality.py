@@ -58,6 +58,7 @@ IMPORT_FIELDS: dict[str, tuple[str, ...]] = {
     QualityField.PHONE: ("mobile", "phone"),
     QualityField.EMAIL: ("email",),
     QualityField.REGION: ("region",),
+    QualityField.ADDRESS: ("address",),
 }
 NAME_PATTERN = r"^([가-힣]{2,6}|[A-Za-z][A-Za-z .'\-]{1,80})$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -98,8 +99,8 @@ class RowLike:
 def check_import_rows(source: str, rows: Sequence[Any]) -> int:
     """The import hook: reject the rows (not rejected yet) that lack a field the plan of
     `source` requires, with code ``required_by_plan``. One query per chunk. Returns how many
-    rows were rejected. Address is not checked: the customer import carries none. Without a
-    declared plan nothing is rejected."""
+    rows were rejected (an address is its 주소 line). Without a declared plan nothing is
+    rejected."""
     # Only a plan an admin declared rejects rows; the built-in default only scores quality.
     required = [
         f

@@ -27,7 +27,9 @@ class FieldSpec:
     """A field a target accepts: its kind (how the text is parsed) and the headers it answers to."""
 
     name: str
-    kind: str = "text"  # text, phone, email, date, datetime, amount, int, bool, choice
+    # text, name, phone, email, date, birthdate (a date or YYMMDD), datetime, amount, int, bool,
+    # choice
+    kind: str = "text"
     required: bool = False
     aliases: tuple[str, ...] = ()
     max_length: int = 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dangol.core.normalize import (
@@ -26,6 +27,7 @@ from dangol.core.normalize import (
     email_match_key,
     normalize_email,
     normalize_phone,
+    normalize_postal_code,
 )
 
 
@@ -135,6 +137,15 @@ def email_values(raw: str) -> dict[str, Any]:
     return {"normalized": normalized, "match_key": key, "last4": "", "is_legacy": False}
 
 
+def parse_postal_code(raw: str) -> str:
+    """A Korean postal code as ``core.normalize.normalize_postal_code`` stores it: ``06236``
+    (``6236`` too, its leading zero lost in a spreadsheet), or an old ``135-080``."""
+    try:
+        return normalize_postal_code(raw)
+    except NormalizationError as exc:
+        raise FieldIssue(exc.code, exc.message) from None
+
+
 # --- dates and times ------------------------------------------------------------------------
 
 _DATE = re.compile(
@@ -187,6 +198,36 @@ def parse_date(raw: str) -> datetime.date:
         return datetime.date(int(y), int(mo), int(d))
     except ValueError:
         raise FieldIssue("invalid_date", _("This date does not exist.")) from None
+
+
+# A birth date as six digits, YYMMDD (the front half of a 주민등록번호, as most Korean POS and
+# membership exports write it): ASCII digits only, nothing else in the cell.
+_SHORT_DATE = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})")
+
+
+def short_year_date(yy: int, month: int, day: int, today: datetime.date) -> datetime.date:
+    """The date of a two-digit year: 20YY when that day is not after ``today``, else 19YY
+    (``260301`` read on 2026-11-23 is 2026-03-01; ``740211`` and ``261231`` are 1974 and 1926).
+    The choice is made on the numbers, before the date is checked, so a day that does not
+    exist (``010229``) is rejected rather than moved to another century."""
+    year = 2000 + yy
+    if (year, month, day) > (today.year, today.month, today.day):
+        year -= 100
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        raise FieldIssue("invalid_date", _("This date does not exist.")) from None
+
+
+def parse_birth_date(raw: str) -> datetime.date:
+    """A birth date: what ``parse_date`` reads, and six digits YYMMDD (``740211``), whose
+    century ``short_year_date`` chooses (20YY unless that is after today, else 19YY). Only
+    birth dates take the short form: in an order, contract or start date six digits may as
+    well be a YYYYMM month, and a future date is meaningful there."""
+    m = _SHORT_DATE.fullmatch(raw.strip())
+    if m is None:
+        return parse_date(raw)
+    return short_year_date(int(m[1]), int(m[2]), int(m[3]), timezone.localdate())
 
 
 def parse_datetime(raw: str) -> datetime.datetime:
@@ -304,6 +345,11 @@ def parse_bool(raw: str) -> bool:
     raise FieldIssue("invalid_boolean", _("Enter Y or N (예/아니오, 동의/거부)."))
 
 
+# What a file may write for a gender (lower-cased; the field's labels in both languages are
+# accepted too, ``FieldSpec.accepted``). 1-4 are the 7th digit of a 주민등록번호 (1/3 male, 2/4
+# female: born in the 1900s / 2000s), as POS exports write the field, and as the matching engine
+# reads it (``matching.prepare``). A word for "unknown" is the empty value: the row is kept and
+# the stored gender left as it is.
 GENDERS = {
     "m": "M",
     "male": "M",
@@ -311,15 +357,25 @@ GENDERS = {
     "남": "M",
     "남자": "M",
     "남성": "M",
+    "1": "M",
+    "3": "M",
     "f": "F",
+    "w": "F",
     "female": "F",
     "woman": "F",
     "여": "F",
     "여자": "F",
     "여성": "F",
+    "2": "F",
+    "4": "F",
     "x": "X",
     "other": "X",
     "기타": "X",
+    "u": "",
+    "unknown": "",
+    "미상": "",
+    "모름": "",
+    "알수없음": "",
 }
 
 REGIONS = {

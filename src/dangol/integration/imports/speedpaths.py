@@ -2,13 +2,13 @@
 of ``core.normalize``.
 
 A chunk's column is checked at once: the common shapes (``010-1234-5678`` mobiles, plain ASCII
-e-mails, ``2024-03-01`` / ``20240301`` / ``2024년 3월 1일`` dates, ``2024-03-01 14:30[:05]``
-times) are recognised with Polars (Rust) regexes that accept a *subset* of what the per-value
-parsers accept, and produce the same values; every other value, and every value the fast path
-cannot vouch for, goes through the per-value function, memoised for the column (a chunk's
-dates, amounts, genders, yes/no cells and names repeat a lot). The result of a column is
-therefore exactly what calling the per-value parser on each cell gives (the tests in
-``test_import_speedpaths.py`` compare both on thousands of varied values).
+e-mails, ``2024-03-01`` / ``20240301`` / ``2024년 3월 1일`` dates, a birth date's ``740211``,
+``2024-03-01 14:30[:05]`` times) are recognised with Polars (Rust) regexes that accept a
+*subset* of what the per-value parsers accept, and produce the same values; every other value,
+and every value the fast path cannot vouch for, goes through the per-value function, memoised
+for the column (a chunk's dates, amounts, genders, yes/no cells and names repeat a lot). The
+result of a column is therefore exactly what calling the per-value parser on each cell gives
+(the tests in ``test_import_speedpaths.py`` compare both on thousands of varied values).
 
 ``parse_column`` returns, per cell, the parsed value, ``MISSING`` (an empty or blank cell) or
 the ``FieldIssue`` the per-value parser raised.
@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 from django.conf import settings
+from django.utils import timezone
 
 from dangol.core.normalize import LEGACY_MOBILE_PREFIXES, full_name, split_name
 from dangol.integration.imports import parsing
@@ -44,6 +45,8 @@ _DATE_RS = (
     r"^([0-9]{4})(?:[-./]([0-9]{1,2})[-./]([0-9]{1,2})|년 ?([0-9]{1,2})월 ?([0-9]{1,2})일"
     r"|([0-9]{2})([0-9]{2}))$"
 )
+# a birth date's YYMMDD (``parsing._SHORT_DATE``)
+_SHORT_DATE_RS = r"^([0-9]{2})([0-9]{2})([0-9]{2})$"
 _DATETIME_RS = (
     r"^([0-9]{4})[-./]([0-9]{1,2})[-./]([0-9]{1,2})"
     r"(?:[T ]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?$"
@@ -147,6 +150,28 @@ def _dates(texts: list[str], slow: Callable[[str], Any]) -> list[Any]:
     return out
 
 
+def _birth_dates(texts: list[str], slow: Callable[[str], Any]) -> list[Any]:
+    """``parsing.parse_birth_date`` of each text: YYMMDD through ``short_year_date`` with the
+    day's date read once, every other text through ``_dates`` (the same values as
+    ``parse_date``, which ``parse_birth_date`` is for them)."""
+    yy, mm, dd = _groups(texts, _SHORT_DATE_RS, 3)
+    out: list[Any] = [None] * len(texts)
+    rest: list[int] = []
+    today = timezone.localdate()
+    for i, year in enumerate(yy):
+        if year is None:
+            rest.append(i)
+            continue
+        try:
+            out[i] = parsing.short_year_date(int(year), int(mm[i]), int(dd[i]), today)
+        except FieldIssue:
+            out[i] = slow(texts[i])  # the per-value parser's issue, as it raises it
+    if rest:
+        for i, value in zip(rest, _dates([texts[i] for i in rest], slow), strict=True):
+            out[i] = value
+    return out
+
+
 @functools.lru_cache(maxsize=8)
 def _zone(name: str) -> datetime.tzinfo:
     return zoneinfo.ZoneInfo(name)
@@ -181,6 +206,7 @@ FAST_KINDS: dict[str, Callable[[list[str], Callable[[str], Any]], list[Any]]] = 
     "phone": _phones,
     "email": _emails,
     "date": _dates,
+    "birthdate": _birth_dates,
     "datetime": _datetimes,
 }
 MIN_FAST = 64  # below this many cells the per-value path is as quick

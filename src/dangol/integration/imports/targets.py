@@ -42,10 +42,12 @@ from dangol.commerce.purchases import refresh_purchase_aggregates
 from dangol.core import bulkwrite
 from dangol.core.models import User
 from dangol.core.money import MINOR_UNITS, quantize
-from dangol.core.normalize import clean_name
+from dangol.core.normalize import address_key, clean_name
 from dangol.customers import changefeed, name_index
 from dangol.customers.models import (
     CONSENT_RECONFIRM_YEARS,
+    Address,
+    AddressKind,
     ChangeOp,
     Consent,
     ConsentChannel,
@@ -131,6 +133,10 @@ def _parser(spec: FieldSpec) -> Callable[[str], Any]:
         return parsing.email_values
     if kind == "date":
         return parsing.parse_date
+    if kind == "birthdate":  # a date, or YYMMDD (``parse_birth_date``)
+        return parsing.parse_birth_date
+    if kind == "postal":
+        return parsing.parse_postal_code
     if kind == "datetime":
         return parsing.parse_datetime
     if kind == "amount":
@@ -361,6 +367,75 @@ class NewPrimaries:
             )
 
 
+# a checked row's address: (key, line1, line2, postal code, region)
+RowAddress = tuple[str, str, str, str, str]
+
+
+def address_of(data: dict[str, Any]) -> RowAddress | None:
+    """The address a checked customer row gives (``None`` without one): its key
+    (``core.normalize.address_key``: one address however it is spaced or spelled), the lines as
+    ``add_address`` stores them, the postal code, and the region its first word names
+    (서울특별시 → ``seoul``; blank when it names none). A postal code or detail without an
+    address line gives none (a detail without one is rejected by ``check``)."""
+    line1 = clean_name(data.get("address", ""))
+    if not line1:
+        return None
+    line2 = clean_name(data.get("address_detail", ""))
+    return (
+        address_key(line1, line2),
+        line1,
+        line2,
+        data.get("postal_code", ""),
+        _address_region(line1.partition(" ")[0]),
+    )
+
+
+def _address_region(word: str) -> str:
+    try:
+        return parsing.parse_choice(word, REGION_VALUES, parsing.REGIONS)
+    except FieldIssue:
+        return ""
+
+
+class NewAddresses:
+    """A chunk's new customer addresses, written at once (``write``). The file's new address
+    of a customer becomes the primary one, as its new contact values do (``NewPrimaries``):
+    the customer's stored primary address is demoted (kept, not primary), and of two new
+    addresses of one customer in a chunk the later row's is primary."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []  # customer, line1, line2, postal code, region, primary
+        self.latest: dict[int, int] = {}  # a customer's primary among ``rows``
+        self.demote: set[int] = set()  # customers whose stored primary address is demoted
+
+    def add(self, cid: int, address: RowAddress, *, stored: bool) -> None:
+        """Queue ``address`` as ``cid``'s new primary; ``stored``: the customer has addresses."""
+        if (earlier := self.latest.get(cid)) is not None:
+            self.rows[earlier][5] = False
+        self.latest[cid] = len(self.rows)
+        _key, line1, line2, postal, region = address
+        self.rows.append([cid, line1, line2, postal, region, True])
+        if stored:
+            self.demote.add(cid)
+
+    def write(self, now: datetime.datetime) -> None:
+        """One ``UPDATE`` demoting the stored primaries, one insert of the new addresses."""
+        if self.demote:
+            cond, params = in_keys("customer_id", sorted(self.demote))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {qn(Address._meta.db_table)} SET is_primary = %s "  # noqa: S608
+                    f"WHERE is_primary AND {cond}",
+                    [False, *params],
+                )
+        TableWriter(
+            Address,
+            ("customer_id", "line1", "line2", "postal_code", "region", "is_primary"),
+            now,
+            constants={"kind": AddressKind.HOME.value, "created_at": now},
+        ).insert(self.rows)
+
+
 def _visible_ids(visible: QuerySet[Customer] | None, ids: set[int]) -> set[int]:
     if visible is None or not ids:
         return ids
@@ -497,7 +572,9 @@ class CustomerTarget(Target):
             aliases=("first_name", "given", "이름(名)", "이름", "given name"),
             preferred_beside=("family_name",),
         ),
-        FieldSpec("birth_date", "date", aliases=("생년월일", "생일", "birthday", "bday", "dob")),
+        FieldSpec(
+            "birth_date", "birthdate", aliases=("생년월일", "생일", "birthday", "bday", "dob")
+        ),
         FieldSpec(
             "birth_date_is_lunar", "bool", aliases=("음력", "lunar", "음력 생일", "lunar birthday")
         ),
@@ -557,6 +634,34 @@ class CustomerTarget(Target):
                 "created_at",
             ),
         ),
+        # the postal address (a POS's 주소, 상세주소, 우편번호): a home ``Address``, the file's
+        # new one primary (``NewAddresses``); an address already there adds nothing
+        FieldSpec(
+            "address",
+            max_length=200,
+            aliases=(
+                "주소",
+                "도로명주소",
+                "지번주소",
+                "기본주소",
+                "주소1",
+                "자택주소",
+                "집주소",
+                "address1",
+                "address_line1",
+                "street",
+            ),
+        ),
+        FieldSpec(
+            "address_detail",
+            max_length=200,
+            aliases=("상세주소", "나머지주소", "주소2", "address2", "address_line2"),
+        ),
+        FieldSpec(
+            "postal_code",
+            "postal",
+            aliases=("우편번호", "우편 번호", "zip", "zipcode", "zip code", "postcode", "우편"),
+        ),
     )
 
     bulk_models = (Customer, ContactPoint, ExternalId)
@@ -594,6 +699,10 @@ class CustomerTarget(Target):
             reasons.append(_reason("full_name", "too_long", _("This name is too long.")))
         if family or given or full:
             data["family_name"], data["given_name"], data["full_name"] = family, given, full
+        if data.get("address_detail") and not data.get("address"):
+            reasons.append(
+                _reason("address", "required", _("Give the address the detail belongs to."))
+            )
         birth = data.get("birth_date")
         if birth is not None and (birth > self.today or birth.year < 1900):
             reasons.append(_reason("birth_date", "out_of_range", _("Enter a real birth date.")))
@@ -667,6 +776,9 @@ class CustomerTarget(Target):
 
         current: dict[int, dict[str, Any]] = {}
         contacts: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        with_addresses = "address" in ctx.fields
+        addresses: dict[int, set[str]] = defaultdict(set)  # the customers' address keys
+        new_addresses = NewAddresses()
         ids = sorted(set(target_ids.values()))
         for batch in in_batches(ids):
             for values in Customer.objects.filter(pk__in=batch).values(
@@ -677,6 +789,11 @@ class CustomerTarget(Target):
                 "customer_id", "kind", "match_key"
             ):
                 contacts[cid].add((kind, key))
+            if with_addresses:
+                for cid, line1, line2 in Address.objects.filter(customer_id__in=batch).values_list(
+                    "customer_id", "line1", "line2"
+                ):
+                    addresses[cid].add(address_key(line1, line2))
         if ctx.dry_run:  # what the earlier chunks' rows would have made of them
             for cid, values in infile.facts_of(ctx.job_id, ids).items():
                 current[cid].update(values)
@@ -731,6 +848,11 @@ class CustomerTarget(Target):
                 have.add((kind, norm["match_key"]))
                 kinds.add(kind)
                 changed = True
+            address = address_of(row.data)
+            if address is not None and address[0] not in addresses[cid]:
+                new_addresses.add(cid, address, stored=bool(addresses[cid]))
+                addresses[cid].add(address[0])
+                changed = True
             if ext in matched:
                 new_ext.append((cid, ext))
                 row.outcome = RowOutcome.MATCHED
@@ -770,6 +892,9 @@ class CustomerTarget(Target):
                     (cid, kind, row.data.get("_raw_" + fname, ""), norm, kind not in kinds_new)
                 )
                 kinds_new.add(kind)
+            address = address_of(row.data)
+            if address is not None:
+                new_addresses.add(cid, address, stored=False)
             new_ext.append((cid, row.data["external_id"]))
         # the sign-up time is a column only when the file has one (else a constant: now)
         signups = "signed_up" in ctx.fields
@@ -851,6 +976,7 @@ class CustomerTarget(Target):
                 for cid, kind, raw, n, primary in new_contacts
             ]
         )
+        new_addresses.write(now)
         TableWriter(
             ExternalId,
             ("customer_id", "key"),

@@ -3,6 +3,7 @@ give (``core.normalize`` and ``imports.parsing``), and the chunk writers record 
 
 from __future__ import annotations
 
+import datetime
 import random
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,24 @@ def _date(rng: random.Random) -> str:
     )
 
 
+def _birth_date(rng: random.Random) -> str:
+    """A birth date cell: any date shape, or six digits YYMMDD (real days, impossible ones,
+    today's and tomorrow's, with blanks around, non-ASCII digits)."""
+    today = datetime.date.today()
+    near = today + datetime.timedelta(days=rng.randint(-2, 2))
+    yy, m, d = rng.randint(0, 99), rng.randint(0, 13), rng.randint(0, 32)
+    return rng.choice(
+        [
+            _date(rng),
+            f"{yy:02d}{m:02d}{d:02d}",
+            f"{yy:02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
+            near.strftime("%y%m%d"),
+            f" {yy:02d}{m:02d}{d:02d} ",
+            rng.choice(["000229", "010229", "960229", "740211", "٧٤٠٢١١", "74021", "7402111"]),
+        ]
+    )
+
+
 def _amount(rng: random.Random) -> str:
     n = rng.randint(-5, 3_000_000)
     return rng.choice([f"{n:,}", f"₩{n:,}", f"{n}원", f"{n}.50", "abc", "NaN", "1e3", f"{n} KRW"])
@@ -115,6 +134,9 @@ def _same(kind: str, parse: Any, values: list[str]) -> None:
         ("phone", parsing.phone_values, _phone),
         ("email", parsing.email_values, _email),
         ("date", parsing.parse_date, _date),
+        ("birthdate", parsing.parse_birth_date, _birth_date),
+        ("date", parsing.parse_date, _birth_date),
+        ("datetime", parsing.parse_datetime, _birth_date),
         ("datetime", parsing.parse_datetime, _date),
         ("amount", parsing.parse_amount, _amount),
         ("int", parsing.parse_int, _amount),
@@ -161,6 +183,7 @@ def test_columns_of_arbitrary_text_equal_the_per_value_parsers(values: list[str]
         ("phone", parsing.phone_values),
         ("email", parsing.email_values),
         ("date", parsing.parse_date),
+        ("birthdate", parsing.parse_birth_date),
         ("datetime", parsing.parse_datetime),
     ):
         # above MIN_FAST cells the Polars path is taken: pad to get there
@@ -254,6 +277,8 @@ def test_clean_many_equals_clean_row_by_row(target_cls: type[targets.Target]) ->
         "phone": _phone,
         "email": _email,
         "date": _date,
+        "birthdate": _birth_date,
+        "postal": lambda r: r.choice(["06236", "6236", "135-080", "123", "", "서울"]),
         "datetime": _date,
         "amount": _amount,
         "int": lambda r: r.choice(["1", "2", "0", "-1", "1,000", "x", "3.0"]),

@@ -133,14 +133,24 @@ def test_import_hook_rejects_rows_missing_a_required_field(db: Any, admin: Any) 
     services.set_information_plan(
         source="shop", levels={"email": "required", "address": "required"}, actor=admin
     )
-    ok = FakeRow({"full_name": "김민준", "email": {"match_key": "a@b.kr"}})
+    ok = FakeRow(
+        {"full_name": "김민준", "email": {"match_key": "a@b.kr"}, "address": "서울 중구 세종대로"}
+    )
     missing = FakeRow({"full_name": "이서연"})
+    no_address = FakeRow({"full_name": "박지훈", "email": {"match_key": "p@b.kr"}})
     already = FakeRow({}, reasons=[{"field": "external_id", "code": "required", "message": ""}])
 
-    assert check_import_rows("shop", [ok, missing, already]) == 1
+    assert check_import_rows("shop", [ok, missing, no_address, already]) == 2
 
     assert ok.reasons == []
-    assert [(r["field"], r["code"]) for r in missing.reasons] == [("email", "required_by_plan")]
+    # the customer import carries addresses (주소): a plan requiring one is checked too
+    assert sorted((r["field"], r["code"]) for r in missing.reasons) == [
+        ("address", "required_by_plan"),
+        ("email", "required_by_plan"),
+    ]
+    assert [(r["field"], r["code"]) for r in no_address.reasons] == [
+        ("address", "required_by_plan")
+    ]
     assert len(already.reasons) == 1
     # without a declared plan nothing is rejected (the built-in default only scores quality)
     assert check_import_rows("pos", [FakeRow({"full_name": "홍길동"})]) == 0
