@@ -23,8 +23,10 @@ from django.utils.translation import gettext as _
 from dangol.core import audit
 from dangol.core.errors import Conflict, ValidationFailed
 from dangol.core.models import TaggedItem
+from dangol.core.normalize import address_key
 from dangol.customers import changefeed
 from dangol.customers.models import (
+    Address,
     ChangeOp,
     Consent,
     ConsentStatus,
@@ -190,6 +192,32 @@ def _merge_contact_points(src: Customer, dst: Customer, log: MergeLog) -> None:
             log.change(cp, is_primary=False)
         log.moved.append(["customers.contactpoint", "customer", cp.pk, src.pk])
         ContactPoint.objects.filter(pk=cp.pk).update(customer=dst)
+
+
+@register_merge_handler(Address)
+def _merge_addresses(src: Customer, dst: Customer, log: MergeLog) -> None:
+    """As contact points: an address the survivor has already (the same ``address_key``,
+    however spaced or spelled: 서울특별시 / 서울) is removed, giving the survivor's copy the
+    postal code it lacked; the others move, not primary when the survivor has a primary
+    address. All logged, so an unmerge puts back exactly what was there."""
+    have: dict[str, Address] = {}
+    for a in Address.objects.filter(customer=dst).order_by("id"):
+        have.setdefault(address_key(a.line1, a.line2), a)
+    has_primary = any(a.is_primary for a in have.values())
+    for a in Address.objects.filter(customer=src).order_by("id"):
+        key = address_key(a.line1, a.line2)
+        same = have.get(key)
+        if same is not None:
+            if a.postal_code and not same.postal_code:
+                log.change(same, postal_code=a.postal_code)
+            log.remove(a)
+            continue
+        if a.is_primary and has_primary:
+            log.change(a, is_primary=False)
+        log.moved.append(["customers.address", "customer", a.pk, src.pk])
+        Address.objects.filter(pk=a.pk).update(customer=dst)
+        have[key] = a
+        has_primary = has_primary or a.is_primary
 
 
 @register_merge_handler(Consent)
