@@ -14,6 +14,7 @@ AGREE, SIMILAR, DIFFER, MISSING = "agree", "similar", "differ", "missing"
 LEVEL_LABELS: dict[str, Any] = {
     "exact": _("the same"),
     "swapped": _("family and given name swapped"),
+    "initial_sound": _("same name, first sound spelled another way"),
     "jamo_typo": _("one letter off"),
     "romanized": _("same name in Latin letters"),
     "similar": _("similar"),

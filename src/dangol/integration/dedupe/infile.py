@@ -8,7 +8,9 @@ import, whatever chunk it is in, and a person twice in the file becomes two cust
 and a new customer sharing a number with existing ones, are found here for a person to decide,
 with the matching engine's deterministic rule: the same phone or e-mail key, when nothing
 personal contradicts it (the names, birth dates and genders agree or one side lacks them;
-families share phones), and a key held by at most ``MAX_HOLDERS`` records.
+families share phones; names compare as the engine normalises them, ``name_level``: spaces,
+family and given swapped, the initial-sound rule 리/이), and a key held by at most
+``MAX_HOLDERS`` records.
 
 Each chunk records what the pairing needs (``remember``, in the chunk's transaction, so a
 resumed job has what its committed chunks wrote): a real run the ids of the customers it
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from dangol.core.bulkwrite import TableWriter, in_keys, qn
+from dangol.core.normalize import fold_initial_sound, split_name
 from dangol.customers.models import ContactKind, ContactPoint, Customer, RecordStatus
 from dangol.integration.models import ImportJob, ImportProposal, ImportRowId, ImportRowKey
 
@@ -76,20 +80,47 @@ def _level(a: Any, b: Any) -> str:
     return "exact" if a == b else "different"
 
 
+@functools.lru_cache(maxsize=65_536)
+def name_forms(full: str) -> tuple[str, str, str, str]:
+    """A full name as the rule compares it (the matching engine's normalisation of names,
+    ``matching.prepare``): family and given (``split_name``) without spaces, lower-cased, as
+    family+given and given+family, then both again with the family's initial sound folded
+    (``fold_initial_sound``: 리 → 이, 류 → 유, 림 → 임, 라 → 나)."""
+    family, given = split_name(full)
+    family, given = family.replace(" ", "").lower(), given.replace(" ", "").lower()
+    folded = fold_initial_sound(family)
+    return family + given, given + family, folded + given, given + folded
+
+
+def name_level(a: str, b: str) -> str:
+    """How two full names compare, in the engine's levels: ``exact`` (spaces and case aside),
+    ``swapped`` (family and given in the other order: 홍길동 / 길동홍, 박서준 / "서준 박"),
+    ``initial_sound`` (one spelled with the 두음법칙 and one without, perhaps swapped as well:
+    이지은 / 리지은, 류수빈 / 유수빈), ``different`` or ``missing``."""
+    if not a or not b:
+        return "missing"
+    fa, fb = name_forms(a), name_forms(b)
+    if fa[0] == fb[0]:
+        return "exact"
+    if fa[0] == fb[1] or fa[1] == fb[0]:
+        return "swapped"
+    if set(fa) & set(fb):
+        return "initial_sound"
+    return "different"
+
+
 def _gender(value: str) -> str:
     return value if value in ("M", "F") else ""
 
 
 def compatible(a: Person, b: Person) -> bool:
-    """Nothing personal says these are two people: names, birth dates and genders (M/F) each
+    """Nothing personal says these are two people: names (``name_level``: the same name
+    however spaced, ordered or spelled at its initial sound), birth dates and genders (M/F) each
     agree or are missing on a side."""
-    return all(
-        _level(x, y) != "different"
-        for x, y in (
-            (a.full_name, b.full_name),
-            (a.birth_date, b.birth_date),
-            (_gender(a.gender), _gender(b.gender)),
-        )
+    return (
+        _level(a.birth_date, b.birth_date) != "different"
+        and _level(_gender(a.gender), _gender(b.gender)) != "different"
+        and name_level(a.full_name, b.full_name) != "different"
     )
 
 
@@ -99,7 +130,7 @@ def _pair(a: Person, b: Person, rule: str, shared: set[tuple[str, str]]) -> dict
     base customer's other contacts are not read: only what the pair shares is shown)."""
     left, right = (a, b) if a.id < b.id else (b, a)
     evidence: dict[str, str | None] = {
-        "name": _level(left.full_name, right.full_name),
+        "name": name_level(left.full_name, right.full_name),
         "birth_date": _level(left.birth_date, right.birth_date),
         "gender": _level(_gender(left.gender), _gender(right.gender)),
         "phone": None,
