@@ -250,6 +250,9 @@ REASON_MESSAGES: dict[str, tuple[Any, ...]] = {
     "invalid": (
         gettext_lazy("A business number has ten digits."),
         gettext_lazy("A postal code has five digits."),
+        gettext_lazy(
+            "Enter a postal code of five digits, such as 06236 (or an old one such as 135-080)."
+        ),
     ),
     "invalid_amount": (gettext_lazy("Enter an amount such as 12,000."),),
     "invalid_boolean": (gettext_lazy("Enter Y or N (예/아니오, 동의/거부)."),),
