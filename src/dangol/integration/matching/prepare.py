@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 from charset_normalizer import from_bytes
 
+from dangol.core.normalize import REGION_SHORT  # long province names → the short form people type
 from dangol.integration.matching import korean
 
 INPUT_COLUMNS = (
@@ -60,28 +61,6 @@ PREPARED_COLUMNS = (
 
 COMPOUND_FAMILY_NAMES = ("남궁", "황보", "제갈", "선우", "독고", "사공", "서문", "동방")
 
-# Long official names of provinces and metropolitan cities → the short form people type.
-_REGION_SHORT = {
-    "서울특별시": "서울",
-    "부산광역시": "부산",
-    "대구광역시": "대구",
-    "인천광역시": "인천",
-    "광주광역시": "광주",
-    "대전광역시": "대전",
-    "울산광역시": "울산",
-    "세종특별자치시": "세종",
-    "경기도": "경기",
-    "강원특별자치도": "강원",
-    "강원도": "강원",
-    "충청북도": "충북",
-    "충청남도": "충남",
-    "전북특별자치도": "전북",
-    "전라북도": "전북",
-    "전라남도": "전남",
-    "경상북도": "경북",
-    "경상남도": "경남",
-    "제주특별자치도": "제주",
-}
 
 _GENDER = {
     "m": "M",
@@ -272,7 +251,7 @@ def _non_empty(expr: pl.Expr) -> pl.Expr:
 def _address(expr: pl.Expr) -> pl.Expr:
     """An address in one spelling: short region names, no punctuation, lowercase."""
     out = expr.str.to_lowercase().str.replace_all(r"[,()#\"']", " ")
-    out = out.str.replace_many(list(_REGION_SHORT), list(_REGION_SHORT.values()))
+    out = out.str.replace_many(list(REGION_SHORT), list(REGION_SHORT.values()))
     out = out.str.replace(r"^(서울|부산|대구|인천|광주|대전|울산|세종)시(\s)", "$1$2")
     out = out.str.replace_all(r"\s+", " ").str.strip_chars()
     return pl.when(out.str.len_chars() > 0).then(out)
