@@ -29,6 +29,7 @@ from dangol.core.normalize import (
     normalize_business_number,
     normalize_email,
     normalize_phone,
+    normalize_postal_code,
     split_name,
 )
 from dangol.core.services import tag_objects, untag_objects
@@ -635,14 +636,20 @@ def add_address(
     kind: str = AddressKind.HOME,
     is_primary: bool = False,
 ) -> Address:
-    """Add a postal address (도로명주소 with 5-digit 우편번호)."""
+    """Add a postal address (도로명주소 with its 우편번호, as ``normalize_postal_code`` keeps it:
+    five digits, or an old ``135-080``)."""
     errors: list[FieldError] = []
     if (customer is None) == (organization is None):
         errors.append(FieldError("owner", "required", _("Give a customer or an organization.")))
     if not line1.strip():
         errors.append(FieldError("line1", "required", _("Enter the address.")))
-    if postal_code and not (postal_code.isdigit() and len(postal_code) == 5):
-        errors.append(FieldError("postal_code", "invalid", _("A postal code has five digits.")))
+    if postal_code.strip():
+        try:
+            postal_code = normalize_postal_code(postal_code)
+        except NormalizationError as exc:
+            errors.append(FieldError("postal_code", exc.code, str(exc.message)))
+    else:
+        postal_code = ""
     if region and region not in Region.values:
         errors.append(FieldError("region", "invalid_choice", _("Not a valid choice.")))
     if kind not in AddressKind.values:

@@ -362,7 +362,7 @@ class OrganizationTarget(Target):
         ),
         FieldSpec("fax", max_length=254, aliases=("팩스", "팩스번호", "fax_number")),
         FieldSpec("email", max_length=254, aliases=("대표메일", "이메일", "메일", "e-mail")),
-        FieldSpec("postal_code", max_length=10, aliases=("우편번호", "zip", "zipcode")),
+        FieldSpec("postal_code", "postal", aliases=("우편번호", "zip", "zipcode")),
         FieldSpec(
             "address",
             max_length=200,
@@ -386,9 +386,6 @@ class OrganizationTarget(Target):
         if len(data.get("name", "")) > 200:
             reasons.append(reason("name", "too_long", _("At most %d characters.") % 200))
         _check_business_number(data, reasons)
-        postal = data.get("postal_code", "")
-        if postal and not (postal.isdigit() and len(postal) == 5):
-            reasons.append(reason("postal_code", "invalid", _("A postal code has five digits.")))
         for fname, kind in ORGANIZATION_CONTACTS:
             text = data.pop(fname, "")
             if not text:

@@ -252,3 +252,23 @@ def test_the_cli_imports_organizations(admin: Any, tmp_path: Path) -> None:
     )
     assert "completed" in out.getvalue() and "created 2" in out.getvalue()
     assert ExternalId.objects.filter(source="erp", organization__isnull=False).count() == 2
+
+
+def test_an_organizations_postal_code_is_read_as_the_customer_import_reads_it(
+    admin: Any, tmp_path: Path
+) -> None:
+    header = ["거래처코드", "회사명", "주소", "우편번호"]
+    rows = [
+        ["P1", "새우편", "서울 강남구 테헤란로 1", "06236"],
+        ["P2", "영잃음", "서울 종로구 종로 1", "3154"],  # a spreadsheet dropped the zero
+        ["P3", "옛우편", "서울 강남구 역삼동 1", "135080"],  # the six-digit code before 2015
+        ["P4", "틀림", "서울 중구 세종대로 1", "99999"],
+    ]
+    job = run(admin, "organizations", write_csv(tmp_path / "o.csv", rows, header=header))
+
+    assert rejected_lines(job) == {5: ["invalid"]}
+    assert dict(
+        Address.objects.filter(organization__isnull=False).values_list(
+            "organization__name", "postal_code"
+        )
+    ) == {"새우편": "06236", "영잃음": "03154", "옛우편": "135-080"}
