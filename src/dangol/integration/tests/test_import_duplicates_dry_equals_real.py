@@ -31,11 +31,10 @@ from dangol.integration.models import (
 )
 from dangol.integration.tests.test_import_duplicates_in_file import members
 from dangol.integration.tests.test_import_duplicates_whatever_the_chunks import (
-    stop_at_line,
     stored_pairs,
 )
 from dangol.integration.tests.test_import_org_dry_run import reasons_of
-from dangol.integration.tests.test_import_pipeline import run
+from dangol.integration.tests.test_import_pipeline import run, stop_at_line
 
 
 def no_records() -> bool:
@@ -266,7 +265,7 @@ def test_a_failed_job_keeps_what_its_resume_needs_and_no_more_after(
     # the records of those chunks are what keeps its count and its rejections right.
     make_customer(full_name="김철수", contacts=[("mobile", "010-7777-0000")])
     rows = [*REPEATED[:4], ["A1", "김민지", "010-1234-5678", "", "", ""], *REPEATED[4:]]
-    stop_at_line(monkeypatch, 6)
+    stop_at_line(monkeypatch, CustomerTarget, 6)
 
     job = services.create_import_job(
         target="customers", source="pos", path=members(tmp_path / "f.csv", rows), actor=admin
@@ -289,7 +288,7 @@ def test_a_failed_job_keeps_what_its_resume_needs_and_no_more_after(
 def test_starting_again_from_the_top_drops_the_earlier_records(
     admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stop_at_line(monkeypatch, 6)
+    stop_at_line(monkeypatch, CustomerTarget, 6)
     job = services.create_import_job(
         target="customers", source="pos", path=members(tmp_path / "t.csv", REPEATED), actor=admin
     )

@@ -25,7 +25,7 @@ from dangol.integration.models import DuplicateCandidate, ImportJob, ImportRowKe
 from dangol.integration.tests.test_import_duplicates_in_file import members
 from dangol.integration.tests.test_import_org_dry_run import reasons_of
 from dangol.integration.tests.test_import_org_parents_later import counters_add_up
-from dangol.integration.tests.test_import_pipeline import run
+from dangol.integration.tests.test_import_pipeline import run, stop_at_line
 
 BORN = "1990-03-15"
 # line: what the row is (the base: 김철수 on 010-7777-0000, two 김민지 sharing 010-5555-0000)
@@ -160,20 +160,6 @@ def test_a_number_more_than_ten_rows_share_pairs_nobody_whatever_the_chunks(
 # --- stopped and resumed ----------------------------------------------------------------------
 
 
-def stop_at_line(monkeypatch: pytest.MonkeyPatch, line: int) -> None:
-    """The chunk starting at ``line`` fails once (the worker dies), as if the process stopped."""
-    original = CustomerTarget.write
-    failed: list[int] = []
-
-    def flaky(self: Any, ctx: Any, rows: list[Any]) -> None:
-        if rows[0].line == line and not failed:
-            failed.append(line)
-            raise RuntimeError("worker lost")
-        original(self, ctx, rows)
-
-    monkeypatch.setattr(CustomerTarget, "write", flaky)
-
-
 def run_stopped(actor: Any, path: Path, *, dry_run: bool, chunk_size: int) -> ImportJob:
     job = services.create_import_job(target="customers", source="pos", path=path, actor=actor)
     services.start_import(job=job, actor=actor, dry_run=dry_run, enqueue=False)
@@ -195,7 +181,8 @@ def run_stopped(actor: Any, path: Path, *, dry_run: bool, chunk_size: int) -> Im
 def test_a_resumed_run_reports_what_an_uninterrupted_one_does(
     admin: Any, base: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
 ) -> None:
-    stop_at_line(monkeypatch, 6)  # lines 2-5 committed: line 4's pair with line 2 is among them
+    # lines 2-5 committed: line 4's pair with line 2 is among them
+    stop_at_line(monkeypatch, CustomerTarget, 6)
 
     job = run_stopped(admin, members(tmp_path / "m.csv", ROWS), dry_run=dry_run, chunk_size=2)
 
@@ -209,7 +196,7 @@ def test_a_resumed_run_reports_what_an_uninterrupted_one_does(
 def test_a_run_started_again_from_the_top_forgets_the_stopped_ones_rows(
     admin: Any, base: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stop_at_line(monkeypatch, 6)
+    stop_at_line(monkeypatch, CustomerTarget, 6)
     path = members(tmp_path / "m.csv", ROWS)
     job = services.create_import_job(target="customers", source="pos", path=path, actor=admin)
     services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)

@@ -18,7 +18,7 @@ from dangol.integration.imports.targets_org import MembershipTarget
 from dangol.integration.models import ImportStatus
 from dangol.integration.tests.test_import_org_dry_run import reasons_of
 from dangol.integration.tests.test_import_org_parents_later import counters_add_up
-from dangol.integration.tests.test_import_pipeline import ROWS, run, write_csv
+from dangol.integration.tests.test_import_pipeline import ROWS, run, stop_at_line, write_csv
 from dangol.integration.tests.test_import_targets_org import MEMBER_HEADER, ORGS, orgs_file
 
 MEMBERS = [
@@ -87,20 +87,6 @@ STOPPED = [
 ]
 
 
-def stop_at_line_6(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The chunk starting at line 6 fails once (the worker dies), as if the process stopped."""
-    original = MembershipTarget.write
-    failed: list[int] = []
-
-    def flaky(self: Any, ctx: Any, rows: list[Any]) -> None:
-        if rows[0].line == 6 and not failed:
-            failed.append(6)
-            raise RuntimeError("worker lost")
-        original(self, ctx, rows)
-
-    monkeypatch.setattr(MembershipTarget, "write", flaky)
-
-
 @pytest.mark.parametrize("chunk_size", [1, 2])
 @pytest.mark.parametrize("batch", [20_000, 1, 2])
 def test_a_resumed_dry_run_of_memberships_counts_what_the_real_run_does(
@@ -112,7 +98,7 @@ def test_a_resumed_dry_run_of_memberships_counts_what_the_real_run_does(
     base = write_csv(tmp_path / "b.csv", [["A2", "C2", "", "대표", "Y"]], header=MEMBER_HEADER)
     assert run(admin, "memberships", base).created_count == 1
     path = write_csv(tmp_path / "members.csv", STOPPED, header=MEMBER_HEADER)
-    stop_at_line_6(monkeypatch)
+    stop_at_line(monkeypatch, MembershipTarget, 6)
 
     job = services.create_import_job(target="memberships", source="pos", path=path, actor=admin)
     services.start_import(job=job, actor=admin, dry_run=True, enqueue=False)

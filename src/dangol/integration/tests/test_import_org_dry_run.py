@@ -35,7 +35,7 @@ from dangol.integration.tests.test_import_org_parents_later import (
     parent_of,
     write_file,
 )
-from dangol.integration.tests.test_import_pipeline import run, write_csv
+from dangol.integration.tests.test_import_pipeline import run, stop_at_line, write_csv
 
 BAD = HQ[:-1] + str((int(HQ[-1]) + 1) % 10)  # HQ with a wrong check digit
 
@@ -327,20 +327,6 @@ STOPPED_COUNTS = {
 STOPPED_CODES = {4: ["parent_rejected"], 7: ["cycle"]}
 
 
-def stop_at_line_6(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The chunk starting at line 6 fails once (the worker dies), as if the process stopped."""
-    original = OrganizationTarget.write
-    failed: list[int] = []
-
-    def flaky(self: Any, ctx: Any, rows: list[Any]) -> None:
-        if rows[0].line == 6 and not failed:
-            failed.append(6)
-            raise RuntimeError("worker lost")
-        original(self, ctx, rows)
-
-    monkeypatch.setattr(OrganizationTarget, "write", flaky)
-
-
 def run_stopped(actor: Any, path: Path, *, dry_run: bool) -> ImportJob:
     """The job run until it fails at line 6, then resumed (a new process: a new target)."""
     job = services.create_import_job(target="organizations", source="pos", path=path, actor=actor)
@@ -361,7 +347,7 @@ def test_a_resumed_dry_run_reports_what_the_real_run_does(
 ) -> None:
     monkeypatch.setattr(targets_org, "RETRY_BATCH", batch)  # 1: the rebuild carries line 2
     path = group_file(tmp_path, STOPPED)
-    stop_at_line_6(monkeypatch)
+    stop_at_line(monkeypatch, OrganizationTarget, 6)
 
     dry = run_stopped(admin, path, dry_run=True)
     assert Organization.objects.count() == 0
@@ -377,7 +363,7 @@ def test_a_resumed_dry_run_reports_what_the_real_run_does(
 def test_a_resumed_real_run_places_rows_that_waited_before_it_stopped(
     admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stop_at_line_6(monkeypatch)
+    stop_at_line(monkeypatch, OrganizationTarget, 6)
 
     job = run_stopped(admin, group_file(tmp_path, STOPPED), dry_run=False)
 

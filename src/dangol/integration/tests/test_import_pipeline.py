@@ -87,6 +87,21 @@ def run(actor: Any, target: str, path: Path, dry_run: bool = False, **kw: Any) -
     return services.run_import(job=job, **kw)
 
 
+def stop_at_line(monkeypatch: pytest.MonkeyPatch, target: type[Any], line: int) -> None:
+    """The chunk of ``target`` starting at ``line`` fails once (the worker dies), as if the
+    process stopped."""
+    original = target.write
+    failed: list[int] = []
+
+    def flaky(self: Any, ctx: Any, rows: list[Any]) -> None:
+        if rows[0].line == line and not failed:
+            failed.append(line)
+            raise RuntimeError("worker lost")
+        original(self, ctx, rows)
+
+    monkeypatch.setattr(target, "write", flaky)
+
+
 def rejected_lines(job: ImportJob) -> dict[int, list[str]]:
     return {e.line: [r["code"] for r in e.reasons] for e in ImportRowError.objects.filter(job=job)}
 
